@@ -1,0 +1,37 @@
+"""``build_app(services)``: the Bolt app with every listener registered."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+
+from bot.listeners import commands
+from bot.services import Services
+
+
+def build_app(services: Services) -> App:
+    settings = services.settings
+
+    def authorize(enterprise_id: str | None, team_id: str | None, **_: object) -> AuthorizeResult:
+        # A single-workspace token known up front. Bolt's default authorization would call
+        # auth.test on the first request, putting a Slack round trip on the acknowledgement path.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=settings.bot_token)
+
+    bolt_logger = logging.getLogger("imagine.bolt")
+    # Bolt also reads SLACK_BOT_TOKEN from the environment and warns that `authorize` wins over
+    # it; that is the intent here, so keep the warning out of every cold start's log.
+    bolt_logger.setLevel(logging.ERROR)
+    app = App(
+        signing_secret=settings.signing_secret,
+        authorize=authorize,
+        client=WebClient(token=settings.bot_token, base_url=settings.slack_api_url),
+        # Lambda freezes the process after the response, so listeners finish before acking.
+        process_before_response=True,
+        logger=bolt_logger,
+    )
+    bolt_logger.setLevel(logging.NOTSET)
+    commands.register(app, services)
+    return app

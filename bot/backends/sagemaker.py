@@ -1,0 +1,100 @@
+"""The SageMaker JumpStart text-to-image endpoint (Stable Diffusion 2.1 base by default).
+
+Contract: ``ContentType: application/json``, ``Accept: application/json;jpeg``; the request
+carries prompt, negative_prompt, width, height, num_inference_steps, guidance_scale, seed and
+num_images_per_prompt; the answer is ``{"generated_images": [base64 JPEG, ...], ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import TYPE_CHECKING, Any
+
+from bot.backends import BackendError
+from bot.prompt import ImageRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+
+CONTENT_TYPE = "application/json"
+ACCEPT = "application/json;jpeg"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+# Error codes the SDK reports that a later attempt may get past.
+_RETRYABLE_CODES = {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError"}
+
+
+def request_body(request: ImageRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "width": request.width,
+        "height": request.height,
+        "num_inference_steps": request.steps,
+        "guidance_scale": request.guidance,
+        "seed": request.seed,
+        "num_images_per_prompt": request.count,
+    }
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    return body
+
+
+def decode_response(raw: bytes, expected: int) -> list[bytes]:
+    """The JPEGs in an endpoint answer; :class:`BackendError` for anything else."""
+    try:
+        answer = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BackendError("the image service answered with something that is not JSON", retryable=False) from None
+    images = answer.get("generated_images") if isinstance(answer, dict) else None
+    if not isinstance(images, list) or not images:
+        raise BackendError("the image service's answer held no images", retryable=False)
+    if len(images) != expected:
+        raise BackendError(f"the image service returned {len(images)} images, not {expected}", retryable=False)
+    decoded = []
+    for image in images:
+        try:
+            jpeg = base64.b64decode(image, validate=True) if isinstance(image, str) else b""
+        except (binascii.Error, ValueError):
+            jpeg = b""
+        if not jpeg.startswith(_JPEG_MAGIC):
+            raise BackendError("the image service returned an image that is not a JPEG", retryable=False)
+        decoded.append(jpeg)
+    return decoded
+
+
+class SageMakerBackend:
+    name = "sagemaker"
+
+    def __init__(self, client: SageMakerRuntimeClient, endpoint_name: str) -> None:
+        self.client = client
+        self.endpoint_name = endpoint_name
+
+    def generate(self, request: ImageRequest) -> list[bytes]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.invoke_endpoint(
+                EndpointName=self.endpoint_name,
+                ContentType=CONTENT_TYPE,
+                Accept=ACCEPT,
+                Body=json.dumps(request_body(request)).encode(),
+            )
+            raw = response["Body"].read()
+        except ClientError as error:
+            raise _client_error(error) from None
+        except BotoCoreError as error:
+            # Timeouts and connection failures: the endpoint may answer next time.
+            raise BackendError(f"the image service could not be reached ({type(error).__name__})", retryable=True) from None
+        return decode_response(raw, request.count)
+
+
+def _client_error(error: Any) -> BackendError:
+    details = error.response.get("Error", {})
+    code = str(details.get("Code", ""))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in _RETRYABLE_CODES or status == 429 or status >= 500:
+        return BackendError(f"the image service is busy or failing ({code or status})", retryable=True)
+    if code == "ModelError":
+        return BackendError("the model could not render this request", retryable=False)
+    return BackendError(f"the image service refused the request ({code or status})", retryable=False)

@@ -1,0 +1,69 @@
+"""Lambda entry points: thin wiring, nothing else.
+
+``http_handler`` serves ``POST /slack/events`` (through Bolt) and ``GET /images/...``;
+``worker_handler`` renders the jobs of an SQS batch and reports partial failures.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+from bot.app import build_app
+from bot.http_events import Event, Response, method_and_path, normalized, text_response
+from bot.services import Services
+from bot.settings import Settings
+
+logger = Logger(service="imagine")
+
+
+@cache
+def services() -> Services:
+    return Services(Settings.from_env())
+
+
+@cache
+def _slack() -> SlackRequestHandler:
+    return SlackRequestHandler(build_app(services()))
+
+
+def reset() -> None:
+    """Forget settings and clients, so the next call reads the environment afresh."""
+    services.cache_clear()
+    _slack.cache_clear()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def http_handler(event: Event, context: Any) -> Response:
+    method, path = method_and_path(event)
+    if method in ("GET", "HEAD") and "/images/" in path:
+        from bot.image_route import serve_image
+
+        return serve_image(services(), path)
+    if method == "POST" and path.rstrip("/").endswith("/slack/events"):
+        response: Response = _slack().handle(normalized(event), context)
+        return response
+    return text_response(404, "Not found.")
+
+
+def _render_record(record: SQSRecord) -> None:
+    from bot.jobs import Job
+    from bot.render import render
+
+    job = Job.from_json(record.body)
+    logger.append_keys(job_id=job.job_id)
+    receives = int(record.attributes.approximate_receive_count or 1)
+    render(services(), job, final_attempt=receives >= services().settings.max_receive_count)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def worker_handler(event: Event, context: Any) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(
+        event=event, record_handler=_render_record, processor=processor, context=context
+    )

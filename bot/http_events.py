@@ -1,0 +1,52 @@
+"""The three HTTP event shapes Lambda receives, read the same way.
+
+API Gateway HTTP API (payload 2.0) and Function URLs put the method under
+``requestContext.http`` and the path in ``rawPath``; the REST API (payload 1.0) uses
+``httpMethod`` and ``path``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+Event = dict[str, Any]
+Response = dict[str, Any]
+
+
+def method_and_path(event: Event) -> tuple[str, str]:
+    context = event.get("requestContext")
+    context = context if isinstance(context, dict) else {}
+    http = context.get("http") if isinstance(context.get("http"), dict) else {}
+    method = http.get("method") or event.get("httpMethod") or context.get("httpMethod") or ""
+    path = event.get("rawPath") or http.get("path") or event.get("path") or ""
+    return str(method).upper(), str(path)
+
+
+def normalized(event: Event) -> Event:
+    """A copy with the fields Bolt's Lambda adapter indexes always present and well typed."""
+    fixed = dict(event)
+    fixed["headers"] = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+    fixed["isBase64Encoded"] = bool(event.get("isBase64Encoded"))
+    body = event.get("body")
+    fixed["body"] = body if isinstance(body, str) else ""
+    fixed["queryStringParameters"] = event.get("queryStringParameters") or {}
+    fixed["multiValueHeaders"] = event.get("multiValueHeaders") or {}
+    return fixed
+
+
+def text_response(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "text/plain; charset=utf-8", **(headers or {})},
+        "body": text,
+    }
+
+
+def bytes_response(status: int, data: bytes, content_type: str, headers: dict[str, str]) -> Response:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_type, **headers},
+        "body": base64.b64encode(data).decode(),
+        "isBase64Encoded": True,
+    }

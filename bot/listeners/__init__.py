@@ -1,0 +1,1 @@
+"""Slack-facing listeners, grouped by kind; each module has ``register(app, services)``."""

@@ -1,0 +1,208 @@
+"""``imagine-bot``: the local stack's command line.
+
+    imagine-bot demo [PROMPT...]     one signed /imagine end to end, then exit
+    imagine-bot run [--port 3000]    the stack as a local server until Ctrl-C
+    imagine-bot send PROMPT...       a signed /imagine to the server `run` started
+    imagine-bot provision            create bucket, queues and table where AWS settings point
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+OUT = Path("imagine-out")
+STATE = OUT / "local.json"  # where `run` tells `send` its address and signing secret
+DEFAULT_PROMPT = "a cyborg tiger in neon rain --ar 16:9"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imagine-bot", description="The imagine Slack bot, locally.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run one signed /imagine end to end on the local stack")
+    demo.add_argument("prompt", nargs="*")
+    run = sub.add_parser("run", help="serve /slack/events and /images/ on 127.0.0.1 until Ctrl-C")
+    run.add_argument("--port", type=int, default=3000)
+    send = sub.add_parser("send", help="send a signed /imagine to the server that `run` started")
+    send.add_argument("prompt", nargs="+")
+    send.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
+    sub.add_parser("provision", help="create the bucket, queues and table the settings name")
+    args = parser.parse_args(argv)
+    _quiet_logs(verbose=args.command == "run")
+    commands = {"demo": _demo, "run": _run, "send": _send, "provision": _provision}
+    return commands[args.command](args)
+
+
+def _quiet_logs(*, verbose: bool) -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+    if not verbose:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.handlers import services
+    from bot.local.poller import Poller
+    from bot.local.server import LocalServer
+    from bot.local.stack import LocalStack
+
+    prompt = " ".join(args.prompt) or DEFAULT_PROMPT
+    server = LocalServer().start()
+    stack = LocalStack().start(public_base_url=server.url)
+    try:
+        print(f"local stack: AWS at {os.environ['AWS_ENDPOINT_URL']}, app at {server.url}")
+        response_url = stack.recorder.response_url() if stack.recorder else ""
+        status, ack = _post_command(server.url, os.environ["SLACK_SIGNING_SECRET"], prompt, response_url)
+        print(f"\n/imagine {prompt}\n-> HTTP {status}, ephemeral: {ack.get('text', ack)}")
+        if status != 200 or not ack.get("text", "").startswith("Queued"):
+            return 1
+        Poller(services().sqs, os.environ["JOBS_QUEUE_URL"]).drain()
+        if stack.recorder is None:
+            print("posted to the real Slack workspace; see the channel")
+            return 0
+        return _show_result(stack.recorder.snapshot(), server.url)
+    finally:
+        stack.stop()
+        server.stop()
+
+
+def _show_result(calls: list[Any], app_url: str) -> int:
+    final = [c for c in calls if c.method in ("chat.update", "response_url")]
+    if not final:
+        print("no message was posted", file=sys.stderr)
+        return 1
+    message = final[-1].args
+    print(f"\nthe bot posted ({final[-1].method}): {message.get('text')}")
+    links = [b["image_url"] for b in message.get("blocks", []) if b.get("type") == "image"]
+    for block in message.get("blocks", []):
+        if block.get("type") == "context":
+            print(f"  {block['elements'][0]['text']}")
+    OUT.mkdir(exist_ok=True)
+    for link in links:
+        jpeg, opened = _open_link(link)
+        path = OUT / link.rsplit("/", 2)[-2] / link.rsplit("/", 1)[-1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg)
+        print(f"\nstable link: {link}")
+        print(f"  opens via:  {opened[:100]}...")
+        print(f"  saved:      {path} ({len(jpeg)} bytes)")
+    return 0 if links else 1
+
+
+def _open_link(link: str) -> tuple[bytes, str]:
+    """Fetch a stable link as a browser would, following the redirect to the presigned URL."""
+    with urllib.request.urlopen(link, timeout=10) as response:  # noqa: S310 - our own loopback URL
+        return response.read(), response.geturl()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.handlers import services
+    from bot.local.poller import Poller
+    from bot.local.server import LocalServer
+    from bot.local.stack import LocalStack
+
+    server = LocalServer(args.port).start()
+    stack = LocalStack().start(public_base_url=os.environ.get("PUBLIC_BASE_URL", server.url))
+    OUT.mkdir(exist_ok=True)
+    state = {
+        "url": server.url,
+        "signing_secret": os.environ["SLACK_SIGNING_SECRET"],
+        "recorder": stack.recorder.url if stack.recorder else "",
+    }
+    STATE.write_text(json.dumps(state))
+    STATE.chmod(0o600)
+    print(f"imagine is listening on {server.url}/slack/events and {server.url}/images/")
+    print("try: imagine-bot send a cyborg tiger --ar 16:9     (Ctrl-C stops)")
+    poller = Poller(services().sqs, os.environ["JOBS_QUEUE_URL"], wait_seconds=2)
+    try:
+        poller.run_forever()
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        STATE.unlink(missing_ok=True)
+        stack.stop()
+        server.stop()
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    if not STATE.exists():
+        print("no local server found: start one with `make run` (or `imagine-bot run`)", file=sys.stderr)
+        return 1
+    state = json.loads(STATE.read_text())
+    prompt = " ".join(args.prompt)
+    response_url = f"{state['recorder']}/response/send" if state["recorder"] else ""
+    started = time.time()
+    status, ack = _post_command(state["url"], state["signing_secret"], prompt, response_url)
+    print(f"HTTP {status}: {ack.get('text', ack)}")
+    if status != 200 or not state["recorder"] or not ack.get("text", "").startswith("Queued"):
+        return 0 if status == 200 else 1
+    return _wait_for_result(state["recorder"], state["url"], started, args.wait)
+
+
+def _wait_for_result(recorder: str, app_url: str, since: float, wait: float) -> int:
+    from bot.local.slack_recorder import Call
+
+    deadline = time.time() + wait
+    seen = len(_recorded(recorder))
+    while time.time() < deadline:
+        calls = [Call(**c) for c in _recorded(recorder)]
+        finals = [c for c in calls[seen - 1 :] if c.method in ("chat.update", "response_url")]
+        if any(b.get("type") == "image" for c in finals for b in c.args.get("blocks", [])):
+            return _show_result(calls, app_url)
+        time.sleep(0.3)
+    print("no result yet; the server's window shows what happened", file=sys.stderr)
+    return 1
+
+
+def _recorded(recorder: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(recorder, timeout=5) as response:  # noqa: S310 - loopback recorder
+        calls: list[dict[str, Any]] = json.loads(response.read())
+        return calls
+
+
+def _post_command(app_url: str, secret: str, prompt: str, response_url: str) -> tuple[int, dict[str, Any]]:
+    from bot.local.signing import command_body, signed_headers
+
+    body = command_body(prompt, response_url=response_url)
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{app_url}/slack/events", data=body.encode(), headers=signed_headers(secret, body), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as error:
+        return error.code, {"text": error.read().decode("utf-8", "replace")}
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from bot.handlers import services
+    from bot.local.provision import provision
+
+    if not (os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("JOBS_QUEUE_URL")):
+        print("set AWS_ENDPOINT_URL (or JOBS_QUEUE_URL and AWS credentials) first", file=sys.stderr)
+        return 1
+    for name, value in {"SLACK_SIGNING_SECRET": "-", "SLACK_BOT_TOKEN": "-", "LINK_SECRET": "-",
+                        "PUBLIC_BASE_URL": "http://127.0.0.1"}.items():
+        os.environ.setdefault(name, value)  # provisioning reads no secret; these only satisfy Settings
+    from bot.local.stack import LOCAL_DEFAULTS, LOCAL_QUEUE
+
+    for name, value in LOCAL_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("JOBS_QUEUE_URL", f"{os.environ['AWS_ENDPOINT_URL']}/123456789012/{LOCAL_QUEUE}")
+    result = provision(services())
+    print(json.dumps(result.__dict__, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

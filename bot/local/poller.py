@@ -1,0 +1,83 @@
+"""Feed SQS messages to ``worker_handler`` the way Lambda's SQS event source does.
+
+Messages come in batches with their system attributes; those the handler does not report in
+``batchItemFailures`` are deleted, the rest stay hidden until their visibility timeout ends
+and are received again (or moved to the dead-letter queue by the queue's redrive policy).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from bot.local.lambda_context import LocalContext
+
+WORKER_FUNCTION = "imagine-worker-local"
+
+
+def to_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
+
+
+class Poller:
+    def __init__(self, sqs: Any, queue_url: str, batch_size: int = 1, wait_seconds: int = 1) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.batch_size = batch_size
+        self.wait_seconds = wait_seconds
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self._stop = threading.Event()
+
+    def poll_once(self) -> int:
+        """Receive one batch, hand it to the worker, settle it; the number of messages handled."""
+        from bot.handlers import worker_handler
+
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=self.wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        region = self.sqs.meta.region_name
+        result = worker_handler(to_event(messages, self.queue_arn, region), LocalContext(WORKER_FUNCTION))
+        failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def drain(self, idle_polls: int = 1) -> int:
+        """Poll until the queue has stayed empty for ``idle_polls`` polls; messages handled."""
+        handled, idle = 0, 0
+        while idle < idle_polls:
+            count = self.poll_once()
+            handled += count
+            idle = 0 if count else idle + 1
+        return handled
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+
+    def stop(self) -> None:
+        self._stop.set()

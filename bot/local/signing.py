@@ -1,0 +1,44 @@
+"""Slash-command requests signed the way Slack signs them (v0 HMAC-SHA256 of the raw body)."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+
+def command_body(
+    text: str,
+    *,
+    team_id: str = "T0LOCAL",
+    channel_id: str = "C0LOCAL",
+    user_id: str = "U0LOCAL",
+    response_url: str = "",
+    command: str = "/imagine",
+) -> str:
+    return urlencode(
+        {
+            "token": "unused-legacy-verification-token",
+            "team_id": team_id,
+            "team_domain": "local",
+            "channel_id": channel_id,
+            "channel_name": "general",
+            "user_id": user_id,
+            "user_name": "local-user",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0LOCAL",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def signed_headers(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body),
+    }

@@ -1,0 +1,134 @@
+"""A local stand-in for the Slack Web API and for ``response_url``s, on 127.0.0.1.
+
+It answers ``chat.postMessage`` and ``chat.update`` the way Slack does and records every call
+(never the token), so the local stack and the tests can see what the bot said. Channels listed
+in ``closed_channels`` answer ``not_in_channel``, as a private channel the bot is not in would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+@dataclass
+class Call:
+    method: str  # a Web API method, or "response_url"
+    args: dict[str, Any]
+    authorized: bool  # whether a bearer token came with it (the token itself is not kept)
+
+
+@dataclass
+class SlackRecorder:
+    closed_channels: set[str] = field(default_factory=set)
+    calls: list[Call] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def start(self, port: int = 0) -> SlackRecorder:
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8", "replace")
+                status, answer = recorder.answer(self.path, self.headers.get("Content-Type", ""), raw,
+                                                 self.headers.get("Authorization", ""))
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                data = json.dumps([c.__dict__ for c in recorder.snapshot()]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str = "command") -> str:
+        return f"{self.url}/response/{name}"
+
+    def snapshot(self) -> list[Call]:
+        with self._lock:
+            return list(self.calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.snapshot() if call.method == method]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def answer(self, path: str, content_type: str, raw: str, authorization: str) -> tuple[int, dict[str, Any]]:
+        args = _parse_body(content_type, raw)
+        if path.startswith("/response/"):
+            self._record(Call("response_url", args, authorized=False))
+            return 200, {"ok": True}
+        method = path.rsplit("/", 1)[-1]
+        self._record(Call(method, args, authorized=authorization.startswith("Bearer ")))
+        if not authorization.startswith("Bearer "):
+            return 200, {"ok": False, "error": "not_authed"}
+        channel = str(args.get("channel", ""))
+        if method == "chat.postMessage":
+            if channel in self.closed_channels:
+                return 200, {"ok": False, "error": "not_in_channel"}
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", "")}}
+        if method == "chat.update":
+            return 200, {"ok": True, "channel": channel, "ts": args.get("ts"), "text": args.get("text", "")}
+        if method == "auth.test":
+            return 200, {"ok": True, "team_id": "T0LOCAL", "user_id": "U0BOT", "bot_id": "B0BOT"}
+        return 200, {"ok": False, "error": "unknown_method"}
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+
+def _parse_body(content_type: str, raw: str) -> dict[str, Any]:
+    if "json" in content_type:
+        try:
+            parsed = json.loads(raw or "{}")
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    args: dict[str, Any] = dict(parse_qsl(raw))
+    for name in ("blocks", "attachments"):
+        if isinstance(args.get(name), str):
+            try:
+                args[name] = json.loads(args[name])
+            except ValueError:
+                pass
+    return args

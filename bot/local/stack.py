@@ -1,0 +1,70 @@
+"""Start the embedded default: moto on loopback for S3/SQS/DynamoDB, the Slack recorder, and
+settings that point the bot at them. Whatever the environment already names is left alone:
+set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` for other AWS resources, ``SLACK_BOT_TOKEN``
+for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.local.slack_recorder import SlackRecorder
+
+LOCAL_DEFAULTS = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "JOBS_TABLE": "imagine-jobs",
+    "IMAGES_BUCKET": "imagine-images-local",
+}
+LOCAL_QUEUE = "imagine-jobs"
+
+
+@dataclass
+class LocalStack:
+    env: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
+    moto: Any = None
+    recorder: SlackRecorder | None = None
+
+    def start(self, public_base_url: str) -> LocalStack:
+        env = self.env
+        for name, value in LOCAL_DEFAULTS.items():
+            env.setdefault(name, value)
+        if not env.get("AWS_ENDPOINT_URL") and not env.get("JOBS_QUEUE_URL"):
+            from moto.server import ThreadedMotoServer
+
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            env["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+            # moto accepts any credentials; these keep boto3 from looking for real ones.
+            env["AWS_ACCESS_KEY_ID"] = "local"
+            env["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - not a secret, moto ignores it
+            env.pop("AWS_PROFILE", None)
+            env.pop("AWS_SESSION_TOKEN", None)
+        env.setdefault("JOBS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_QUEUE}")
+        if not env.get("SLACK_BOT_TOKEN"):
+            self.recorder = SlackRecorder().start()
+            env["SLACK_BOT_TOKEN"] = "xoxb-local-recorder"  # noqa: S105 - the recorder's, not Slack's
+            env["SLACK_API_URL"] = self.recorder.api_url
+        env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
+        env.setdefault("LINK_SECRET", secrets.token_hex(32))
+        env.setdefault("PUBLIC_BASE_URL", public_base_url)
+        if env.get("SAGEMAKER_ENDPOINT_NAME"):
+            env.setdefault("IMAGE_BACKEND", "sagemaker")
+
+        from bot import handlers
+        from bot.local.provision import provision
+
+        handlers.reset()
+        provisioned = provision(handlers.services())
+        env["JOBS_QUEUE_URL"] = provisioned.queue_url
+        handlers.reset()
+        return self
+
+    def stop(self) -> None:
+        if self.recorder:
+            self.recorder.stop()
+        if self.moto:
+            self.moto.stop()

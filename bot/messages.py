@@ -1,0 +1,143 @@
+"""Block Kit payloads and mrkdwn escaping (pure).
+
+Every piece of user text goes through :func:`escape` before it lands in mrkdwn, so a prompt
+can never ping ``@channel``, mention someone or forge a link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.prompt import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MIN_GUIDANCE, ImageRequest
+
+Payload = dict[str, Any]
+Block = dict[str, Any]
+
+_SECTION_LIMIT = 3000  # Slack's cap on a section's text
+_ALT_TEXT_LIMIT = 2000  # and on an image's alt text
+
+USAGE = (
+    "*Usage:* `/imagine <what you want to see> [options]`\n"
+    "• `--ar W:H` aspect ratio, 1:4 to 4:1 (default 1:1)\n"
+    f"• `--seed N` repeatable result, 0 to {MAX_SEED} (random when absent)\n"
+    "• `--no TEXT` what to leave out\n"
+    "• `--steps N` denoising steps (more is slower, default {default_steps}, up to {max_steps})\n"
+    f"• `--cfg X` how closely to follow the prompt, {MIN_GUIDANCE:g} to {MAX_GUIDANCE:g}"
+    " (default {default_guidance:g})\n"
+    f"• `--n K` how many images, 1 to {MAX_IMAGES}\n"
+    "Example: `/imagine a cyborg tiger in neon rain --ar 16:9 --no text`"
+)
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(text, _SECTION_LIMIT)}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(text, _SECTION_LIMIT)}]}
+
+
+def usage(problem: str | None, *, default_steps: int, max_steps: int, default_guidance: float) -> Payload:
+    """The ephemeral answer to help, an empty command or a malformed option."""
+    help_text = USAGE.format(
+        default_steps=default_steps, max_steps=max_steps, default_guidance=default_guidance
+    )
+    blocks = [_mrkdwn(f":warning: {escape(problem)}")] if problem else []
+    blocks.append(_mrkdwn(help_text))
+    text = escape(problem) if problem else "How to use /imagine"
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+
+
+def describe(request: ImageRequest) -> str:
+    """The parameters, one line, as shown under a request and its result."""
+    parts = [
+        f"{request.width}×{request.height} ({request.aspect})",
+        f"seed {request.seed}" if request.seed is not None else "random seed",
+        f"{request.steps} steps",
+        f"cfg {request.guidance:g}",
+    ]
+    if request.count > 1:
+        parts.append(f"{request.count} images")
+    if request.negative_prompt:
+        parts.append(f"no: {escape(request.negative_prompt)}")
+    return " · ".join(parts)
+
+
+def queued(request: ImageRequest) -> Payload:
+    """The ephemeral acknowledgement: what was understood, and that it is on its way."""
+    return {
+        "response_type": "ephemeral",
+        "text": f"Queued: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(f":hourglass_flowing_sand: Queued *{escape(request.prompt)}*"),
+            _context(describe(request)),
+        ],
+    }
+
+
+def _headline(user_id: str, request: ImageRequest) -> str:
+    # user_id comes from Slack's signed payload and is checked by the job model.
+    return f"<@{user_id}> imagined *{escape(request.prompt)}*"
+
+
+def rendering(user_id: str, request: ImageRequest) -> Payload:
+    """The channel message while the GPU works."""
+    return {
+        "text": f"Rendering: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":art: rendering… · {describe(request)}"),
+        ],
+    }
+
+
+def result(user_id: str, request: ImageRequest, links: list[str], seconds: float) -> Payload:
+    """The channel message once the images are stored."""
+    alt = _truncate(request.prompt, _ALT_TEXT_LIMIT - 10)
+    images: list[Block] = [
+        {"type": "image", "image_url": link, "alt_text": alt if len(links) == 1 else f"{alt} ({n + 1})"}
+        for n, link in enumerate(links)
+    ]
+    return {
+        "text": f"Imagined: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            *images,
+            _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
+        ],
+    }
+
+
+def failed(user_id: str, request: ImageRequest) -> Payload:
+    """The channel message when the render failed for good."""
+    return {
+        "text": f"Could not render: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":x: not rendered · {describe(request)}"),
+        ],
+    }
+
+
+def failure_reply(reason: str) -> Payload:
+    """The thread reply that says what went wrong."""
+    text = f":x: Sorry, this one could not be rendered: {escape(reason)}"
+    return {"text": text, "blocks": [_mrkdwn(text)]}
+
+
+def notice(text: str) -> Payload:
+    """An ephemeral one-liner of our own words (never user text)."""
+    return {"response_type": "ephemeral", "text": text}

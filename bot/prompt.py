@@ -1,0 +1,188 @@
+"""Turn the text after ``/imagine`` into a validated :class:`ImageRequest` (pure, no I/O).
+
+Syntax: ``<prompt> [--ar W:H] [--seed N] [--no TEXT] [--steps N] [--cfg X] [--n K]``.
+An option's value runs to the next option, so ``--no blurry, text`` is one negative prompt.
+Phones often turn ``--`` into an em or en dash; those are read as ``--`` too.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+NATIVE_SIDE = 512  # Stable Diffusion 2.1 base renders 512x512; other shapes keep about that area
+MAX_SIDE = 1024
+SIDE_STEP = 8  # the model wants both sides in multiples of 8
+MAX_ASPECT = 4  # 4:1 at the native area is 1024x256, the widest shape MAX_SIDE allows
+MAX_SEED = 2**32 - 1
+MAX_IMAGES = 4
+MIN_GUIDANCE, MAX_GUIDANCE = 1.0, 20.0
+_DASHES = ("\u2014", "\u2013")  # em dash, en dash
+
+
+@dataclass(frozen=True)
+class PromptLimits:
+    """The bounds that come from configuration rather than from the model."""
+
+    default_steps: int = 30
+    max_steps: int = 50
+    default_guidance: float = 7.5
+    max_prompt_chars: int = 1000
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str
+    negative_prompt: str = ""
+    aspect: str = "1:1"
+    width: int = NATIVE_SIDE
+    height: int = NATIVE_SIDE
+    seed: int | None = None
+    steps: int = 30
+    guidance: float = 7.5
+    count: int = 1
+
+    def with_seed(self, seed: int) -> ImageRequest:
+        return replace(self, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageRequest:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+class UsageNeeded(ValueError):
+    """The text is not a request. ``problem`` says why; ``None`` means help was asked for."""
+
+    def __init__(self, problem: str | None) -> None:
+        super().__init__(problem or "help")
+        self.problem = problem
+
+
+def parse(text: str, limits: PromptLimits | None = None) -> ImageRequest:
+    limits = limits or PromptLimits()
+    words = _clean(text).split()
+    if not words or (len(words) == 1 and words[0].lower() in ("help", "--help", "-h")):
+        raise UsageNeeded(None)
+
+    prompt_words, options = _split_options(words)
+    prompt = " ".join(prompt_words)
+    if not prompt:
+        raise UsageNeeded("Start with what you want to see, then any options.")
+    _check_length("The prompt", prompt, limits.max_prompt_chars)
+
+    request = ImageRequest(prompt=prompt, steps=limits.default_steps, guidance=limits.default_guidance)
+    for name, values in options:
+        request = _apply(request, name, values, limits)
+    return request
+
+
+def size_for_aspect(aspect_w: int, aspect_h: int) -> tuple[int, int]:
+    """Width and height with about the native area, both multiples of 8, for W:H."""
+    area = NATIVE_SIDE * NATIVE_SIDE
+    width = math.sqrt(area * aspect_w / aspect_h)
+    height = math.sqrt(area * aspect_h / aspect_w)
+    return _round_side(width), _round_side(height)
+
+
+def _round_side(side: float) -> int:
+    return min(MAX_SIDE, max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP))
+
+
+def _clean(text: str) -> str:
+    # Control and format characters (newlines included) become spaces; dashes become "--".
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text
+    )
+    for dash in _DASHES:
+        cleaned = cleaned.replace(dash, "--")
+    return cleaned
+
+
+def _is_option(word: str) -> bool:
+    return len(word) > 2 and word.startswith("--") and word[2] != "-"
+
+
+def _split_options(words: list[str]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    prompt: list[str] = []
+    options: list[tuple[str, list[str]]] = []
+    for word in words:
+        if _is_option(word):
+            options.append((word[2:].lower(), []))
+        elif options:
+            options[-1][1].append(word)
+        else:
+            prompt.append(word)
+    return prompt, options
+
+
+def _apply(request: ImageRequest, name: str, values: list[str], limits: PromptLimits) -> ImageRequest:
+    if name in ("ar", "aspect"):
+        w, h = _aspect(_single("ar", values, "16:9"))
+        width, height = size_for_aspect(w, h)
+        return replace(request, aspect=f"{w}:{h}", width=width, height=height)
+    if name == "seed":
+        return replace(request, seed=_integer("seed", _single("seed", values, "7"), 0, MAX_SEED))
+    if name == "no":
+        if not values:
+            raise UsageNeeded("`--no` needs the things to leave out, like `--no text, blurry`.")
+        negative = " ".join(values)
+        if request.negative_prompt:
+            negative = f"{request.negative_prompt}, {negative}"
+        _check_length("The `--no` text", negative, limits.max_prompt_chars)
+        return replace(request, negative_prompt=negative)
+    if name == "steps":
+        steps = _integer("steps", _single("steps", values, "30"), 1, limits.max_steps)
+        return replace(request, steps=steps)
+    if name in ("cfg", "guidance"):
+        return replace(request, guidance=_guidance(_single("cfg", values, "7.5")))
+    if name == "n":
+        return replace(request, count=_integer("n", _single("n", values, "2"), 1, MAX_IMAGES))
+    raise UsageNeeded(f"`--{_shown(name)}` is not an option I know.")
+
+
+def _single(name: str, values: list[str], example: str) -> str:
+    if len(values) != 1:
+        raise UsageNeeded(f"`--{name}` takes one value, like `--{name} {example}`.")
+    return values[0]
+
+
+def _integer(name: str, raw: str, low: int, high: int) -> int:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or not low <= int(raw) <= high:
+        raise UsageNeeded(f"`--{name}` must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def _guidance(raw: str) -> float:
+    try:
+        value = float(raw) if raw.isascii() and len(raw) <= 12 else math.nan
+    except ValueError:
+        value = math.nan
+    if not MIN_GUIDANCE <= value <= MAX_GUIDANCE:  # NaN fails this too
+        raise UsageNeeded(f"`--cfg` must be a number from {MIN_GUIDANCE:g} to {MAX_GUIDANCE:g}.")
+    return round(value, 2)
+
+
+def _aspect(raw: str) -> tuple[int, int]:
+    problem = f"`--ar` must look like `16:9`, between 1:{MAX_ASPECT} and {MAX_ASPECT}:1."
+    parts = raw.split(":")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and 0 < len(p) <= 4 for p in parts):
+        raise UsageNeeded(problem)
+    w, h = int(parts[0]), int(parts[1])
+    if w == 0 or h == 0 or max(w, h) > MAX_ASPECT * min(w, h):
+        raise UsageNeeded(problem)
+    divisor = math.gcd(w, h)
+    return w // divisor, h // divisor
+
+
+def _check_length(what: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise UsageNeeded(f"{what} is {len(text)} characters; the limit is {limit}.")
+
+
+def _shown(name: str) -> str:
+    return name[:20]

@@ -1,0 +1,160 @@
+"""Settings from the environment, with secrets optionally held in AWS Secrets Manager.
+
+Every variable is documented in the README. Secrets are kept out of ``repr`` so a logged
+settings object can never leak them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.prompt import PromptLimits
+
+SLACK_API_DEFAULT = "https://slack.com/api/"
+BACKENDS = ("sagemaker", "placeholder")
+LINK_MODES = ("redirect", "bytes")
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed. The message names the variable, never its value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs_queue_url: str
+    jobs_table: str
+    images_bucket: str
+    public_base_url: str
+    signing_secret: str = field(repr=False)
+    bot_token: str = field(repr=False)
+    link_secret: str = field(repr=False)
+    image_backend: str = "placeholder"
+    sagemaker_endpoint_name: str = ""
+    slack_api_url: str = SLACK_API_DEFAULT
+    image_link_mode: str = "redirect"
+    presigned_url_seconds: int = 300
+    placeholder_delay_seconds: float = 0.0
+    max_receive_count: int = 3
+    limits: PromptLimits = field(default_factory=PromptLimits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        signing_secret, bot_token = _slack_secrets(reader)
+        backend = reader.choice("IMAGE_BACKEND", BACKENDS, "placeholder")
+        settings = cls(
+            jobs_queue_url=reader.required("JOBS_QUEUE_URL"),
+            jobs_table=reader.required("JOBS_TABLE"),
+            images_bucket=reader.required("IMAGES_BUCKET"),
+            public_base_url=reader.required("PUBLIC_BASE_URL").rstrip("/"),
+            signing_secret=signing_secret,
+            bot_token=bot_token,
+            link_secret=_link_secret(reader),
+            image_backend=backend,
+            sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
+            slack_api_url=_with_trailing_slash(reader.optional("SLACK_API_URL", SLACK_API_DEFAULT)),
+            image_link_mode=reader.choice("IMAGE_LINK_MODE", LINK_MODES, "redirect"),
+            presigned_url_seconds=reader.integer("PRESIGNED_URL_SECONDS", 300, 1, 3600),
+            placeholder_delay_seconds=reader.number("PLACEHOLDER_DELAY_SECONDS", 0.0, 0.0, 60.0),
+            max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 3, 1, 100),
+            limits=PromptLimits(
+                default_steps=reader.integer("DEFAULT_STEPS", 30, 1, 150),
+                max_steps=reader.integer("MAX_STEPS", 50, 1, 150),
+                default_guidance=reader.number("DEFAULT_GUIDANCE", 7.5, 0.0, 30.0),
+                max_prompt_chars=reader.integer("MAX_PROMPT_CHARS", 1000, 1, 4000),
+            ),
+        )
+        if backend == "sagemaker" and not settings.sagemaker_endpoint_name:
+            raise SettingsError("SAGEMAKER_ENDPOINT_NAME is required when IMAGE_BACKEND=sagemaker")
+        if settings.limits.default_steps > settings.limits.max_steps:
+            raise SettingsError("DEFAULT_STEPS must not exceed MAX_STEPS")
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def optional(self, name: str, default: str) -> str:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def required(self, name: str) -> str:
+        value = self.env.get(name, "").strip()
+        if not value:
+            raise SettingsError(f"{name} is not set")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.optional(name, default).lower()
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        return int(self._bounded(name, default, low, high, int))
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        return float(self._bounded(name, default, low, high, float))
+
+    def _bounded(self, name: str, default: float, low: float, high: float, kind: type) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a {kind.__name__}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}")
+        return float(value)
+
+
+def _slack_secrets(reader: _Reader) -> tuple[str, str]:
+    secret_id = reader.optional("SLACK_SECRET_ID", "")
+    if secret_id:
+        stored = _json_secret(secret_id, "SLACK_SECRET_ID")
+        signing = str(stored.get("SLACK_SIGNING_SECRET", "")).strip()
+        token = str(stored.get("SLACK_BOT_TOKEN", "")).strip()
+        if not signing or not token:
+            raise SettingsError(
+                "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys"
+            )
+        return signing, token
+    return reader.required("SLACK_SIGNING_SECRET"), reader.required("SLACK_BOT_TOKEN")
+
+
+def _link_secret(reader: _Reader) -> str:
+    secret_id = reader.optional("LINK_SECRET_ID", "")
+    if secret_id:
+        value = _fetch_secret(secret_id).strip()
+        if not value:
+            raise SettingsError("LINK_SECRET_ID names an empty secret")
+        return value
+    return reader.required("LINK_SECRET")
+
+
+def _json_secret(secret_id: str, variable: str) -> dict[str, object]:
+    try:
+        value = json.loads(_fetch_secret(secret_id))
+    except json.JSONDecodeError:
+        raise SettingsError(f"{variable} must name a JSON secret") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{variable} must name a JSON object secret")
+    return value
+
+
+def _fetch_secret(secret_id: str) -> str:
+    # Powertools caches the value (5 minutes by default), so warm invocations pay nothing.
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(secret_id)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _with_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,116 @@
+"""Where images live in S3, and the stable links that open them.
+
+A link is ``{PUBLIC_BASE_URL}/images/{token}/{team}/{yyyy}/{mm}/{dd}/{job_id}/{n}.jpg``: the
+path after the token is the object's key (less the ``images/`` prefix) and the token is an
+HMAC of that key. Only the holder of the link secret can make a token, a token opens exactly
+one key, and checking one needs no S3 call. A presigned URL is minted only when someone opens
+the link, so links outlive the credentials that sign those URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PREFIX = "images/"
+_KEY = re.compile(r"^images/[A-Z0-9]{1,32}/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d{1,2}\.jpg$")
+_TOKEN_BYTES = 16  # 128 bits of HMAC-SHA256: unguessable, and short enough for a tidy URL
+_METADATA_BUDGET = 1800  # S3 allows 2 KB of user metadata; leave room for the names
+
+
+def image_key(team_id: str, job_id: str, created: datetime, index: int) -> str:
+    return f"{PREFIX}{team_id}/{created:%Y/%m/%d}/{job_id}/{index}.jpg"
+
+
+def link_token(secret: str, key: str) -> str:
+    digest = hmac.new(secret.encode(), key.encode(), hashlib.sha256).digest()[:_TOKEN_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def image_link(base_url: str, secret: str, key: str) -> str:
+    return f"{base_url}/images/{link_token(secret, key)}/{key.removeprefix(PREFIX)}"
+
+
+def key_from_link_path(secret: str, path: str) -> str | None:
+    """The key a link path opens, or None when the path is malformed or its token is wrong.
+
+    The path may carry a stage or other prefix before ``/images/`` (REST API stages do).
+    """
+    _, marker, rest = path.partition("/images/")
+    token, _, tail = rest.partition("/")
+    key = PREFIX + tail
+    if not marker or not _KEY.match(key):
+        return None
+    if not hmac.compare_digest(token.encode(), link_token(secret, key).encode()):
+        return None
+    return key
+
+
+def image_metadata(fields: dict[str, str]) -> dict[str, str]:
+    """S3 user metadata: URL-quoted (headers are ASCII) and trimmed to fit S3's 2 KB."""
+    metadata: dict[str, str] = {}
+    budget = _METADATA_BUDGET
+    for name, value in fields.items():
+        quoted = _quoted_within(value, max(0, budget - len(name)))
+        metadata[name] = quoted
+        budget -= len(name) + len(quoted)
+    return metadata
+
+
+def _quoted_within(value: str, limit: int) -> str:
+    quoted = quote(value, safe=" ,:;.-_()")
+    if len(quoted) <= limit:
+        return quoted
+    cut = quoted[:limit]
+    escape_start = cut.rfind("%", max(0, len(cut) - 2))  # never end inside a %XX escape
+    return cut[:escape_start] if escape_start != -1 else cut
+
+
+class ImageStore:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def put(self, key: str, jpeg: bytes, metadata: dict[str, str]) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=jpeg,
+            ContentType="image/jpeg",
+            CacheControl="private, max-age=31536000, immutable",
+            Metadata=image_metadata(metadata),
+        )
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def read(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def presign(self, key: str, seconds: int) -> str:
+        return self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+        )
