@@ -63,7 +63,8 @@ def _render_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def worker_handler(event: Event, context: Any) -> dict[str, Any]:
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # Report every failure per record, even a whole failed batch, so SQS retries only those.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=event, record_handler=_render_record, processor=processor, context=context
     )

@@ -39,7 +39,7 @@ class Services:
         from botocore.config import Config
 
         # Standard retry mode: exponential backoff with jitter on throttling and 5xx.
-        base = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+        base = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=20)
         return self._session.client(service, config=base.merge(Config(**config)))
 
     @cached_property
@@ -107,7 +107,7 @@ class Services:
             client = self._client(
                 "sagemaker-runtime",
                 read_timeout=SAGEMAKER_READ_TIMEOUT,
-                retries={"mode": "standard", "max_attempts": 2},
+                retries={"mode": "standard", "total_max_attempts": 2},
             )
             return SageMakerBackend(client, self.settings.sagemaker_endpoint_name)
         from bot.backends.placeholder import PlaceholderBackend

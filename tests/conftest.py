@@ -1,0 +1,186 @@
+"""Fixtures: real servers at the network boundary, the project's own code everywhere else.
+
+moto's server plays S3, SQS and DynamoDB; the Slack recorder plays the Slack Web API and
+response_urls; a small HTTP server plays the SageMaker runtime. Each test gets its own bucket,
+queues and table, provisioned through the same code the local stack uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from bot import handlers
+from bot.local.lambda_context import LocalContext
+from bot.local.poller import to_event
+from bot.local.provision import Provisioned, provision
+from bot.local.signing import command_body, signed_headers
+from bot.local.slack_recorder import SlackRecorder
+from tests.fakes.sagemaker_runtime import SageMakerStandIn
+
+SIGNING_SECRET = "test-signing-secret-" + "a" * 12
+BOT_TOKEN = "xoxb-test-token-000"
+LINK_SECRET = "test-link-secret-" + "b" * 20
+PUBLIC_BASE_URL = "https://imagine.example/prod"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackRecorder]:
+    recorder = SlackRecorder().start()
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[SageMakerStandIn]:
+    stand_in = SageMakerStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+@dataclass
+class Stack:
+    resources: Provisioned
+    slack: SlackRecorder
+
+    @property
+    def services(self) -> Any:
+        return handlers.services()
+
+    def queued_bodies(self) -> list[str]:
+        return [m["Body"] for m in self.receive()]
+
+    def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
+        sqs = self.services.sqs
+        return sqs.receive_message(
+            QueueUrl=self.resources.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+
+    def sqs_event(self) -> dict[str, Any]:
+        """The queued messages as Lambda's SQS event source hands them to the worker."""
+        messages = self.receive()
+        assert messages, "nothing was queued"
+        arn = self.services.sqs.get_queue_attributes(
+            QueueUrl=self.resources.queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        return to_event(messages, arn, "us-east-1")
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) -> Iterator[Stack]:
+    suffix = secrets.token_hex(4)
+    for name in list(__import__("os").environ):
+        if name.startswith(("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_")):
+            monkeypatch.delenv(name)
+    settings = {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "JOBS_QUEUE_URL": f"{moto_url}/123456789012/jobs-{suffix}",
+        "JOBS_TABLE": f"jobs-{suffix}",
+        "IMAGES_BUCKET": f"images-{suffix}",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack.api_url,
+        "LINK_SECRET": LINK_SECRET,
+        "IMAGE_BACKEND": "placeholder",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    handlers.reset()
+    resources = provision(handlers.services())
+    monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
+    handlers.reset()
+    yield Stack(resources, slack)
+    handlers.reset()
+
+
+def http_event(
+    shape: str,
+    method: str,
+    path: str,
+    body: str = "",
+    headers: dict[str, str] | None = None,
+    *,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """An http_handler event in one of the three shapes Lambda delivers."""
+    headers = dict(headers or {})
+    encoded = base64.b64encode(body.encode()).decode() if base64_body else body
+    if shape == "rest":  # API Gateway REST API, payload 1.0
+        return {
+            "resource": "/{proxy+}",
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None,
+            "requestContext": {"httpMethod": method, "path": f"/prod{path}", "stage": "prod"},
+            "body": encoded or None,
+            "isBase64Encoded": base64_body,
+        }
+    event = {  # HTTP API payload 2.0; a Function URL event has the same shape
+        "version": "2.0",
+        "routeKey": "$default" if shape == "url" else f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"}},
+        "body": encoded,
+        "isBase64Encoded": base64_body,
+    }
+    if shape == "url":
+        event["requestContext"]["domainName"] = "abc.lambda-url.us-east-1.on.aws"
+    return event
+
+
+def command_event(
+    text: str,
+    *,
+    shape: str = "http",
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    **fields: str,
+) -> dict[str, Any]:
+    body = command_body(text, **fields)
+    return http_event(
+        shape, "POST", "/slack/events", body, signed_headers(secret, body, timestamp), base64_body=shape != "rest"
+    )
+
+
+def call_http(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = handlers.http_handler(event, LocalContext("imagine-http-test"))
+    return response
+
+
+def call_worker(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = handlers.worker_handler(event, LocalContext("imagine-worker-test"))
+    return response
+
+
+def ack_json(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["statusCode"] == 200, response
+    parsed: dict[str, Any] = json.loads(response["body"])
+    return parsed

@@ -1,0 +1,173 @@
+"""An SQS event into worker_handler: the backend is asked, S3 keeps the JPEGs, Slack sees them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+
+from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
+from tests.conftest import PUBLIC_BASE_URL, Stack, call_http, call_worker, command_event, http_event
+from tests.fakes.sagemaker_runtime import SageMakerStandIn
+
+KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
+
+
+def _s3_objects(env: Stack) -> dict[str, bytes]:
+    s3 = env.services.s3
+    listing = s3.list_objects_v2(Bucket=env.resources.bucket).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing}
+
+
+def _open_link(link: str) -> bytes:
+    """Resolve a stable link through http_handler, then follow its redirect like a browser."""
+    path = urlsplit(link).path.removeprefix(urlsplit(PUBLIC_BASE_URL).path)
+    response = call_http(http_event("http", "GET", path))
+    assert response["statusCode"] == 302, response
+    with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
+        return presigned.read()
+
+
+@pytest.fixture
+def use_sagemaker(env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch) -> SageMakerStandIn:
+    monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
+    from bot import handlers
+
+    handlers.reset()
+    return sagemaker
+
+
+def test_job_renders_through_sagemaker_into_s3_and_slack(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+    call_http(command_event("a cyborg tiger --ar 16:9 --seed 42 --n 2 --no text, blurry --steps 25 --cfg 9"))
+
+    result = call_worker(env.sqs_event())
+
+    assert result == {"batchItemFailures": []}
+    [invocation] = use_sagemaker.invocations
+    assert invocation.endpoint == "sd-21-base"
+    assert invocation.headers["content-type"] == CONTENT_TYPE
+    assert invocation.headers["accept"] == ACCEPT
+    assert invocation.body == {
+        "prompt": "a cyborg tiger",
+        "negative_prompt": "text, blurry",
+        "width": 680,
+        "height": 384,
+        "num_inference_steps": 25,
+        "guidance_scale": 9.0,
+        "seed": 42,
+        "num_images_per_prompt": 2,
+    }
+
+    stored = _s3_objects(env)
+    assert len(stored) == 2
+    assert all(KEY.match(key) for key in stored)
+    assert all(jpeg.startswith(b"\xff\xd8\xff") for jpeg in stored.values())
+    head = env.services.s3.head_object(Bucket=env.resources.bucket, Key=sorted(stored)[0])
+    assert head["Metadata"]["prompt"] == "a cyborg tiger"
+    assert head["Metadata"]["seed"] == "42"
+    assert head["ContentType"] == "image/jpeg"
+
+    [posted] = env.slack.calls_to("chat.postMessage")
+    assert posted.authorized
+    assert posted.args["channel"] == "C0LOCAL"
+    assert "<@U0LOCAL>" in json.dumps(posted.args["blocks"])
+    [updated] = env.slack.calls_to("chat.update")
+    assert updated.args["ts"]
+    images = [b for b in updated.args["blocks"] if b["type"] == "image"]
+    assert len(images) == 2
+    context = json.dumps(updated.args["blocks"], ensure_ascii=False)
+    assert "seed 42" in context and "680×384" in context and "rendered in" in context
+    opened = {_open_link(b["image_url"]) for b in images}
+    assert opened == set(stored.values())
+
+
+def test_placeholder_job_posts_one_image_with_a_working_link(env: Stack) -> None:
+    call_http(command_event("a lighthouse at dusk"))
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    [(key, jpeg)] = _s3_objects(env).items()
+    [updated] = env.slack.calls_to("chat.update")
+    [image] = [b for b in updated.args["blocks"] if b["type"] == "image"]
+    assert image["image_url"].startswith(PUBLIC_BASE_URL + "/images/")
+    assert image["image_url"].endswith(key.removeprefix("images/"))
+    assert _open_link(image["image_url"]) == jpeg
+
+
+def test_bytes_mode_serves_the_jpeg_itself(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGE_LINK_MODE", "bytes")
+    from bot import handlers
+
+    handlers.reset()
+    call_http(command_event("a lighthouse at dusk"))
+    call_worker(env.sqs_event())
+    [jpeg] = _s3_objects(env).values()
+    [image] = [b for b in env.slack.calls_to("chat.update")[0].args["blocks"] if b["type"] == "image"]
+    response = call_http(http_event("url", "GET", urlsplit(image["image_url"]).path.removeprefix("/prod")))
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "image/jpeg"
+    assert base64.b64decode(response["body"]) == jpeg
+
+
+def test_closed_channel_falls_back_to_response_url(env: Stack) -> None:
+    env.slack.closed_channels.add("G0PRIVATE")
+    response_url = env.slack.response_url("private")
+    call_http(command_event("a secret garden", channel_id="G0PRIVATE", response_url=response_url))
+
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+
+    answers = env.slack.calls_to("response_url")
+    assert [a.args["response_type"] for a in answers] == ["in_channel", "in_channel"]
+    assert answers[1].args["replace_original"] is True
+    assert any(b["type"] == "image" for b in answers[1].args["blocks"])
+    assert env.slack.calls_to("chat.update") == []
+
+
+def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+    use_sagemaker.scripted.append((424, json.dumps({"Message": "CUDA out of memory"}).encode()))
+    call_http(command_event("a tiger made of smaller tigers"))
+
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+
+    [posted, reply] = env.slack.calls_to("chat.postMessage")
+    assert reply.args["thread_ts"] == env.slack.calls_to("chat.update")[0].args["ts"]
+    assert "could not be rendered" in reply.args["text"]
+    assert "model could not render" in reply.args["text"]
+    assert "Traceback" not in json.dumps(reply.args)
+    assert _s3_objects(env) == {}
+
+
+def test_malformed_endpoint_answer_is_reported_not_crashed_on(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+    use_sagemaker.scripted.append((200, b'{"generated_images": ["not base64 at all!"]}'))
+    call_http(command_event("a tiger"))
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    reply = env.slack.calls_to("chat.postMessage")[-1]
+    assert "not a JPEG" in reply.args["text"]
+
+
+def test_throttled_endpoint_leaves_the_job_for_redelivery(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+    throttled = json.dumps({"__type": "ThrottlingException", "message": "slow down"}).encode()
+    use_sagemaker.scripted.extend([(429, throttled)] * 2)
+    call_http(command_event("a tiger"))
+    event = env.sqs_event()
+
+    result = call_worker(event)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert len(use_sagemaker.invocations) == 2  # the SDK's own retry, then SQS's turn
+    assert len(env.slack.calls_to("chat.postMessage")) == 1  # the status message, no failure yet
+
+
+def test_redelivered_job_reuses_its_message_and_images(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+    call_http(command_event("a tiger"))
+    event = env.sqs_event()
+    call_worker(event)
+    call_worker(event)  # SQS delivers at least once
+
+    assert len(use_sagemaker.invocations) == 1
+    assert len(env.slack.calls_to("chat.postMessage")) == 1
+    assert len(env.slack.calls_to("chat.update")) == 1
