@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
@@ -46,7 +47,7 @@ def http_handler(event: Event, context: Any) -> Response:
 
         return serve_image(services(), path)
     if method == "POST" and path.rstrip("/").endswith("/slack/events"):
-        response: Response = _slack().handle(normalized(event), context)
+        response: Response = _slack().handle(normalized(event), context)  # type: ignore[no-untyped-call]
         return response
     return text_response(404, "Not found.")
 
@@ -62,7 +63,7 @@ def _render_record(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def worker_handler(event: Event, context: Any) -> dict[str, Any]:
+def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     # Report every failure per record, even a whole failed batch, so SQS retries only those.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(

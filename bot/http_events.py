@@ -15,12 +15,15 @@ Response = dict[str, Any]
 
 
 def method_and_path(event: Event) -> tuple[str, str]:
-    context = event.get("requestContext")
-    context = context if isinstance(context, dict) else {}
-    http = context.get("http") if isinstance(context.get("http"), dict) else {}
+    context = _mapping(event.get("requestContext"))
+    http = _mapping(context.get("http"))
     method = http.get("method") or event.get("httpMethod") or context.get("httpMethod") or ""
     path = event.get("rawPath") or http.get("path") or event.get("path") or ""
     return str(method).upper(), str(path)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def normalized(event: Event) -> Event:

@@ -35,7 +35,12 @@ def escape(text: str) -> str:
 
 
 def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if cut.rfind("&") > cut.rfind(";"):  # never end inside an &amp; / &lt; / &gt; entity
+        cut = cut[: cut.rfind("&")]
+    return cut + "…"
 
 
 def _duration(seconds: float) -> str:

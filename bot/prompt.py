@@ -95,9 +95,7 @@ def _round_side(side: float) -> int:
 
 def _clean(text: str) -> str:
     # Control and format characters (newlines included) become spaces; dashes become "--".
-    cleaned = "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text
-    )
+    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
     for dash in _DASHES:
         cleaned = cleaned.replace(dash, "--")
     return cleaned

@@ -48,7 +48,9 @@ def render(services: Services, job: Job, *, final_attempt: bool = False) -> Prog
 
     settings = services.settings
     links = [image_link(settings.public_base_url, settings.link_secret, key) for key in progress.keys]
-    services.slack.update(job, progress.message, messages.result(job.user_id, job.request, links, progress.seconds))
+    services.slack.update(
+        job, progress.message, messages.result(job.user_id, job.request, links, progress.seconds)
+    )
     progress.status = "done"
     store.save(job.job_id, progress)
     logger.info("job done", job_id=job.job_id, images=len(links), backend_seconds=round(progress.seconds, 3))

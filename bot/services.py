@@ -39,7 +39,9 @@ class Services:
         from botocore.config import Config
 
         # Standard retry mode: exponential backoff with jitter on throttling and 5xx.
-        base = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=20)
+        base = Config(
+            retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=20
+        )
         return self._session.client(service, config=base.merge(Config(**config)))
 
     @cached_property

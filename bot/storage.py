@@ -58,7 +58,8 @@ def image_metadata(fields: dict[str, str]) -> dict[str, str]:
     """S3 user metadata: URL-quoted (headers are ASCII) and trimmed to fit S3's 2 KB."""
     metadata: dict[str, str] = {}
     budget = _METADATA_BUDGET
-    for name, value in fields.items():
+    # Shortest first, so the small fields (seed, size, ids) always fit and a long prompt is trimmed.
+    for name, value in sorted(fields.items(), key=lambda item: len(item[1])):
         quoted = _quoted_within(value, max(0, budget - len(name)))
         metadata[name] = quoted
         budget -= len(name) + len(quoted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,12 +69,13 @@ class Stack:
 
     def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
         sqs = self.services.sqs
-        return sqs.receive_message(
+        messages: list[dict[str, Any]] = sqs.receive_message(
             QueueUrl=self.resources.queue_url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=0,
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
+        return messages
 
     def sqs_event(self) -> dict[str, Any]:
         """The queued messages as Lambda's SQS event source hands them to the worker."""
@@ -88,7 +90,7 @@ class Stack:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) -> Iterator[Stack]:
     suffix = secrets.token_hex(4)
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith(("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_")):
             monkeypatch.delenv(name)
     settings = {
@@ -141,7 +143,7 @@ def http_event(
             "body": encoded or None,
             "isBase64Encoded": base64_body,
         }
-    event = {  # HTTP API payload 2.0; a Function URL event has the same shape
+    event: dict[str, Any] = {  # HTTP API payload 2.0; a Function URL event has the same shape
         "version": "2.0",
         "routeKey": "$default" if shape == "url" else f"{method} {path}",
         "rawPath": path,
@@ -166,7 +168,12 @@ def command_event(
 ) -> dict[str, Any]:
     body = command_body(text, **fields)
     return http_event(
-        shape, "POST", "/slack/events", body, signed_headers(secret, body, timestamp), base64_body=shape != "rest"
+        shape,
+        "POST",
+        "/slack/events",
+        body,
+        signed_headers(secret, body, timestamp),
+        base64_body=shape != "rest",
     )
 
 
@@ -176,8 +183,7 @@ def call_http(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def call_worker(event: dict[str, Any]) -> dict[str, Any]:
-    response: dict[str, Any] = handlers.worker_handler(event, LocalContext("imagine-worker-test"))
-    return response
+    return dict(handlers.worker_handler(event, LocalContext("imagine-worker-test")))
 
 
 def ack_json(response: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from tests.conftest import Stack, ack_json, call_http, command_event, http_event
 
 @pytest.mark.parametrize("shape", ["http", "rest", "url"])
 def test_signed_command_is_acknowledged_and_queued_without_calling_slack(env: Stack, shape: str) -> None:
-    response = call_http(command_event("a cyborg tiger --ar 16:9 --seed 7", shape=shape, channel_id="C0TIGER"))
+    response = call_http(
+        command_event("a cyborg tiger --ar 16:9 --seed 7", shape=shape, channel_id="C0TIGER")
+    )
 
     ack = ack_json(response)
     assert ack["response_type"] == "ephemeral"
@@ -68,7 +70,9 @@ def test_tampered_body_is_refused(env: Stack) -> None:
         ("--ar 16:9", "Start with what you want to see"),
     ],
 )
-def test_help_and_malformed_commands_get_usage_and_queue_nothing(env: Stack, text: str, problem: str | None) -> None:
+def test_help_and_malformed_commands_get_usage_and_queue_nothing(
+    env: Stack, text: str, problem: str | None
+) -> None:
     ack = ack_json(call_http(command_event(text)))
     shown = json.dumps(ack)
     assert ack["response_type"] == "ephemeral"

@@ -20,7 +20,9 @@ KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
 def _s3_objects(env: Stack) -> dict[str, bytes]:
     s3 = env.services.s3
     listing = s3.list_objects_v2(Bucket=env.resources.bucket).get("Contents", [])
-    return {o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing}
+    return {
+        o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing
+    }
 
 
 def _open_link(link: str) -> bytes:
@@ -29,11 +31,14 @@ def _open_link(link: str) -> bytes:
     response = call_http(http_event("http", "GET", path))
     assert response["statusCode"] == 302, response
     with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
-        return presigned.read()
+        data: bytes = presigned.read()
+        return data
 
 
 @pytest.fixture
-def use_sagemaker(env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch) -> SageMakerStandIn:
+def use_sagemaker(
+    env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> SageMakerStandIn:
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
@@ -133,7 +138,7 @@ def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMa
 
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
 
-    [posted, reply] = env.slack.calls_to("chat.postMessage")
+    [_posted, reply] = env.slack.calls_to("chat.postMessage")
     assert reply.args["thread_ts"] == env.slack.calls_to("chat.update")[0].args["ts"]
     assert "could not be rendered" in reply.args["text"]
     assert "model could not render" in reply.args["text"]
@@ -141,7 +146,9 @@ def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMa
     assert _s3_objects(env) == {}
 
 
-def test_malformed_endpoint_answer_is_reported_not_crashed_on(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+def test_malformed_endpoint_answer_is_reported_not_crashed_on(
+    env: Stack, use_sagemaker: SageMakerStandIn
+) -> None:
     use_sagemaker.scripted.append((200, b'{"generated_images": ["not base64 at all!"]}'))
     call_http(command_event("a tiger"))
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
@@ -149,7 +156,9 @@ def test_malformed_endpoint_answer_is_reported_not_crashed_on(env: Stack, use_sa
     assert "not a JPEG" in reply.args["text"]
 
 
-def test_throttled_endpoint_leaves_the_job_for_redelivery(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+def test_throttled_endpoint_leaves_the_job_for_redelivery(
+    env: Stack, use_sagemaker: SageMakerStandIn
+) -> None:
     throttled = json.dumps({"__type": "ThrottlingException", "message": "slow down"}).encode()
     use_sagemaker.scripted.extend([(429, throttled)] * 2)
     call_http(command_event("a tiger"))

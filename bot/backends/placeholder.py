@@ -36,15 +36,23 @@ def draw(request: ImageRequest, index: int) -> bytes:
 
     top, bottom = _colour(rng), _colour(rng)
     image = Image.linear_gradient("L").resize((width, height))
-    image = Image.composite(Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), image)
+    image = Image.composite(
+        Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), image
+    )
     pen = ImageDraw.Draw(image)
     for _ in range(12):
-        x, y, r = rng.randrange(width), rng.randrange(height), rng.randrange(8, max(9, min(width, height) // 4))
+        x, y, r = (
+            rng.randrange(width),
+            rng.randrange(height),
+            rng.randrange(8, max(9, min(width, height) // 4)),
+        )
         pen.ellipse((x - r, y - r, x + r, y + r), outline=_colour(rng), width=3)
 
     size = max(10, min(width, height) // 14)
     font = ImageFont.load_default(size=size)
-    label = f"PLACEHOLDER · seed {request.seed}" + (f" · {index + 1}/{request.count}" if request.count > 1 else "")
+    label = f"PLACEHOLDER · seed {request.seed}" + (
+        f" · {index + 1}/{request.count}" if request.count > 1 else ""
+    )
     lines = [label, *textwrap.wrap(request.prompt, width=max(10, width // (size // 2 + 1)))[:4]]
     pen.rectangle((0, 0, width, (len(lines) + 1) * (size + 4)), fill=(0, 0, 0))
     for row, line in enumerate(lines):

@@ -45,12 +45,16 @@ def decode_response(raw: bytes, expected: int) -> list[bytes]:
     try:
         answer = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise BackendError("the image service answered with something that is not JSON", retryable=False) from None
+        raise BackendError(
+            "the image service answered with something that is not JSON", retryable=False
+        ) from None
     images = answer.get("generated_images") if isinstance(answer, dict) else None
     if not isinstance(images, list) or not images:
         raise BackendError("the image service's answer held no images", retryable=False)
     if len(images) != expected:
-        raise BackendError(f"the image service returned {len(images)} images, not {expected}", retryable=False)
+        raise BackendError(
+            f"the image service returned {len(images)} images, not {expected}", retryable=False
+        )
     decoded = []
     for image in images:
         try:
@@ -85,7 +89,9 @@ class SageMakerBackend:
             raise _client_error(error) from None
         except BotoCoreError as error:
             # Timeouts and connection failures: the endpoint may answer next time.
-            raise BackendError(f"the image service could not be reached ({type(error).__name__})", retryable=True) from None
+            raise BackendError(
+                f"the image service could not be reached ({type(error).__name__})", retryable=True
+            ) from None
         return decode_response(raw, request.count)
 
 

@@ -50,6 +50,8 @@ def answer(services: Services, command: dict[str, Any]) -> dict[str, Any]:
         services.queue.send(job)
     except Exception:
         logger.exception("could not queue a job", job_id=job.job_id)
-        return messages.notice("The image queue is not answering right now; nothing was queued. Try again soon.")
+        return messages.notice(
+            "The image queue is not answering right now; nothing was queued. Try again soon."
+        )
     logger.info("job queued", job_id=job.job_id, team_id=job.team_id, channel_id=job.channel_id)
     return messages.queued(job.request)

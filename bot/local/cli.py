@@ -1,9 +1,9 @@
 """``imagine-bot``: the local stack's command line.
 
-    imagine-bot demo [PROMPT...]     one signed /imagine end to end, then exit
-    imagine-bot run [--port 3000]    the stack as a local server until Ctrl-C
-    imagine-bot send PROMPT...       a signed /imagine to the server `run` started
-    imagine-bot provision            create bucket, queues and table where AWS settings point
+imagine-bot demo [PROMPT...]     one signed /imagine end to end, then exit
+imagine-bot run [--port 3000]    the stack as a local server until Ctrl-C
+imagine-bot send PROMPT...       a signed /imagine to the server `run` started
+imagine-bot provision            create bucket, queues and table where AWS settings point
 """
 
 from __future__ import annotations
@@ -191,8 +191,12 @@ def _provision(args: argparse.Namespace) -> int:
     if not (os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("JOBS_QUEUE_URL")):
         print("set AWS_ENDPOINT_URL (or JOBS_QUEUE_URL and AWS credentials) first", file=sys.stderr)
         return 1
-    for name, value in {"SLACK_SIGNING_SECRET": "-", "SLACK_BOT_TOKEN": "-", "LINK_SECRET": "-",
-                        "PUBLIC_BASE_URL": "http://127.0.0.1"}.items():
+    for name, value in {
+        "SLACK_SIGNING_SECRET": "-",
+        "SLACK_BOT_TOKEN": "-",
+        "LINK_SECRET": "-",
+        "PUBLIC_BASE_URL": "http://127.0.0.1",
+    }.items():
         os.environ.setdefault(name, value)  # provisioning reads no secret; these only satisfy Settings
     from bot.local.stack import LOCAL_DEFAULTS, LOCAL_QUEUE
 

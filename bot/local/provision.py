@@ -3,6 +3,7 @@ settings name, on whatever AWS endpoint the environment points to."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,9 @@ def provision(services: Services, visibility_seconds: int = LOCAL_VISIBILITY_SEC
     dlq_url = sqs.create_queue(QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": "1209600"})[
         "QueueUrl"
     ]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
     queue_url = sqs.create_queue(
         QueueName=name,
@@ -58,10 +61,8 @@ def _create_bucket(s3: Any, bucket: str, region: str | None) -> None:
     options: dict[str, Any] = {"Bucket": bucket}
     if region and region != "us-east-1":
         options["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(**options)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
 
 
 def _create_table(dynamodb: Any, table: str) -> None:

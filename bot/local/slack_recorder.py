@@ -7,6 +7,7 @@ in ``closed_channels`` answer ``not_in_channel``, as a private channel the bot i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -39,8 +40,12 @@ class SlackRecorder:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8", "replace")
-                status, answer = recorder.answer(self.path, self.headers.get("Content-Type", ""), raw,
-                                                 self.headers.get("Authorization", ""))
+                status, answer = recorder.answer(
+                    self.path,
+                    self.headers.get("Content-Type", ""),
+                    raw,
+                    self.headers.get("Authorization", ""),
+                )
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -91,7 +96,9 @@ class SlackRecorder:
         with self._lock:
             self.calls.clear()
 
-    def answer(self, path: str, content_type: str, raw: str, authorization: str) -> tuple[int, dict[str, Any]]:
+    def answer(
+        self, path: str, content_type: str, raw: str, authorization: str
+    ) -> tuple[int, dict[str, Any]]:
         args = _parse_body(content_type, raw)
         if path.startswith("/response/"):
             self._record(Call("response_url", args, authorized=False))
@@ -127,8 +134,6 @@ def _parse_body(content_type: str, raw: str) -> dict[str, Any]:
     args: dict[str, Any] = dict(parse_qsl(raw))
     for name in ("blocks", "attachments"):
         if isinstance(args.get(name), str):
-            try:
+            with contextlib.suppress(ValueError):
                 args[name] = json.loads(args[name])
-            except ValueError:
-                pass
     return args

@@ -76,4 +76,8 @@ class SageMakerStandIn:
             count=body["num_images_per_prompt"],
         )
         images = [base64.b64encode(draw(request, n)).decode() for n in range(request.count)]
-        return 200, json.dumps({"generated_images": images, "prompt": body["prompt"]}).encode(), "application/json"
+        return (
+            200,
+            json.dumps({"generated_images": images, "prompt": body["prompt"]}).encode(),
+            "application/json",
+        )

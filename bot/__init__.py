@@ -1,0 +1,1 @@
+"""imagine: a Slack /imagine command backed by Stable Diffusion on SageMaker."""
