@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -122,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"imagine is listening on {server.url}/slack/events and {server.url}/images/")
     print("try: imagine-bot send a cyborg tiger --ar 16:9     (Ctrl-C stops)")
     poller = Poller(services().sqs, os.environ["JOBS_QUEUE_URL"], wait_seconds=2)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         poller.run_forever()
     except KeyboardInterrupt:
@@ -131,6 +133,10 @@ def _run(args: argparse.Namespace) -> int:
         stack.stop()
         server.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _send(args: argparse.Namespace) -> int:

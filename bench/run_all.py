@@ -1,0 +1,173 @@
+"""Run every benchmark against servers on loopback and print figures with their baselines.
+
+    make bench        (or: .venv/bin/python -m bench.run_all [--quick])
+
+Each measurement runs beside its baseline in the same run, interleaved, so the machine's noise
+falls on both; the ratios are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.stack import servers
+
+PLACEHOLDER_DELAY = 0.2  # a fixed stand-in for GPU time, subtracted from the worker's figures
+
+
+def _child(task: str, kind: str) -> dict[str, Any]:
+    env = dict(os.environ, BENCH_T0=repr(time.time()))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.child", task, kind],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{task} {kind} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def cold_start(rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {"imagine": [], "baseline": []}
+    for n in range(rounds):
+        order = ("imagine", "baseline") if n % 2 == 0 else ("baseline", "imagine")
+        for kind in order:
+            times[kind].append(_child("cold", kind)["seconds"])
+    imagine, baseline = statistics.median(times["imagine"]), statistics.median(times["baseline"])
+    return {"imagine_ms": imagine * 1000, "baseline_ms": baseline * 1000, "ratio": imagine / baseline}
+
+
+def ack_latency(commands: int) -> dict[str, float]:
+    from bench.baseline_app import handler as baseline
+    from bench.child import _event
+    from bot.handlers import http_handler
+    from bot.local.lambda_context import LocalContext
+
+    context = LocalContext("bench")
+    handlers = {"imagine": http_handler, "baseline": baseline}
+    samples: dict[str, list[float]] = {"imagine": [], "baseline": []}
+    for n in range(commands + 20):
+        for kind in ("imagine", "baseline") if n % 2 == 0 else ("baseline", "imagine"):
+            event = _event(f"a cyborg tiger number {n} --ar 16:9 --seed {n}")
+            started = time.perf_counter()
+            response = handlers[kind](event, context)
+            elapsed = time.perf_counter() - started
+            assert response["statusCode"] == 200, response
+            if n >= 20:  # the first twenty warm both up
+                samples[kind].append(elapsed * 1000)
+    figures: dict[str, float] = {}
+    for kind, values in samples.items():
+        figures[f"{kind}_p50_ms"] = _percentile(values, 0.5)
+        figures[f"{kind}_p99_ms"] = _percentile(values, 0.99)
+    figures["p50_ratio"] = figures["imagine_p50_ms"] / figures["baseline_p50_ms"]
+    figures["p99_ratio"] = figures["imagine_p99_ms"] / figures["baseline_p99_ms"]
+    return figures
+
+
+def worker_overhead(jobs: int) -> dict[str, float]:
+    import boto3
+    from slack_sdk import WebClient
+
+    from bot.handlers import services, worker_handler
+    from bot.jobs import Job
+    from bot.local.lambda_context import LocalContext
+    from bot.local.poller import to_event
+    from bot.prompt import parse
+
+    svc = services()
+    request = parse("a cyborg tiger --seed 1")
+    queue_url = svc.settings.jobs_queue_url
+    svc.sqs.purge_queue(QueueUrl=queue_url)  # the acknowledgement benchmark's messages
+    arn = svc.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    slack = WebClient(token="xoxb-bench", base_url=svc.settings.slack_api_url)
+    s3 = boto3.client("s3")
+    jpeg = b"\xff\xd8\xff" + b"0" * 30_000
+    outside_backend, minus_delay, raw_io = [], [], []
+    for n in range(jobs + 3):
+        job = Job.new(team_id="T0LOCAL", channel_id="C0LOCAL", user_id="U0LOCAL", request=request)
+        svc.queue.send(job)
+        messages = svc.sqs.receive_message(QueueUrl=queue_url, MessageSystemAttributeNames=["All"])[
+            "Messages"
+        ]
+        event = to_event(messages, arn, "us-east-1")
+        started = time.perf_counter()
+        assert worker_handler(event, LocalContext("bench")) == {"batchItemFailures": []}
+        wall = time.perf_counter() - started
+        svc.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        backend = svc.store.load(job.job_id).seconds
+
+        # Baseline: the I/O any worker must do for one image, with bare clients.
+        started = time.perf_counter()
+        posted = slack.chat_postMessage(channel="C0LOCAL", text="rendering")
+        s3.put_object(Bucket=svc.settings.images_bucket, Key=f"baseline/{n}.jpg", Body=jpeg)
+        slack.chat_update(channel="C0LOCAL", ts=posted["ts"], text="done")
+        raw = time.perf_counter() - started
+        if n >= 3:
+            outside_backend.append((wall - backend) * 1000)
+            minus_delay.append((wall - PLACEHOLDER_DELAY) * 1000)
+            raw_io.append(raw * 1000)
+    p50 = statistics.median(outside_backend)
+    return {
+        "outside_backend_p50_ms": p50,
+        "outside_backend_p99_ms": _percentile(outside_backend, 0.99),
+        "minus_fixed_delay_p50_ms": statistics.median(minus_delay),
+        "baseline_raw_io_p50_ms": statistics.median(raw_io),
+        "ratio": p50 / statistics.median(raw_io),
+    }
+
+
+def memory() -> dict[str, float]:
+    http = {kind: _child("http-memory", kind)["max_rss_mb"] for kind in ("imagine", "baseline")}
+    worker = {kind: _child("worker-memory", kind)["max_rss_mb"] for kind in ("imagine", "baseline")}
+    return {
+        "http_mb": http["imagine"],
+        "http_baseline_mb": http["baseline"],
+        "http_ratio": http["imagine"] / http["baseline"],
+        "worker_mb": worker["imagine"],
+        "worker_baseline_mb": worker["baseline"],
+        "worker_ratio": worker["imagine"] / worker["baseline"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    parser.add_argument("--only", choices=["cold", "ack", "worker", "memory"], action="append")
+    args = parser.parse_args()
+    quick, only = args.quick, set(args.only or ["cold", "ack", "worker", "memory"])
+    results: dict[str, dict[str, float]] = {}
+    with servers(placeholder_delay=PLACEHOLDER_DELAY):
+        if "cold" in only:
+            results["cold start (median of fresh processes)"] = cold_start(3 if quick else 9)
+        if "ack" in only:
+            results["warm acknowledgement"] = ack_latency(50 if quick else 600)
+        if "worker" in only:
+            results["worker overhead per 512x512 job"] = worker_overhead(10 if quick else 60)
+        if "memory" in only:
+            results["peak memory"] = memory()
+    for name, figures in results.items():
+        print(f"\n{name}")
+        for label, value in figures.items():
+            print(f"  {label:28} {value:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Servers for the benchmarks, each in its own process so they do not share the measured
+process's interpreter: moto's server for S3/SQS/DynamoDB and the Slack recorder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNING_SECRET = "bench-signing-secret"
+RECORDER = (
+    "from bot.local.slack_recorder import SlackRecorder; import sys, time; "
+    "SlackRecorder().start(int(sys.argv[1])); time.sleep(86400)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+@contextmanager
+def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
+    """Start moto and the recorder, provision, and yield the environment that points at them."""
+    moto_port, slack_port = free_port(), free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    slack = subprocess.Popen([sys.executable, "-c", RECORDER, str(slack_port)])
+    try:
+        _wait_for(f"http://127.0.0.1:{moto_port}/moto-api/", moto)
+        _wait_for(f"http://127.0.0.1:{slack_port}/", slack)
+        suffix = secrets.token_hex(3)
+        env = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "JOBS_QUEUE_URL": f"http://127.0.0.1:{moto_port}/123456789012/jobs-{suffix}",
+            "JOBS_TABLE": f"jobs-{suffix}",
+            "IMAGES_BUCKET": f"images-{suffix}",
+            "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
+            "LINK_SECRET": secrets.token_hex(16),
+            "IMAGE_BACKEND": "placeholder",
+            "PLACEHOLDER_DELAY_SECONDS": str(placeholder_delay),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+        os.environ.update(env)
+        from bot import handlers
+        from bot.local.provision import provision
+
+        handlers.reset()
+        env["JOBS_QUEUE_URL"] = provision(handlers.services()).queue_url
+        os.environ.update(env)
+        handlers.reset()
+        yield env
+    finally:
+        for process in (moto, slack):
+            process.terminate()
+            process.wait(timeout=10)
