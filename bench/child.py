@@ -81,7 +81,7 @@ def worker_memory(kind: str) -> dict[str, Any]:
     request = parse("a cyborg tiger, very detailed --ar 4:1 --n 4 --seed 1")
     assert (request.width, request.height, request.count) == (1024, 256, 4)
     if kind == "imagine":
-        from bot.handlers import services, worker_handler
+        from bot.handlers import services
         from bot.jobs import Job
         from bot.local.poller import Poller
 
@@ -89,17 +89,16 @@ def worker_memory(kind: str) -> dict[str, Any]:
             job = Job.new(team_id="T0LOCAL", channel_id="C0LOCAL", user_id="U0LOCAL", request=request)
             services().queue.send(job)
             assert Poller(services().sqs, os.environ["JOBS_QUEUE_URL"]).poll_once() == 1
-        del worker_handler
     else:  # the bare minimum: draw the same four images and put them in S3
         import boto3
 
         from bot.backends.placeholder import draw
 
         s3 = boto3.client("s3")
-        for job in range(5):
+        for round_ in range(5):
             for n in range(4):
                 s3.put_object(
-                    Bucket=os.environ["IMAGES_BUCKET"], Key=f"b/{job}/{n}.jpg", Body=draw(request, n)
+                    Bucket=os.environ["IMAGES_BUCKET"], Key=f"b/{round_}/{n}.jpg", Body=draw(request, n)
                 )
     return {"max_rss_mb": _max_rss_mb()}
 

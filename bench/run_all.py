@@ -103,9 +103,9 @@ def worker_overhead(jobs: int) -> dict[str, float]:
     for n in range(jobs + 3):
         job = Job.new(team_id="T0LOCAL", channel_id="C0LOCAL", user_id="U0LOCAL", request=request)
         svc.queue.send(job)
-        messages = svc.sqs.receive_message(QueueUrl=queue_url, MessageSystemAttributeNames=["All"])[
-            "Messages"
-        ]
+        messages: list[Any] = svc.sqs.receive_message(
+            QueueUrl=queue_url, MessageSystemAttributeNames=["All"]
+        )["Messages"]
         event = to_event(messages, arn, "us-east-1")
         started = time.perf_counter()
         assert worker_handler(event, LocalContext("bench")) == {"batchItemFailures": []}
