@@ -180,3 +180,22 @@ def test_redelivered_job_reuses_its_message_and_images(env: Stack, use_sagemaker
     assert len(use_sagemaker.invocations) == 1
     assert len(env.slack.calls_to("chat.postMessage")) == 1
     assert len(env.slack.calls_to("chat.update")) == 1
+
+
+def test_forged_and_deleted_links_answer_403_and_404(env: Stack) -> None:
+    call_http(command_event("a lighthouse at dusk"))
+    call_worker(env.sqs_event())
+    [image] = [b for b in env.slack.calls_to("chat.update")[0].args["blocks"] if b["type"] == "image"]
+    path = urlsplit(image["image_url"]).path.removeprefix("/prod")
+    token = path.split("/")[2]
+
+    forged = path.replace(token, "A" * len(token))
+    assert call_http(http_event("http", "GET", forged))["statusCode"] == 403
+    other_image = path.replace("/0.jpg", "/1.jpg")
+    assert call_http(http_event("http", "GET", other_image))["statusCode"] == 403
+
+    [key] = _s3_objects(env)
+    env.services.s3.delete_object(Bucket=env.resources.bucket, Key=key)
+    response = call_http(http_event("rest", "GET", path))
+    assert response["statusCode"] == 404
+    assert "no longer exists" in response["body"]
