@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PROMPT ?=
+STACK ?= imagine
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
 
-.PHONY: demo run test lint typecheck templates pytest bench clean
+.PHONY: demo run test lint typecheck templates pytest bench deploy manifest clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 templates: $(STAMP)
-	@echo "templates: no infrastructure template yet"
+	$(BIN)/cfn-lint infra/template.yaml
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -37,5 +40,18 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
+# Deployment: SAM CLI in its own virtualenv (its pins differ from the test tools'). The build
+# runs infra/Makefile, which needs neither Docker nor a local python3.12.
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+
+deploy: $(SAM)
+	$(SAM) build --template-file infra/template.yaml
+	@if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK); fi
+
+manifest: $(STAMP)
+	$(BIN)/imagine-bot manifest --stack $(STACK)
+
 clean:
-	rm -rf $(VENV) imagine-out .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam imagine-out .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from bot import messages
 from bot.backends import BackendError
 from bot.jobs import Job, Progress
 from bot.services import Services
+from bot.settings import SettingsError
 from bot.storage import image_key, image_link
 
 logger = Logger(service="imagine", child=True)
@@ -22,6 +23,8 @@ logger = Logger(service="imagine", child=True)
 
 def render(services: Services, job: Job, *, final_attempt: bool = False) -> Progress:
     """Carry a job to its end. Raises when a later delivery could do better."""
+    if not services.settings.public_base_url:  # checked before any GPU time is spent
+        raise SettingsError("PUBLIC_BASE_URL is not set: the worker needs it to link the images")
     store = services.store
     progress = store.load(job.job_id)
     if progress.status in ("done", "failed"):

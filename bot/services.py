@@ -35,6 +35,10 @@ class Services:
 
         return boto3.session.Session()
 
+    @property
+    def region(self) -> str:
+        return str(self._session.region_name or "us-east-1")
+
     def _client(self, service: str, **config: Any) -> Any:
         from botocore.config import Config
 

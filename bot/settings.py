@@ -27,10 +27,10 @@ class Settings:
     jobs_queue_url: str
     jobs_table: str
     images_bucket: str
-    public_base_url: str
     signing_secret: str = field(repr=False)
     bot_token: str = field(repr=False)
     link_secret: str = field(repr=False)
+    public_base_url: str = ""  # only the worker needs it, to write links into messages
     image_backend: str = "placeholder"
     sagemaker_endpoint_name: str = ""
     slack_api_url: str = SLACK_API_DEFAULT
@@ -50,7 +50,7 @@ class Settings:
             jobs_queue_url=reader.required("JOBS_QUEUE_URL"),
             jobs_table=reader.required("JOBS_TABLE"),
             images_bucket=reader.required("IMAGES_BUCKET"),
-            public_base_url=reader.required("PUBLIC_BASE_URL").rstrip("/"),
+            public_base_url=reader.optional("PUBLIC_BASE_URL", "").rstrip("/"),
             signing_secret=signing_secret,
             bot_token=bot_token,
             link_secret=_link_secret(reader),

@@ -87,12 +87,17 @@ class Stack:
         return to_event(messages, arn, "us-east-1")
 
 
+def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget any bot or AWS setting the machine's environment carries."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL")):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) -> Iterator[Stack]:
     suffix = secrets.token_hex(4)
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_")):
-            monkeypatch.delenv(name)
+    clear_settings(monkeypatch)
     settings = {
         "AWS_ENDPOINT_URL": moto_url,
         "AWS_ACCESS_KEY_ID": "testing",

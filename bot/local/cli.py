@@ -35,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("prompt", nargs=argparse.REMAINDER)
     send.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
     sub.add_parser("provision", help="create the bucket, queues and table the settings name")
+    manifest = sub.add_parser("manifest", help="write the Slack app manifest with the request URL filled in")
+    source = manifest.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="the stack's SlackRequestUrl output")
+    source.add_argument("--stack", help="read SlackRequestUrl from this deployed stack")
     args = parser.parse_args(argv)
     _quiet_logs(verbose=args.command == "run")
-    commands = {"demo": _demo, "run": _run, "send": _send, "provision": _provision}
+    commands = {"demo": _demo, "run": _run, "send": _send, "provision": _provision, "manifest": _manifest}
     return commands[args.command](args)
 
 
@@ -201,7 +205,6 @@ def _provision(args: argparse.Namespace) -> int:
         "SLACK_SIGNING_SECRET": "-",
         "SLACK_BOT_TOKEN": "-",
         "LINK_SECRET": "-",
-        "PUBLIC_BASE_URL": "http://127.0.0.1",
     }.items():
         os.environ.setdefault(name, value)  # provisioning reads no secret; these only satisfy Settings
     from bot.local.stack import LOCAL_DEFAULTS, LOCAL_QUEUE
@@ -211,6 +214,22 @@ def _provision(args: argparse.Namespace) -> int:
     os.environ.setdefault("JOBS_QUEUE_URL", f"{os.environ['AWS_ENDPOINT_URL']}/123456789012/{LOCAL_QUEUE}")
     result = provision(services())
     print(json.dumps(result.__dict__, indent=2))
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from bot.local.manifest import filled, stack_request_url
+
+    url = args.url or stack_request_url(args.stack)
+    try:
+        text = filled(url)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
+    OUT.mkdir(exist_ok=True)
+    (OUT / "manifest.yml").write_text(text)
+    print(text)
+    print(f"# written to {OUT / 'manifest.yml'}: paste it at https://api.slack.com/apps", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ and are received again (or moved to the dead-letter queue by the queue's redrive
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.local.lambda_context import LocalContext
@@ -15,7 +16,7 @@ from bot.local.lambda_context import LocalContext
 WORKER_FUNCTION = "imagine-worker-local"
 
 
-def to_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+def to_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     return {
         "Records": [
             {

@@ -1,5 +1,6 @@
-"""Create the bucket, the jobs queue with its dead-letter queue, and the table that the
-settings name, on whatever AWS endpoint the environment points to."""
+"""Create the bucket, the jobs queue with its dead-letter queue, and the table that the settings
+name, on whatever AWS endpoint the environment points to, configured as infra/template.yaml
+configures them in AWS, so the local stack cannot drift from what deploys."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.local.template import properties
 from bot.services import Services
 
 DLQ_SUFFIX = "-dlq"
-LOCAL_VISIBILITY_SECONDS = 30  # short locally, so a failed job comes back while you watch
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled")
 
 
 @dataclass(frozen=True)
@@ -26,56 +28,99 @@ def queue_name(queue_url: str) -> str:
     return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def provision(services: Services, visibility_seconds: int = LOCAL_VISIBILITY_SECONDS) -> Provisioned:
+def provision(services: Services) -> Provisioned:
     settings = services.settings
-    name = queue_name(settings.jobs_queue_url)
-    sqs, s3, dynamodb = services.sqs, services.s3, services.dynamodb
-
-    dlq_url = sqs.create_queue(QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": "1209600"})[
-        "QueueUrl"
-    ]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
-    queue_url = sqs.create_queue(
-        QueueName=name,
-        Attributes={"VisibilityTimeout": str(visibility_seconds), "RedrivePolicy": json.dumps(redrive)},
-    )["QueueUrl"]
-
-    _create_bucket(s3, settings.images_bucket, services._session.region_name)
-    s3.put_public_access_block(
-        Bucket=settings.images_bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    _create_table(dynamodb, settings.jobs_table)
+    overrides = {"MaxReceiveCount": settings.max_receive_count}
+    dlq_url, queue_url = _create_queues(services.sqs, queue_name(settings.jobs_queue_url), overrides)
+    _create_bucket(services.s3, settings.images_bucket, services.region, properties("ImagesBucket"))
+    _create_table(services.dynamodb, settings.jobs_table, properties("JobsTable"))
     return Provisioned(queue_url, dlq_url, settings.images_bucket, settings.jobs_table)
 
 
-def _create_bucket(s3: Any, bucket: str, region: str | None) -> None:
+def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    return {
+        name: str(props[name]).lower() if isinstance(props[name], bool) else str(props[name])
+        for name in _QUEUE_ATTRIBUTES
+        if name in props
+    }
+
+
+def _create_queues(sqs: Any, name: str, overrides: dict[str, Any]) -> tuple[str, str]:
+    dlq_url = sqs.create_queue(
+        QueueName=name + DLQ_SUFFIX, Attributes=_queue_attributes(properties("JobsDeadLetterQueue"))
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    props = properties("JobsQueue", overrides)
+    redrive = {
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": str(props["RedrivePolicy"]["maxReceiveCount"]),
+    }
+    attributes = _queue_attributes(props) | {"RedrivePolicy": json.dumps(redrive)}
+    queue_url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return dlq_url, queue_url
+
+
+def _create_bucket(s3: Any, bucket: str, region: str, props: dict[str, Any]) -> None:
     options: dict[str, Any] = {"Bucket": bucket}
-    if region and region != "us-east-1":
+    if region != "us-east-1":
         options["CreateBucketConfiguration"] = {"LocationConstraint": region}
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(**options)
+    s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+    )
+    rules = [  # CloudFormation's ServerSideEncryptionByDefault is the API's Apply... field
+        {
+            "ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"],
+            "BucketKeyEnabled": r["BucketKeyEnabled"],
+        }
+        for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    ]
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=props["OwnershipControls"])
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [_lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]]
+        },
+    )
+    # The TLS-only bucket policy is not applied: the local stack speaks plain HTTP on loopback.
 
 
-def _create_table(dynamodb: Any, table: str) -> None:
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    converted: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        converted["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+    return converted
+
+
+def _create_table(dynamodb: Any, table: str, props: dict[str, Any]) -> None:
     try:
         dynamodb.create_table(
             TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode=props["BillingMode"],
+            SSESpecification={"Enabled": bool(props["SSESpecification"]["SSEEnabled"])},
         )
     except dynamodb.exceptions.ResourceInUseException:
         return
     dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = props["TimeToLiveSpecification"]
     dynamodb.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": ttl["Enabled"], "AttributeName": ttl["AttributeName"]},
+    )
+    pitr = props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(pitr)}
     )

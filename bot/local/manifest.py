@@ -1,0 +1,26 @@
+"""manifest.yml with the deployed stack's request URL in place of the placeholder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+PLACEHOLDER = "https://imagine.invalid/slack/events"
+
+
+def filled(request_url: str, text: str | None = None) -> str:
+    if not (request_url.startswith("https://") and request_url.rstrip("/").endswith("/slack/events")):
+        raise ValueError("the request URL must be https://.../slack/events (the stack's SlackRequestUrl)")
+    text = MANIFEST.read_text() if text is None else text
+    return text.replace(PLACEHOLDER, request_url.rstrip("/"))
+
+
+def stack_request_url(stack_name: str) -> str:
+    """The SlackRequestUrl output of a deployed stack (uses your usual AWS credentials)."""
+    import boto3
+
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    for output in stacks[0].get("Outputs", []):
+        if output["OutputKey"] == "SlackRequestUrl":
+            return str(output["OutputValue"])
+    raise LookupError(f"stack {stack_name} has no SlackRequestUrl output")
