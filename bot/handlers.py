@@ -54,14 +54,10 @@ def http_handler(event: Event, context: Any) -> Response:
     return text_response(404, "Not found.")
 
 
-def _render_record(record: SQSRecord) -> None:
-    from bot.jobs import Job
-    from bot.render import render
+def _render_record(record: SQSRecord, lambda_context: Any = None) -> None:
+    from bot.worker import handle_record
 
-    job = Job.from_json(record.body)
-    logger.append_keys(job_id=job.job_id)
-    receives = int(record.attributes.approximate_receive_count or 1)
-    render(services(), job, final_attempt=receives >= services().settings.max_receive_count)
+    handle_record(services(), record, lambda_context)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ class Job:
     request: ImageRequest
     created_at: float
     response_url: str = field(default="", repr=False)
+    redrives: int = 0  # times `imagine-bot redrive` sent it back after it failed for good
 
     def __post_init__(self) -> None:
         if not _JOB_ID.match(self.job_id):
@@ -81,6 +82,7 @@ class Job:
                 "request": self.request.to_dict(),
                 "created_at": self.created_at,
                 "response_url": self.response_url,
+                "redrives": self.redrives,
             },
             separators=(",", ":"),
         )
@@ -96,7 +98,11 @@ class Job:
             request=ImageRequest.from_dict(data["request"]),
             created_at=float(data["created_at"]),
             response_url=data.get("response_url", ""),
+            redrives=int(data.get("redrives", 0)),
         )
+
+    def redriven(self) -> Job:
+        return replace(self, redrives=self.redrives + 1)
 
 
 class JobQueue:
@@ -117,6 +123,8 @@ class Progress:
     message: dict[str, str] = field(default_factory=dict)  # where the channel message lives
     keys: list[str] = field(default_factory=list)  # stored images
     seconds: float = 0.0  # backend time, reported in the result
+    reason: str = ""  # why it failed, when it did
+    redrives: int = 0  # the job's redrive count when this was written
 
 
 class JobStore:
@@ -137,6 +145,8 @@ class JobStore:
             message=json.loads(item.get("message", {}).get("S", "{}")),
             keys=json.loads(item.get("keys", {}).get("S", "[]")),
             seconds=float(item.get("seconds", {}).get("N", "0")),
+            reason=item.get("reason", {}).get("S", ""),
+            redrives=int(item.get("redrives", {}).get("N", "0")),
         )
 
     def save(self, job_id: str, progress: Progress) -> None:
@@ -146,6 +156,8 @@ class JobStore:
             "message": {"S": json.dumps(progress.message)},
             "keys": {"S": json.dumps(progress.keys)},
             "seconds": {"N": f"{progress.seconds:.3f}"},
+            "reason": {"S": progress.reason},
+            "redrives": {"N": str(progress.redrives)},
             "expires_at": {"N": str(int(time.time()) + RECORD_DAYS * 86400)},
         }
         self.dynamodb.put_item(TableName=self.table, Item=item)

@@ -1,8 +1,9 @@
 """The worker's pipeline: job -> channel message -> backend -> S3 -> updated message.
 
 Each step records its outcome in the job store before the next begins, so a job delivered
-again (SQS is at-least-once) reuses the message it already posted and the images it already
-stored instead of posting or rendering twice.
+again (SQS is at-least-once, and a worker can die mid-job) reuses the message it already posted
+and the images it already stored instead of posting or rendering twice. Failures are raised;
+bot/worker.py decides between another delivery and giving up.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 from aws_lambda_powertools import Logger
 
 from bot import messages
-from bot.backends import BackendError
 from bot.jobs import Job, Progress
 from bot.services import Services
 from bot.settings import SettingsError
@@ -21,35 +21,38 @@ from bot.storage import image_key, image_link
 logger = Logger(service="imagine", child=True)
 
 
-def render(services: Services, job: Job, *, final_attempt: bool = False) -> Progress:
-    """Carry a job to its end. Raises when a later delivery could do better."""
-    if not services.settings.public_base_url:  # checked before any GPU time is spent
+def finished(progress: Progress, job: Job) -> bool:
+    """Done, or failed and not sent back since (a redriven job runs again)."""
+    return progress.status == "done" or (progress.status == "failed" and progress.redrives >= job.redrives)
+
+
+def render(services: Services, job: Job) -> Progress:
+    """Carry a job to its posted result, resuming wherever an earlier delivery stopped."""
+    settings = services.settings
+    if not settings.public_base_url:  # checked before any GPU time is spent
         raise SettingsError("PUBLIC_BASE_URL is not set: the worker needs it to link the images")
     store = services.store
     progress = store.load(job.job_id)
-    if progress.status in ("done", "failed"):
+    if finished(progress, job):
         logger.info("job already finished", job_id=job.job_id, status=progress.status)
         return progress
+    resumed = progress.status != "new"
+    progress.redrives = job.redrives
 
     if not progress.message:
         progress.message = services.slack.post(job, messages.rendering(job.user_id, job.request))
         progress.status = "rendering"
         store.save(job.job_id, progress)
 
+    if not progress.keys and resumed:
+        progress.keys = _stored_already(services, job)  # stored before a crash, not yet recorded
     if not progress.keys:
-        try:
-            jpegs, progress.seconds = _generate(services, job)
-        except BackendError as error:
-            if error.retryable and not final_attempt:
-                raise
-            _fail(services, job, progress, error.reason)
-            if error.retryable:
-                raise  # the final attempt: the user has been told; SQS moves the job to the DLQ
-            return progress
+        started = time.perf_counter()
+        jpegs = services.backend.generate(job.request)
+        progress.seconds = time.perf_counter() - started
         progress.keys = _store_images(services, job, jpegs)
         store.save(job.job_id, progress)
 
-    settings = services.settings
     links = [image_link(settings.public_base_url, settings.link_secret, key) for key in progress.keys]
     services.slack.update(
         job, progress.message, messages.result(job.user_id, job.request, links, progress.seconds)
@@ -60,10 +63,13 @@ def render(services: Services, job: Job, *, final_attempt: bool = False) -> Prog
     return progress
 
 
-def _generate(services: Services, job: Job) -> tuple[list[bytes], float]:
-    started = time.perf_counter()
-    jpegs = services.backend.generate(job.request)
-    return jpegs, time.perf_counter() - started
+def _keys(job: Job) -> list[str]:
+    return [image_key(job.team_id, job.job_id, job.created, index) for index in range(job.request.count)]
+
+
+def _stored_already(services: Services, job: Job) -> list[str]:
+    keys = _keys(job)
+    return keys if all(services.images.exists(key) for key in keys) else []
 
 
 def _store_images(services: Services, job: Job, jpegs: list[bytes]) -> list[str]:
@@ -79,17 +85,7 @@ def _store_images(services: Services, job: Job, jpegs: list[bytes]) -> list[str]
         "user-id": job.user_id,
         "backend": services.backend.name,
     }
-    keys = []
-    for index, jpeg in enumerate(jpegs):
-        key = image_key(job.team_id, job.job_id, job.created, index)
+    keys = _keys(job)
+    for key, jpeg in zip(keys, jpegs, strict=True):
         services.images.put(key, jpeg, metadata)
-        keys.append(key)
     return keys
-
-
-def _fail(services: Services, job: Job, progress: Progress, reason: str) -> None:
-    logger.warning("render failed", job_id=job.job_id, reason=reason)
-    services.slack.update(job, progress.message, messages.failed(job.user_id, job.request))
-    services.slack.reply(job, progress.message, messages.failure_reply(reason))
-    progress.status = "failed"
-    services.store.save(job.job_id, progress)

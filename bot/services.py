@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -20,9 +21,8 @@ if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.jobs import JobQueue, JobStore
     from bot.poster import SlackPoster
+    from bot.quotas import QuotaStore
     from bot.storage import ImageStore
-
-SAGEMAKER_READ_TIMEOUT = 65  # the endpoint has 60 s to answer, plus a little for the network
 
 
 class Services:
@@ -73,6 +73,12 @@ class Services:
         return JobStore(self.dynamodb, self.settings.jobs_table)
 
     @cached_property
+    def quotas(self) -> QuotaStore:
+        from bot.quotas import QuotaStore
+
+        return QuotaStore(self.dynamodb, self.settings.jobs_table)
+
+    @cached_property
     def images(self) -> ImageStore:
         from bot.storage import ImageStore
 
@@ -105,17 +111,34 @@ class Services:
         return SlackPoster(self.slack_client)
 
     @cached_property
+    def idempotency(self) -> DynamoDBPersistenceLayer:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        # The jobs table's key and TTL attributes, so idempotency records expire with the rest.
+        return DynamoDBPersistenceLayer(
+            table_name=self.settings.jobs_table,
+            key_attr="pk",
+            expiry_attr="expires_at",
+            boto3_client=self.dynamodb,
+        )
+
+    @cached_property
     def backend(self) -> Backend:
         if self.settings.image_backend == "sagemaker":
             from bot.backends.sagemaker import SageMakerBackend
 
-            # The SDK retries throttling once more; longer waits are left to SQS redelivery.
+            # One attempt per call: the backend retries throttling itself, with backoff and
+            # jitter, within RENDER_BUDGET_SECONDS; past that, SQS delivers the job again.
             client = self._client(
                 "sagemaker-runtime",
-                read_timeout=SAGEMAKER_READ_TIMEOUT,
-                retries={"mode": "standard", "total_max_attempts": 2},
+                read_timeout=self.settings.sagemaker_timeout_seconds,
+                retries={"mode": "standard", "total_max_attempts": 1},
             )
-            return SageMakerBackend(client, self.settings.sagemaker_endpoint_name)
+            return SageMakerBackend(
+                client,
+                self.settings.sagemaker_endpoint_name,
+                budget_seconds=self.settings.render_budget_seconds,
+            )
         from bot.backends.placeholder import PlaceholderBackend
 
         return PlaceholderBackend(self.settings.placeholder_delay_seconds)

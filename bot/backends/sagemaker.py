@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot.backends import BackendError
@@ -70,11 +72,37 @@ def decode_response(raw: bytes, expected: int) -> list[bytes]:
 class SageMakerBackend:
     name = "sagemaker"
 
-    def __init__(self, client: SageMakerRuntimeClient, endpoint_name: str) -> None:
+    def __init__(
+        self,
+        client: SageMakerRuntimeClient,
+        endpoint_name: str,
+        *,
+        budget_seconds: float = 40.0,
+        base_delay: float = 0.5,
+        max_delay: float = 8.0,
+    ) -> None:
         self.client = client
         self.endpoint_name = endpoint_name
+        self.budget_seconds = budget_seconds  # no new attempt starts after this
+        self.base_delay = base_delay
+        self.max_delay = max_delay
 
     def generate(self, request: ImageRequest) -> list[bytes]:
+        """Invoke the endpoint, retrying throttling and server errors with exponential backoff
+        and jitter while the time budget lasts; then the last error is raised (retryable)."""
+        deadline = time.monotonic() + self.budget_seconds
+        attempt = 0
+        while True:
+            try:
+                return self._invoke(request)
+            except BackendError as error:
+                delay = min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
+                if not error.retryable or time.monotonic() + delay >= deadline:
+                    raise
+                time.sleep(delay)
+                attempt += 1
+
+    def _invoke(self, request: ImageRequest) -> list[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

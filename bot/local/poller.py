@@ -36,11 +36,21 @@ def to_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str)
 
 
 class Poller:
-    def __init__(self, sqs: Any, queue_url: str, batch_size: int = 1, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        batch_size: int = 1,
+        wait_seconds: int = 1,
+        redeliver_after: int | None = None,
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
+        # Seconds before a failed message is delivered again; None leaves it to the queue's
+        # visibility timeout, as Lambda does. Shorter makes retries visible while you watch.
+        self.redeliver_after = redeliver_after
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -65,6 +75,12 @@ class Poller:
         for message in messages:
             if message["MessageId"] not in failed:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            elif self.redeliver_after is not None:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=self.redeliver_after,
+                )
         return len(messages)
 
     def drain(self, idle_polls: int = 1) -> int:

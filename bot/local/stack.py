@@ -60,6 +60,7 @@ class LocalStack:
         handlers.reset()
         provisioned = provision(handlers.services())
         env["JOBS_QUEUE_URL"] = provisioned.queue_url
+        env["DEAD_LETTER_QUEUE_URL"] = provisioned.dead_letter_queue_url
         handlers.reset()
         return self
 

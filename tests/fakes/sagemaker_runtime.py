@@ -4,8 +4,10 @@ text-to-image contract over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,10 +24,18 @@ class Invocation:
 
 
 @dataclass
+class Answer:
+    status: int = 200
+    body: bytes = b""  # empty: real images
+    error_type: str = ""  # sent as x-amzn-ErrorType, as SageMaker names its errors
+    delay: float = 0.0  # seconds to wait before answering (a slow endpoint)
+
+
+@dataclass
 class SageMakerStandIn:
     invocations: list[Invocation] = field(default_factory=list)
-    # What the next answers are: (status, raw body) pairs, used up in order; then real images.
-    scripted: list[tuple[int, bytes]] = field(default_factory=list)
+    # What the next answers are, used up in order; after them, real images.
+    scripted: list[Answer] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> SageMakerStandIn:
@@ -35,14 +45,16 @@ class SageMakerStandIn:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 endpoint = self.path.split("/")[2] if self.path.startswith("/endpoints/") else ""
-                status, answer, content_type = stand_in.answer(endpoint, dict(self.headers.items()), raw)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(answer)))
-                if status == 424:
-                    self.send_header("x-amzn-ErrorType", "ModelError")
+                answer = stand_in.answer(endpoint, dict(self.headers.items()), raw)
+                time.sleep(answer.delay)
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.body)))
+                if answer.error_type:
+                    self.send_header("x-amzn-ErrorType", answer.error_type)
                 self.end_headers()
-                self.wfile.write(answer)
+                with contextlib.suppress(OSError):  # the client may have given up on a slow answer
+                    self.wfile.write(answer.body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -61,12 +73,17 @@ class SageMakerStandIn:
             self._server.shutdown()
             self._server.server_close()
 
-    def answer(self, endpoint: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes, str]:
+    def answer(self, endpoint: str, headers: dict[str, str], raw: bytes) -> Answer:
         body = json.loads(raw)
         self.invocations.append(Invocation(endpoint, {k.lower(): v for k, v in headers.items()}, body))
         if self.scripted:
-            status, scripted = self.scripted.pop(0)
-            return status, scripted, "application/json"
+            scripted = self.scripted.pop(0)
+            if scripted.body or scripted.status != 200:
+                return scripted
+            return Answer(body=self._images(body), delay=scripted.delay)
+        return Answer(body=self._images(body))
+
+    def _images(self, body: dict[str, Any]) -> bytes:
         request = ImageRequest(
             prompt=body["prompt"],
             negative_prompt=body.get("negative_prompt", ""),
@@ -76,8 +93,4 @@ class SageMakerStandIn:
             count=body["num_images_per_prompt"],
         )
         images = [base64.b64encode(draw(request, n)).decode() for n in range(request.count)]
-        return (
-            200,
-            json.dumps({"generated_images": images, "prompt": body["prompt"]}).encode(),
-            "application/json",
-        )
+        return json.dumps({"generated_images": images, "prompt": body["prompt"]}).encode()

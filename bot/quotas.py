@@ -1,0 +1,114 @@
+"""Daily image quotas and duplicate-command detection, in one DynamoDB transaction at
+acknowledgement time.
+
+One TransactWriteItems both remembers the command (so Slack's retry of it is recognised) and
+adds the request's images to the user's and the workspace's counts for the UTC day, each under
+a condition that keeps the count within its limit. DynamoDB applies all or none of it, so
+concurrent requests can never overrun a quota.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.guards import Guards, quota_day, quota_refusal, quota_resets
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+COMMAND_MEMORY_SECONDS = 3600  # Slack retries within minutes; an hour is plenty
+QUOTA_RECORD_DAYS = 2
+
+
+@dataclass(frozen=True)
+class Reservation:
+    accepted: bool
+    duplicate: bool = False  # a retry of a command already accepted
+    refusal: str = ""  # why not, in words for the requester
+
+
+class QuotaStore:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def reserve(
+        self, *, team_id: str, user_id: str, images: int, command_id: str, guards: Guards, now: datetime
+    ) -> Reservation:
+        day = quota_day(now)
+        counts = [
+            ("user", _user_key(team_id, user_id, day), guards.daily_images_per_user),
+            ("workspace", _team_key(team_id, day), guards.daily_images_per_workspace),
+        ]
+        expires = str(int(quota_resets(now).timestamp()) + QUOTA_RECORD_DAYS * 86400)
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        "pk": {"S": f"command#{team_id}#{command_id}"},
+                        "expires_at": {"N": str(int(time.time()) + COMMAND_MEMORY_SECONDS)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        for _, key, limit in counts:
+            update: dict[str, Any] = {
+                "TableName": self.table,
+                "Key": {"pk": {"S": key}},
+                "UpdateExpression": "ADD used :n SET expires_at = :expires",
+                "ExpressionAttributeValues": {":n": {"N": str(images)}, ":expires": {"N": expires}},
+            }
+            if limit:  # 0 means no limit
+                update["ConditionExpression"] = "attribute_not_exists(used) OR used <= :room"
+                update["ExpressionAttributeValues"][":room"] = {"N": str(limit - images)}
+            items.append({"Update": update})
+        try:
+            self.dynamodb.transact_write_items(TransactItems=items)
+        except self.dynamodb.exceptions.TransactionCanceledException as error:
+            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return Reservation(accepted=False, duplicate=True)
+            for index, (whose, key, limit) in enumerate(counts, start=1):
+                if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
+                    used = self._used(key)
+                    return Reservation(
+                        accepted=False,
+                        refusal=quota_refusal(whose=whose, used=used, limit=limit, asked=images, now=now),
+                    )
+            raise
+        return Reservation(accepted=True)
+
+    def release(self, *, team_id: str, user_id: str, images: int, command_id: str, now: datetime) -> None:
+        """Give back a reservation whose job could not be queued or rendered."""
+        day = quota_day(now)
+        for key in (_user_key(team_id, user_id, day), _team_key(team_id, day)):
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="ADD used :n",
+                ConditionExpression="attribute_exists(used)",
+                ExpressionAttributeValues={":n": {"N": str(-images)}},
+            )
+        if command_id:
+            self.dynamodb.delete_item(
+                TableName=self.table, Key={"pk": {"S": f"command#{team_id}#{command_id}"}}
+            )
+
+    def _used(self, key: str) -> int:
+        item = self.dynamodb.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get(
+            "Item"
+        )
+        return int(item["used"]["N"]) if item and "used" in item else 0
+
+
+def _user_key(team_id: str, user_id: str, day: str) -> str:
+    return f"quota#user#{team_id}#{user_id}#{day}"
+
+
+def _team_key(team_id: str, day: str) -> str:
+    return f"quota#team#{team_id}#{day}"

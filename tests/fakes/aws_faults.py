@@ -1,0 +1,123 @@
+"""A fault-injecting HTTP proxy in front of moto's server, on 127.0.0.1.
+
+Point one service at it (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL_S3`` ...) and tell it
+to answer the next N matching requests with an AWS error instead of forwarding them; everything
+else goes through to moto unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+@dataclass
+class Rule:
+    operation: str  # X-Amz-Target suffix (JSON protocols) or "METHOD" for S3 (e.g. "PUT")
+    times: int
+    status: int
+    code: str
+    skip: int = 0  # let this many matching requests through first
+    seen: int = 0
+
+
+@dataclass
+class FaultProxy:
+    upstream: str
+    rules: list[Rule] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, operation: str, *, times: int, status: int = 500, code: str = "InternalServerError",
+             skip: int = 0) -> None:  # fmt: skip
+        with self._lock:
+            self.rules.append(Rule(operation, times, status, code, skip))
+
+    def start(self) -> FaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                target = self.headers.get("X-Amz-Target", "")
+                operation = target.rsplit(".", 1)[-1] if target else self.command
+                rule = proxy._match(operation)
+                if rule:
+                    self._error(rule, bool(target))
+                    return
+                self._forward(body)
+
+            def _error(self, rule: Rule, json_protocol: bool) -> None:
+                if json_protocol:
+                    payload = f'{{"__type":"{rule.code}","message":"injected fault"}}'.encode()
+                    kind = "application/x-amz-json-1.0"
+                else:
+                    payload = (
+                        f"<Error><Code>{rule.code}</Code><Message>injected fault</Message></Error>".encode()
+                    )
+                    kind = "application/xml"
+                self.send_response(rule.status)
+                self.send_header("Content-Type", kind)
+                self.send_header("x-amzn-ErrorType", rule.code)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _forward(self, body: bytes) -> None:
+                upstream = urlsplit(proxy.upstream)
+                connection = http.client.HTTPConnection(
+                    upstream.hostname or "127.0.0.1", upstream.port, timeout=30
+                )
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in HOP_BY_HOP:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _match(self, operation: str) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.operation == operation and rule.times > 0:
+                    rule.seen += 1
+                    if rule.seen <= rule.skip:
+                        return None
+                    rule.times -= 1
+                    self.failed.append(operation)
+                    return rule
+        return None
