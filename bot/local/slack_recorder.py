@@ -53,7 +53,10 @@ class SlackRecorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8", "replace")
                 status, answer, headers = recorder.answer(
-                    self.path, self.headers.get("Content-Type", ""), raw, self.headers.get("Authorization", "")
+                    self.path,
+                    self.headers.get("Content-Type", ""),
+                    raw,
+                    self.headers.get("Authorization", ""),
                 )
                 data = json.dumps(answer).encode()
                 self.send_response(status)
