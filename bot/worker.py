@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot import messages
 from bot.backends import BackendError
-from bot.jobs import Job
+from bot.jobs import Job, Progress
 from bot.render import finished, render
 from bot.services import Services
 from bot.settings import SettingsError
@@ -108,10 +108,18 @@ def classify(error: Exception) -> tuple[bool, str]:
 
 
 def give_up(services: Services, job: Job, reason: str) -> None:
-    """Tell the requester, mark the job failed and give its images back to the quota."""
+    """Tell the requester, mark the job failed and give its images back to the quota.
+
+    Each step is best effort and independent: with the job store down the requester is still
+    told, and with Slack down the job still reaches the dead-letter queue with its reason.
+    """
     logger.error("job failed for good", reason=reason)
     store = services.store
-    progress = store.load(job.job_id)
+    try:
+        progress = store.load(job.job_id)
+    except Exception:
+        logger.exception("could not read the job's progress")
+        progress = Progress()
     if finished(progress, job):
         return
     try:
@@ -121,19 +129,15 @@ def give_up(services: Services, job: Job, reason: str) -> None:
         else:
             services.slack.post(job, messages.failure_reply(reason))
     except Exception:
-        logger.exception("could not tell the requester")  # the dead-letter queue still has it
+        logger.exception("could not tell the requester")
     progress.status, progress.reason, progress.redrives = "failed", reason, job.redrives
-    store.save(job.job_id, progress)
     try:
+        store.save(job.job_id, progress)
         services.quotas.release(
-            team_id=job.team_id,
-            user_id=job.user_id,
-            images=job.request.count,
-            command_id="",
-            now=job.created,
+            team_id=job.team_id, user_id=job.user_id, images=job.request.count, command_id="", now=job.created
         )
     except Exception:
-        logger.exception("could not give the quota back")
+        logger.exception("could not record the failure or give the quota back")
 
 
 def _dead_letter(services: Services, body: str, reason: str, record: SQSRecord) -> None:

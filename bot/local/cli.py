@@ -39,9 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     source = manifest.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="the stack's SlackRequestUrl output")
     source.add_argument("--stack", help="read SlackRequestUrl from this deployed stack")
+    redrive = sub.add_parser("redrive", help="move dead-lettered jobs back to the jobs queue, to run again")
+    redrive.add_argument("--queue-url", default=os.environ.get("JOBS_QUEUE_URL", ""))
+    redrive.add_argument("--dead-letter-queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
+    redrive.add_argument("--stack", help="read both queue URLs from this deployed stack's outputs")
     args = parser.parse_args(argv)
     _quiet_logs(verbose=args.command == "run")
-    commands = {"demo": _demo, "run": _run, "send": _send, "provision": _provision, "manifest": _manifest}
+    commands = {
+        "demo": _demo,
+        "run": _run,
+        "send": _send,
+        "provision": _provision,
+        "manifest": _manifest,
+        "redrive": _redrive,
+    }
     return commands[args.command](args)
 
 
@@ -230,6 +241,27 @@ def _manifest(args: argparse.Namespace) -> int:
     (OUT / "manifest.yml").write_text(text)
     print(text)
     print(f"# written to {OUT / 'manifest.yml'}: paste it at https://api.slack.com/apps", file=sys.stderr)
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from bot.worker import redrive
+
+    queue_url, dead_letter_queue_url = args.queue_url, args.dead_letter_queue_url
+    if args.stack:
+        from bot.local.manifest import stack_outputs
+
+        outputs = stack_outputs(args.stack)
+        queue_url, dead_letter_queue_url = outputs["JobsQueueUrl"], outputs["JobsDeadLetterQueueUrl"]
+    if not (queue_url and dead_letter_queue_url):
+        print("give --queue-url and --dead-letter-queue-url, or --stack NAME", file=sys.stderr)
+        return 1
+    moved = redrive(boto3.client("sqs"), dead_letter_queue_url, queue_url)
+    for name, reason in moved:
+        print(f"{name}: back in the queue (it had failed: {reason})")
+    print(f"{len(moved)} job(s) redriven")
     return 0
 
 

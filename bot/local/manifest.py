@@ -15,12 +15,16 @@ def filled(request_url: str, text: str | None = None) -> str:
     return text.replace(PLACEHOLDER, request_url.rstrip("/"))
 
 
-def stack_request_url(stack_name: str) -> str:
-    """The SlackRequestUrl output of a deployed stack (uses your usual AWS credentials)."""
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    """A deployed stack's outputs (uses your usual AWS credentials)."""
     import boto3
 
     stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    for output in stacks[0].get("Outputs", []):
-        if output["OutputKey"] == "SlackRequestUrl":
-            return str(output["OutputValue"])
-    raise LookupError(f"stack {stack_name} has no SlackRequestUrl output")
+    return {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+
+
+def stack_request_url(stack_name: str) -> str:
+    url = stack_outputs(stack_name).get("SlackRequestUrl")
+    if not url:
+        raise LookupError(f"stack {stack_name} has no SlackRequestUrl output")
+    return url
