@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def outcome(world: World) -> Outcome:
     calls = [c for c in world.env.slack.snapshot() if c.ok]
     texts = [json.dumps(c.args) for c in calls]
     services = handlers.services()
-    dead = services.sqs.receive_message(
+    dead: list[Any] = services.sqs.receive_message(
         QueueUrl=services.settings.dead_letter_queue_url,
         MaxNumberOfMessages=10,
         MessageAttributeNames=["All"],
