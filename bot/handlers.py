@@ -43,14 +43,20 @@ def reset() -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def http_handler(event: Event, context: Any) -> Response:
+    if not isinstance(event, dict):
+        return text_response(400, "Bad request.")
     method, path = method_and_path(event)
-    if method in ("GET", "HEAD") and "/images/" in path:
-        from bot.image_route import serve_image
+    try:
+        if method in ("GET", "HEAD") and "/images/" in path:
+            from bot.image_route import serve_image
 
-        return serve_image(services(), path)
-    if method == "POST" and path.rstrip("/").endswith("/slack/events"):
-        response: Response = _slack().handle(normalized(event), context)  # type: ignore[no-untyped-call]
-        return response
+            return serve_image(services(), path)
+        if method == "POST" and path.rstrip("/").endswith("/slack/events"):
+            response: Response = _slack().handle(normalized(event), context)  # type: ignore[no-untyped-call]
+            return response
+    except Exception:
+        logger.exception("request failed")  # the trace stays in the log, never in the answer
+        return text_response(500, "Something went wrong on our side.")
     return text_response(404, "Not found.")
 
 

@@ -8,6 +8,7 @@ API Gateway HTTP API (payload 2.0) and Function URLs put the method under
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 Event = dict[str, Any]
@@ -27,14 +28,24 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def normalized(event: Event) -> Event:
-    """A copy with the fields Bolt's Lambda adapter indexes always present and well typed."""
+    """A copy that Bolt's Lambda adapter can read whatever arrived: headers a dict of strings,
+    the body already decoded (undecodable bytes become U+FFFD, so the signature check fails
+    rather than the handler)."""
     fixed = dict(event)
-    fixed["headers"] = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
-    fixed["isBase64Encoded"] = bool(event.get("isBase64Encoded"))
+    headers = event.get("headers")
+    fixed["headers"] = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
     body = event.get("body")
-    fixed["body"] = body if isinstance(body, str) else ""
-    fixed["queryStringParameters"] = event.get("queryStringParameters") or {}
-    fixed["multiValueHeaders"] = event.get("multiValueHeaders") or {}
+    body = body if isinstance(body, str) else ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            body = ""
+    fixed["body"] = body
+    fixed["isBase64Encoded"] = False
+    fixed["queryStringParameters"] = {}
+    fixed["multiValueHeaders"] = {}
+    fixed["cookies"] = []
     return fixed
 
 

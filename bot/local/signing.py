@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from urllib.parse import urlencode
 
@@ -16,7 +17,12 @@ def command_body(
     user_id: str = "U0LOCAL",
     response_url: str = "",
     command: str = "/imagine",
+    trigger_id: str | None = None,
 ) -> str:
+    # Slack gives every invocation its own trigger_id (and repeats it when it retries).
+    trigger_id = (
+        trigger_id or f"{secrets.randbelow(10**10)}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
+    )
     return urlencode(
         {
             "token": "unused-legacy-verification-token",
@@ -30,7 +36,7 @@ def command_body(
             "text": text,
             "api_app_id": "A0LOCAL",
             "response_url": response_url,
-            "trigger_id": "1.2.3",
+            "trigger_id": trigger_id,
         }
     )
 

@@ -1,0 +1,110 @@
+"""http_handler against random bodies, headers, encodings and event shapes: never a 5xx, never a
+stack trace in the answer, never a job queued without a valid signature."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.local.signing import command_body, signed_headers
+from tests.conftest import SIGNING_SECRET, Stack, call_http, http_event
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+texts = st.text(max_size=300)
+header_names = st.sampled_from(
+    [
+        "content-type",
+        "x-slack-request-timestamp",
+        "x-slack-signature",
+        "x-slack-retry-num",
+        "X-Slack-Signature",
+    ]
+) | st.text(min_size=1, max_size=20)
+headers = st.dictionaries(header_names, st.one_of(texts, st.integers(), st.none()), max_size=6)
+paths = (
+    st.sampled_from(["/slack/events", "/images/abc/T1/2026/01/01/" + "a" * 32 + "/0.jpg", "/", "/images/"])
+    | texts
+)
+methods = st.sampled_from(["POST", "GET", "HEAD", "PUT", "DELETE", "OPTIONS"]) | st.text(max_size=8)
+bodies = st.one_of(
+    texts,
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+    st.builds(lambda t: command_body(t), texts),  # well-formed commands, never signed right
+)
+
+
+def _no_trace(response: dict[str, Any]) -> None:
+    assert response["statusCode"] < 500, response
+    assert "Traceback" not in str(response.get("body"))
+    assert 'File "' not in str(response.get("body"))
+
+
+@FUZZ
+@given(
+    shape=st.sampled_from(["http", "rest", "url"]),
+    method=methods,
+    path=paths,
+    body=bodies,
+    random_headers=headers,
+    encode=st.booleans(),
+)
+def test_random_requests_in_every_shape(
+    env: Stack, shape: str, method: str, path: str, body: str, random_headers: dict[str, Any], encode: bool
+) -> None:
+    event = http_event(shape, method, path, body, {}, base64_body=encode and body.isascii())
+    event["headers"] = random_headers
+    _no_trace(call_http(event))
+    assert env.queued_bodies() == []
+
+
+@FUZZ
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            ["body", "headers", "isBase64Encoded", "requestContext", "rawPath", "path", "httpMethod"]
+        ),
+        st.one_of(
+            st.none(),
+            texts,
+            st.integers(),
+            st.booleans(),
+            st.lists(texts, max_size=3),
+            st.dictionaries(texts, texts, max_size=3),
+        ),
+    )
+)
+def test_malformed_event_fields(env: Stack, fields: dict[str, Any]) -> None:
+    body = command_body("a tiger")
+    event = http_event("http", "POST", "/slack/events", body, signed_headers(SIGNING_SECRET, body))
+    event.update(fields)
+    _no_trace(call_http(event))
+
+
+@FUZZ
+@given(
+    text=texts,
+    wrong_secret=st.text(min_size=1, max_size=40).filter(lambda s: s.strip() and s != SIGNING_SECRET),
+)
+def test_signed_with_the_wrong_secret_never_queues(env: Stack, text: str, wrong_secret: str) -> None:
+    body = command_body(text)
+    event = http_event(
+        "url", "POST", "/slack/events", body, signed_headers(wrong_secret, body), base64_body=True
+    )
+    response = call_http(event)
+    assert response["statusCode"] == 401
+    assert env.queued_bodies() == []
+
+
+@FUZZ
+@given(raw=st.binary(max_size=200))
+def test_signed_garbage_bodies_never_break_the_handler(env: Stack, raw: bytes) -> None:
+    body = raw.decode("utf-8", "replace")
+    event = http_event("url", "POST", "/slack/events", "", signed_headers(SIGNING_SECRET, body))
+    event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    _no_trace(call_http(event))
+    for queued in env.queued_bodies():  # only a real /imagine with a prompt can queue
+        assert '"prompt"' in queued
