@@ -70,6 +70,9 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
             "IMAGE_BACKEND": "placeholder",
             "PLACEHOLDER_DELAY_SECONDS": str(placeholder_delay),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            # Quotas high enough never to refuse, so every command is counted and queued.
+            "DAILY_IMAGES_PER_USER": "1000000",
+            "DAILY_IMAGES_PER_WORKSPACE": "10000000",
         }
         os.environ.update(env)
         from bot import handlers
@@ -83,4 +86,8 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
     finally:
         for process in (moto, slack):
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

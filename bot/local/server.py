@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.local.lambda_context import LocalContext
+from bot.local.loopback import Loopback
 
 HTTP_FUNCTION = "imagine-http-local"
 
@@ -38,7 +38,7 @@ def to_event(method: str, target: str, headers: dict[str, str], body: bytes) -> 
 class LocalServer:
     def __init__(self, port: int = 0) -> None:
         self.port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: Loopback | None = None
 
     def start(self) -> LocalServer:
         class Handler(BaseHTTPRequestHandler):
@@ -63,9 +63,8 @@ class LocalServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = Loopback(Handler, self.port)
+        self.port = self._server.port
         return self
 
     @property
@@ -74,5 +73,4 @@ class LocalServer:
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import http.client
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from bot.local.loopback import Loopback
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -32,7 +34,7 @@ class FaultProxy:
     upstream: str
     rules: list[Rule] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
+    _server: Loopback | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, operation: str, *, times: int, status: int = 500, code: str = "InternalServerError",
@@ -96,19 +98,17 @@ class FaultProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = Loopback(Handler)
         return self
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def _match(self, operation: str) -> Rule | None:
         with self._lock:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from bot.backends.placeholder import draw
+from bot.local.loopback import Loopback
 from bot.prompt import ImageRequest
 
 
@@ -36,7 +36,7 @@ class SageMakerStandIn:
     invocations: list[Invocation] = field(default_factory=list)
     # What the next answers are, used up in order; after them, real images.
     scripted: list[Answer] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
+    _server: Loopback | None = None
 
     def start(self) -> SageMakerStandIn:
         stand_in = self
@@ -59,19 +59,17 @@ class SageMakerStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = Loopback(Handler)
         return self
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def answer(self, endpoint: str, headers: dict[str, str], raw: bytes) -> Answer:
         body = json.loads(raw)
