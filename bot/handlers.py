@@ -54,6 +54,8 @@ def http_handler(event: Event, context: Any) -> Response:
         if method == "POST" and path.rstrip("/").endswith("/slack/events"):
             response: Response = _slack().handle(normalized(event), context)  # type: ignore[no-untyped-call]
             return response
+    except ValueError:  # Bolt parses a body that looks like JSON before checking its signature
+        return text_response(400, "Bad request.")
     except Exception:
         logger.exception("request failed")  # the trace stays in the log, never in the answer
         return text_response(500, "Something went wrong on our side.")

@@ -23,3 +23,23 @@ class Loopback:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # a request line per call is noise on a local stand-in
+
+
+class Served:
+    """Something that serves on a :class:`Loopback` once its ``start()`` has run."""
+
+    _server: Loopback | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return self._server.url
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.stop()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.local.lambda_context import LocalContext
-from bot.local.loopback import Loopback
+from bot.local.loopback import Loopback, QuietHandler, Served
 
 HTTP_FUNCTION = "imagine-http-local"
 
@@ -35,13 +34,12 @@ def to_event(method: str, target: str, headers: dict[str, str], body: bytes) -> 
     }
 
 
-class LocalServer:
+class LocalServer(Served):
     def __init__(self, port: int = 0) -> None:
         self.port = port
-        self._server: Loopback | None = None
 
     def start(self) -> LocalServer:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 from bot.handlers import http_handler
 
@@ -60,17 +58,6 @@ class LocalServer:
 
             do_GET = do_POST = do_HEAD = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self._server = Loopback(Handler, self.port)
         self.port = self._server.port
         return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.stop()

@@ -14,11 +14,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bot.local.loopback import Loopback
+from bot.local.loopback import Loopback, QuietHandler, Served
 
 
 @dataclass
@@ -39,18 +38,17 @@ class Fault:
 
 
 @dataclass
-class SlackRecorder:
+class SlackRecorder(Served):
     closed_channels: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
-    _server: Loopback | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def start(self, port: int = 0) -> SlackRecorder:
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8", "replace")
@@ -77,20 +75,8 @@ class SlackRecorder:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self._server = Loopback(Handler, port)
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return self._server.url
 
     @property
     def api_url(self) -> str:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import http.client
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import urlsplit
 
-from bot.local.loopback import Loopback
+from bot.local.loopback import Loopback, QuietHandler, Served
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -30,11 +28,10 @@ class Rule:
 
 
 @dataclass
-class FaultProxy:
+class FaultProxy(Served):
     upstream: str
     rules: list[Rule] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    _server: Loopback | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, operation: str, *, times: int, status: int = 500, code: str = "InternalServerError",
@@ -45,7 +42,7 @@ class FaultProxy:
     def start(self) -> FaultProxy:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:
@@ -95,20 +92,8 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self._server = Loopback(Handler)
         return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.stop()
 
     def _match(self, operation: str) -> Rule | None:
         with self._lock:

@@ -8,11 +8,10 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from bot.backends.placeholder import draw
-from bot.local.loopback import Loopback
+from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.prompt import ImageRequest
 
 
@@ -32,16 +31,15 @@ class Answer:
 
 
 @dataclass
-class SageMakerStandIn:
+class SageMakerStandIn(Served):
     invocations: list[Invocation] = field(default_factory=list)
     # What the next answers are, used up in order; after them, real images.
     scripted: list[Answer] = field(default_factory=list)
-    _server: Loopback | None = None
 
     def start(self) -> SageMakerStandIn:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 endpoint = self.path.split("/")[2] if self.path.startswith("/endpoints/") else ""
@@ -56,20 +54,8 @@ class SageMakerStandIn:
                 with contextlib.suppress(OSError):  # the client may have given up on a slow answer
                     self.wfile.write(answer.body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self._server = Loopback(Handler)
         return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.stop()
 
     def answer(self, endpoint: str, headers: dict[str, str], raw: bytes) -> Answer:
         body = json.loads(raw)
