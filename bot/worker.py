@@ -144,7 +144,9 @@ def _dead_letter(services: Services, body: str, reason: str, record: SQSRecord) 
     """File the job in the dead-letter queue with its reason; the original is then deleted."""
     queue_url = services.settings.dead_letter_queue_url
     if not queue_url:
-        logger.error("no DEAD_LETTER_QUEUE_URL: the failed job is only in the logs", body=body, reason=reason)
+        # Not the body: it carries the command's response_url, which can post to the channel.
+        logger.error("no DEAD_LETTER_QUEUE_URL: the failure is only in this log", reason=reason,
+                     message_id=record.message_id)  # fmt: skip
         return
     attributes = {
         "reason": reason[:1000],
