@@ -84,13 +84,13 @@ def _demo(args: argparse.Namespace) -> int:
         if stack.recorder is None:
             print("posted to the real Slack workspace; see the channel")
             return 0
-        return _show_result(stack.recorder.snapshot(), server.url)
+        return _show_result(stack.recorder.snapshot())
     finally:
         stack.stop()
         server.stop()
 
 
-def _show_result(calls: list[Any], app_url: str) -> int:
+def _show_result(calls: list[Any]) -> int:
     final = [c for c in calls if c.method in ("chat.update", "response_url")]
     if not final:
         print("no message was posted", file=sys.stderr)
@@ -161,24 +161,24 @@ def _send(args: argparse.Namespace) -> int:
     state = json.loads(STATE.read_text())
     prompt = " ".join(args.prompt)
     response_url = f"{state['recorder']}/response/send" if state["recorder"] else ""
-    started = time.time()
+    earlier = len(_recorded(state["recorder"])) if state["recorder"] else 0
     status, ack = _post_command(state["url"], state["signing_secret"], prompt, response_url)
     print(f"HTTP {status}: {ack.get('text', ack)}")
     if status != 200 or not state["recorder"] or not ack.get("text", "").startswith("Queued"):
         return 0 if status == 200 else 1
-    return _wait_for_result(state["recorder"], state["url"], started, args.wait)
+    return _wait_for_result(state["recorder"], earlier, args.wait)
 
 
-def _wait_for_result(recorder: str, app_url: str, since: float, wait: float) -> int:
+def _wait_for_result(recorder: str, earlier: int, wait: float) -> int:
+    """Show this command's result once the recorder has it (calls before ``earlier`` are older)."""
     from bot.local.slack_recorder import Call
 
     deadline = time.time() + wait
-    seen = len(_recorded(recorder))
     while time.time() < deadline:
-        calls = [Call(**c) for c in _recorded(recorder)]
-        finals = [c for c in calls[seen - 1 :] if c.method in ("chat.update", "response_url")]
+        calls = [Call(**c) for c in _recorded(recorder)[earlier:]]
+        finals = [c for c in calls if c.method in ("chat.update", "response_url")]
         if any(b.get("type") == "image" for c in finals for b in c.args.get("blocks", [])):
-            return _show_result(calls, app_url)
+            return _show_result(calls)
         time.sleep(0.3)
     print("no result yet; the server's window shows what happened", file=sys.stderr)
     return 1
