@@ -24,6 +24,9 @@ PREFIX = "images/"
 _KEY = re.compile(r"^images/[A-Z0-9]{1,32}/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d{1,2}\.jpg$")
 _TOKEN_BYTES = 16  # 128 bits of HMAC-SHA256: unguessable, and short enough for a tidy URL
 _METADATA_BUDGET = 1800  # S3 allows 2 KB of user metadata; leave room for the names
+# How S3 says "no such object". Without s3:ListBucket (the functions are not granted it) a
+# missing key answers 403, not 404, so an expired image reads as AccessDenied.
+_MISSING = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}
 
 
 def image_key(team_id: str, job_id: str, created: datetime, index: int) -> str:
@@ -96,7 +99,7 @@ class ImageStore:
         try:
             self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error.response.get("Error", {}).get("Code") in _MISSING:
                 return False
             raise
         return True
@@ -107,7 +110,7 @@ class ImageStore:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error.response.get("Error", {}).get("Code") in _MISSING:
                 return None
             raise
 

@@ -19,7 +19,7 @@ import pytest
 
 from bot import handlers
 from bot.local.poller import Poller
-from tests.conftest import Stack, ack_json, call_http, command_event
+from tests.conftest import Stack, ack_json, call_http, command_event, http_event
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
@@ -280,3 +280,15 @@ def test_redrive_sends_dead_lettered_jobs_back_to_run_again(world: World) -> Non
     assert after.endpoint_calls == 2  # the fixed endpoint is asked once more
     assert after.results == 1 and after.dead_letters == ()
     assert after.channel_posts == 1  # the original message is updated, not posted again
+
+
+def test_an_expired_image_behind_least_privilege_answers_404(world: World) -> None:
+    """Without s3:ListBucket, S3 answers 403 for a key that is gone; the link says 404."""
+    run(world)
+    [update] = world.env.slack.calls_to("chat.update")
+    image = next(b for b in update.args["blocks"] if b["type"] == "image")
+    path = "/images/" + image["image_url"].split("/images/", 1)[1]
+    world.aws.fail("HEAD", times=1, status=403, code="AccessDenied")
+    response = call_http(http_event("http", "GET", path))
+    assert response["statusCode"] == 404
+    assert call_http(http_event("http", "GET", path))["statusCode"] == 302  # the object is really there
