@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3  # noqa: F401 - loaded before Bolt: the same modules import ~30 ms faster (bench/)
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
 from bot.app import build_app
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 logger = Logger(service="imagine")
+# CloudWatch metrics as EMF log lines; every module's Metrics("imagine") adds to this one set.
+metrics = Metrics(namespace="imagine", service="imagine")
+# Most requests (image links, refusals, retries) have nothing to count; that is not news.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 @cache
@@ -42,6 +47,7 @@ def reset() -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def http_handler(event: Event, context: Any) -> Response:
     if not isinstance(event, dict):
         return text_response(400, "Bad request.")
@@ -69,6 +75,7 @@ def _render_record(record: SQSRecord, lambda_context: Any = None) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     # Imported here: the http function never pays for the batch utility at cold start.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response

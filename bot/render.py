@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from bot import messages
 from bot.jobs import Job, Progress
@@ -19,6 +20,7 @@ from bot.settings import SettingsError
 from bot.storage import image_key, image_link
 
 logger = Logger(service="imagine", child=True)
+metrics = Metrics(namespace="imagine")
 
 
 def finished(progress: Progress, job: Job) -> bool:
@@ -50,6 +52,7 @@ def render(services: Services, job: Job) -> Progress:
         started = time.perf_counter()
         jpegs = services.backend.generate(job.request)
         progress.seconds = time.perf_counter() - started
+        metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=progress.seconds)
         progress.keys = _store_images(services, job, jpegs)
         store.save(job.job_id, progress)
 
@@ -59,6 +62,7 @@ def render(services: Services, job: Job) -> Progress:
     )
     progress.status = "done"
     store.save(job.job_id, progress)
+    metrics.add_metric(name="ImagesPosted", unit=MetricUnit.Count, value=len(links))
     logger.info("job done", job_id=job.job_id, images=len(links), backend_seconds=round(progress.seconds, 3))
     return progress
 

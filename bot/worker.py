@@ -14,7 +14,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot import messages
@@ -25,6 +26,7 @@ from bot.services import Services
 from bot.settings import SettingsError
 
 logger = Logger(service="imagine", child=True)
+metrics = Metrics(namespace="imagine")
 
 IDEMPOTENCY_SECONDS = 86400
 # Slack errors that no retry will change.
@@ -56,6 +58,7 @@ def handle_record(services: Services, record: SQSRecord, context: Any) -> None:
         retryable, reason = classify(error)
         if retryable and not final:
             logger.warning("will retry", reason=reason, receive_count=receives)
+            metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
             raise
         give_up(services, job, reason)
         _dead_letter(services, record.body, reason, record)
@@ -114,6 +117,7 @@ def give_up(services: Services, job: Job, reason: str) -> None:
     told, and with Slack down the job still reaches the dead-letter queue with its reason.
     """
     logger.error("job failed for good", reason=reason)
+    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
     store = services.store
     try:
         progress = store.load(job.job_id)

@@ -173,3 +173,13 @@ def test_forged_and_deleted_links_answer_403_and_404(env: Stack) -> None:
     response = call_http(http_event("rest", "GET", path))
     assert response["statusCode"] == 404
     assert "no longer exists" in response["body"]
+
+
+def test_a_render_publishes_cloudwatch_metrics(env: Stack, capfd: pytest.CaptureFixture[str]) -> None:
+    call_http(command_event("a lighthouse --n 2"))
+    call_worker(env.sqs_event())
+    emitted = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
+    values = {name: doc[name] for doc in emitted for name in doc if name[0].isupper() and name != "Service"}
+    assert values["JobsQueued"] == [1.0] and values["ImagesRequested"] == [2.0]
+    assert values["ImagesPosted"] == [2.0] and values["BackendSeconds"][0] >= 0
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "imagine" for doc in emitted)

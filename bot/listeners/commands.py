@@ -7,7 +7,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from slack_bolt import Ack, App, BoltRequest
 
 from bot import messages
@@ -17,6 +18,7 @@ from bot.prompt import UsageNeeded, parse
 from bot.services import Services
 
 logger = Logger(service="imagine", child=True)
+metrics = Metrics(namespace="imagine")
 
 # /imagine, and renamed copies such as /imagine-dev for a second install of the app.
 COMMAND = re.compile(r"^/imagine[\w-]*$")
@@ -85,6 +87,8 @@ def answer(services: Services, command: dict[str, Any], *, slack_retry: bool = F
         return messages.notice(
             "The quota service is not answering right now; nothing was queued. Try again soon."
         )
+    if not reservation.accepted and not reservation.duplicate:
+        metrics.add_metric(name="CommandsOverQuota", unit=MetricUnit.Count, value=1)
     if reservation.duplicate:
         logger.info("duplicate command ignored", slack_retry=slack_retry)
         return messages.notice("Already received; it is on its way.")
@@ -102,4 +106,6 @@ def answer(services: Services, command: dict[str, Any], *, slack_retry: bool = F
             "The image queue is not answering right now; nothing was queued. Try again soon."
         )
     logger.info("job queued", job_id=job.job_id, team_id=job.team_id, channel_id=job.channel_id)
+    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ImagesRequested", unit=MetricUnit.Count, value=request.count)
     return messages.queued(job.request)
