@@ -6,7 +6,6 @@ import logging
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk import WebClient
 
 from bot.listeners import commands
 from bot.services import Services
@@ -27,7 +26,7 @@ def build_app(services: Services) -> App:
     app = App(
         signing_secret=settings.signing_secret,
         authorize=authorize,
-        client=WebClient(token=settings.bot_token, base_url=settings.slack_api_url),
+        client=services.slack_client,
         # Lambda freezes the process after the response, so listeners finish before acking.
         process_before_response=True,
         logger=bolt_logger,

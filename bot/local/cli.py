@@ -218,11 +218,9 @@ def _provision(args: argparse.Namespace) -> int:
         "LINK_SECRET": "-",
     }.items():
         os.environ.setdefault(name, value)  # provisioning reads no secret; these only satisfy Settings
-    from bot.local.stack import LOCAL_DEFAULTS, LOCAL_QUEUE
+    from bot.local.stack import aws_defaults
 
-    for name, value in LOCAL_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    os.environ.setdefault("JOBS_QUEUE_URL", f"{os.environ['AWS_ENDPOINT_URL']}/123456789012/{LOCAL_QUEUE}")
+    aws_defaults(os.environ)
     result = provision(services())
     print(json.dumps(result.__dict__, indent=2))
     return 0

@@ -7,7 +7,6 @@ and are received again (or moved to the dead-letter queue by the queue's redrive
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -54,7 +53,6 @@ class Poller:
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        self._stop = threading.Event()
 
     def poll_once(self) -> int:
         """Receive one batch, hand it to the worker, settle it; the number of messages handled."""
@@ -93,8 +91,5 @@ class Poller:
         return handled
 
     def run_forever(self) -> None:
-        while not self._stop.is_set():
+        while True:
             self.poll_once()
-
-    def stop(self) -> None:
-        self._stop.set()

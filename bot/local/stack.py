@@ -21,6 +21,13 @@ LOCAL_DEFAULTS = {
 LOCAL_QUEUE = "imagine-jobs"
 
 
+def aws_defaults(env: MutableMapping[str, str]) -> None:
+    """The names of the local resources, for whatever the environment leaves unset."""
+    for name, value in LOCAL_DEFAULTS.items():
+        env.setdefault(name, value)
+    env.setdefault("JOBS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_QUEUE}")
+
+
 @dataclass
 class LocalStack:
     env: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
@@ -29,8 +36,6 @@ class LocalStack:
 
     def start(self, public_base_url: str) -> LocalStack:
         env = self.env
-        for name, value in LOCAL_DEFAULTS.items():
-            env.setdefault(name, value)
         if not env.get("AWS_ENDPOINT_URL") and not env.get("JOBS_QUEUE_URL"):
             from moto.server import ThreadedMotoServer
 
@@ -43,7 +48,7 @@ class LocalStack:
             env["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - not a secret, moto ignores it
             env.pop("AWS_PROFILE", None)
             env.pop("AWS_SESSION_TOKEN", None)
-        env.setdefault("JOBS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_QUEUE}")
+        aws_defaults(env)
         if not env.get("SLACK_BOT_TOKEN"):
             self.recorder = SlackRecorder().start()
             env["SLACK_BOT_TOKEN"] = "xoxb-local-recorder"  # noqa: S105 - the recorder's, not Slack's
