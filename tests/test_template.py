@@ -3,14 +3,15 @@ moto, and the handlers run against what it created; plus the Slack app manifest.
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -26,13 +27,18 @@ from samtranslator.yaml_helper import yaml_parse
 from bot import handlers
 from bot.local.manifest import PLACEHOLDER, filled
 from bot.local.poller import to_event
+from bot.local.server import LocalServer
 from bot.local.slack_recorder import SlackRecorder
+from bot.settings import LINK_MODES
 from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "template.yaml"
-ENDPOINT = "sd-21-base-test"
+# Mixed case on purpose: SageMaker keeps the case a name was created with, and InvokeEndpoint
+# must match it (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html).
+ENDPOINT = "SD21-Base-Test"
+ACCOUNT = "123456789012"  # moto's account
 
 
 class _NoManagedPolicies:
@@ -56,6 +62,47 @@ def _translate(parameters: dict[str, str] | None = None) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def cfn() -> dict[str, Any]:
     return _translate()
+
+
+_NO_VALUE = object()
+
+
+def _evaluate(template: dict[str, Any], value: Any, parameters: dict[str, str] | None = None) -> Any:
+    """What CloudFormation makes of ``value`` in us-east-1 of moto's account, for the intrinsics that
+    need no deployed resource: Ref, Fn::Sub, Fn::Join, Fn::Split, Fn::If and its conditions."""
+    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    values |= {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT,
+               "AWS::URLSuffix": "amazonaws.com", "SageMakerEndpointName": ENDPOINT}  # fmt: skip
+    values |= parameters or {}
+
+    def evaluate(item: Any) -> Any:
+        if isinstance(item, list):
+            return [evaluate(i) for i in item]
+        if not isinstance(item, dict):
+            return item
+        if set(item) == {"Ref"}:
+            return _NO_VALUE if item["Ref"] == "AWS::NoValue" else values[item["Ref"]]
+        if "Fn::Join" in item:
+            separator, parts = item["Fn::Join"]
+            return separator.join(evaluate(parts))
+        if "Fn::Split" in item:
+            separator, text = item["Fn::Split"]
+            return evaluate(text).split(separator)
+        if "Fn::Sub" in item:
+            text, local = (item["Fn::Sub"], {}) if isinstance(item["Fn::Sub"], str) else item["Fn::Sub"]
+            known = values | {name: evaluate(v) for name, v in local.items()}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: known[m[1]], text)
+        if "Fn::If" in item:
+            condition, when_true, when_false = item["Fn::If"]
+            return evaluate(when_true if evaluate(template["Conditions"][condition]) else when_false)
+        if "Fn::Equals" in item:
+            left, right = evaluate(item["Fn::Equals"])
+            return str(left) == str(right)
+        if "Fn::Not" in item:
+            return not evaluate(item["Fn::Not"][0])
+        return {key: evaluate(v) for key, v in item.items()}
+
+    return evaluate(value)
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -111,12 +158,14 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     assert http["sqs:SendMessage"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
     assert "sagemaker:InvokeEndpoint" not in http and "s3:PutObject" not in http
     assert http["s3:GetObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
-    endpoint_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/"
-    assert worker["sagemaker:InvokeEndpoint"] == [{"Fn::Sub": endpoint_arn + "${SageMakerEndpointName}"}]
+    [endpoint_arn] = worker["sagemaker:InvokeEndpoint"]
+    assert _evaluate(cfn, endpoint_arn) == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/sd21-base-test"
     assert worker["s3:PutObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
     assert worker["sqs:SendMessage"] == [
         {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
     ]  # failed jobs, with why
+    # A retryable job is handed back with a short visibility (backoff), on the jobs queue only.
+    assert worker["sqs:ChangeMessageVisibility"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
     for actions in (http, worker):
         assert actions["secretsmanager:GetSecretValue"] == [{"Ref": "SlackSecret"}, {"Ref": "LinkSecret"}]
 
@@ -147,14 +196,50 @@ def test_queue_outlasts_the_worker_and_dead_letters(cfn: dict[str, Any]) -> None
         assert cfn["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
 
 
-def test_worker_concurrency_is_bound_to_the_parameter(cfn: dict[str, Any]) -> None:
+def test_renders_are_bounded_by_the_event_source_and_a_reservation_is_opt_in(cfn: dict[str, Any]) -> None:
+    """Lambda refuses a reservation that leaves an account under 100 unreserved executions, and new
+    accounts can have 10 in all (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
+    so by default nothing is reserved: the SQS event source's MaximumConcurrency (2 to 1000,
+    https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html) bounds the renders."""
     worker = cfn["Resources"]["WorkerFunction"]["Properties"]
-    assert worker["ReservedConcurrentExecutions"] == {"Ref": "MaxConcurrentRenders"}
+    assert _evaluate(cfn, worker["ReservedConcurrentExecutions"]) is _NO_VALUE
+    reserved = {"WorkerReservedConcurrency": "5"}
+    assert _evaluate(cfn, worker["ReservedConcurrentExecutions"], reserved) == "5"
     [mapping] = _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["BatchSize"] == 1
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrentRenders"}}
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    renders = cfn["Parameters"]["MaxConcurrentRenders"]
+    assert (renders["MinValue"], renders["MaxValue"]) == (2, 1000)
+    assert cfn["Parameters"]["WorkerReservedConcurrency"]["Default"] == 0
+
+
+def test_endpoint_name_keeps_its_case_and_the_grant_names_it_as_its_arn_does(cfn: dict[str, Any]) -> None:
+    """SageMaker spells a name in lower case inside the endpoint's ARN, and IAM compares ARNs with
+    case (philschmid/cdk-samples issue 2: a grant on ``...LaBSE`` was refused for ``...labse``)."""
+    pattern = cfn["Parameters"]["SageMakerEndpointName"]["AllowedPattern"]
+    for name in ("SD21-Base-Test", "sd-21-base", "A", "x" * 63):
+        assert re.fullmatch(pattern, name), name
+    for name in ("-leading", "under_score", "x" * 64, "dot.ted"):
+        assert not re.fullmatch(pattern, name), name
+    [arn] = _role_actions(cfn, "WorkerFunctionRole")["sagemaker:InvokeEndpoint"]
+    every = "ABCDEFGHIJKLMNOPQRSTUVWXYZ-abcdefghijklmnopqrstuvwxyz-0123456789"
+    assert _evaluate(cfn, arn, {"SageMakerEndpointName": every}).endswith(
+        ":endpoint/abcdefghijklmnopqrstuvwxyz-abcdefghijklmnopqrstuvwxyz-0123456789"
+    )
+
+
+def test_delivery_settings_are_parameters_passed_to_both_functions(cfn: dict[str, Any]) -> None:
+    for parameter, variable, default in (
+        ("ImageDelivery", "IMAGE_DELIVERY", "link"),
+        ("ImageLinkMode", "IMAGE_LINK_MODE", "redirect"),
+    ):
+        assert cfn["Parameters"][parameter]["Default"] == default
+        for function in _of_type(cfn, "AWS::Lambda::Function").values():
+            assert function["Properties"]["Environment"]["Variables"][variable] == {"Ref": parameter}
+    assert cfn["Parameters"]["ImageLinkMode"]["AllowedValues"] == list(LINK_MODES)
+    assert cfn["Parameters"]["ImageDelivery"]["AllowedValues"] == ["link", "upload"]
 
 
 def test_table_is_on_demand_with_ttl_and_recovery(cfn: dict[str, Any]) -> None:
@@ -189,14 +274,39 @@ def test_every_handler_resolves_to_a_callable_in_bot(cfn: dict[str, Any]) -> Non
 
 
 def test_http_api_routes_slack_and_image_links_to_the_http_function(cfn: dict[str, Any]) -> None:
+    """The http function answers HEAD on image links, so the route takes HEAD as well as GET."""
     [api] = _of_type(cfn, "AWS::ApiGatewayV2::Api").values()
     paths = api["Properties"]["Body"]["paths"]
     assert set(paths) == {"/slack/events", "/images/{proxy+}"}
     assert set(paths["/slack/events"]) == {"post"}
-    assert set(paths["/images/{proxy+}"]) == {"get"}
-    for route in (paths["/slack/events"]["post"], paths["/images/{proxy+}"]["get"]):
+    assert set(paths["/images/{proxy+}"]) == {"get", "head"}
+    images = paths["/images/{proxy+}"]
+    for route in (paths["/slack/events"]["post"], images["get"], images["head"]):
         uri = json.dumps(route["x-amazon-apigateway-integration"]["uri"])
         assert "HttpFunction" in uri and "WorkerFunction" not in uri
+
+
+# What an access log line may hold. Not $context.path: an image path carries its link token.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+ACCESS_LOG_VARIABLES = {
+    "requestId", "requestTime", "httpMethod", "routeKey", "status", "protocol", "responseLength",
+    "responseLatency", "integrationStatus", "integrationLatency", "integrationErrorMessage",
+    "error.message", "identity.sourceIp", "identity.userAgent",
+}  # fmt: skip
+
+
+def test_http_api_writes_access_logs_without_tokens(cfn: dict[str, Any]) -> None:
+    [stage] = _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogs", "Arn"]}
+    group = cfn["Resources"]["HttpApiAccessLogs"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert group["LogGroupName"]["Fn::Sub"].startswith("/aws/vendedlogs/")
+    line = json.loads(settings["Format"])  # one JSON object a request
+    used = set(re.findall(r"\$context\.([A-Za-z.]+)", settings["Format"]))
+    assert "requestId" in used  # API Gateway requires it
+    assert used <= ACCESS_LOG_VARIABLES, used - ACCESS_LOG_VARIABLES
+    assert all(value.count("$") == 1 for value in line.values())
 
 
 @pytest.mark.parametrize(
@@ -246,18 +356,39 @@ def test_packages_hold_only_what_the_layer_and_runtime_lack() -> None:
     }
 
 
+def _without_pip(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine whose python3 has venv but no pip: python3, python and pip on
+    PATH answer as a pip-less Python does."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    for name in ("python3", "python", "pip", "pip3"):
+        shim = shims / name
+        shim.write_text('#!/bin/sh\necho "$0: No module named pip" >&2\nexit 1\n')
+        shim.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHON", "BUILD_PYTHON", "VIRTUAL_ENV"}}
+    env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_lambda_build_needs_neither_docker_nor_python312(tmp_path: Path) -> None:
-    """What `sam build` runs for the http function (BuildMethod: makefile), on this machine."""
+def test_lambda_build_uses_the_projects_virtualenv_not_the_system_pip(tmp_path: Path) -> None:
+    """What `sam build` runs for the http function (BuildMethod: makefile), on this machine: no
+    Docker, no python3.12, and pip from the project's virtualenv, as the system python3 may have
+    none."""
     source = tmp_path / "source"
     shutil.copytree(ROOT / "bot", source, ignore=shutil.ignore_patterns("__pycache__"))
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
-    done = subprocess.run(
-        [str(shutil.which("make")), "--makefile", str(ROOT / "infra" / "Makefile"), "build-HttpFunction",
-         f"ARTIFACTS_DIR={artifacts}", f"PYTHON={sys.executable}"],
-        cwd=source, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    env = _without_pip(tmp_path)
+    make = [str(shutil.which("make")), "--makefile", str(ROOT / "infra" / "Makefile"), "build-HttpFunction",
+            f"ARTIFACTS_DIR={artifacts}"]  # fmt: skip
+    planned = subprocess.run(
+        [*make, "--dry-run"], cwd=source, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    [pip] = [line for line in planned.stdout.splitlines() if " -m pip install " in line]
+    venvs = (ROOT / ".venv-sam" / "bin" / "python", ROOT / ".venv" / "bin" / "python")
+    assert pip.split()[0] in {str(v) for v in venvs}, pip
+    done = subprocess.run(make, cwd=source, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert (artifacts / "bot" / "handlers.py").exists()
     assert (artifacts / "slack_bolt").is_dir() and (artifacts / "slack_sdk").is_dir()
@@ -293,7 +424,11 @@ def _function_env(lam: Any, logical_id: str, stack: str) -> dict[str, str]:
 
 
 def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
-    cfn: dict[str, Any], moto_url: str, monkeypatch: pytest.MonkeyPatch, sagemaker: SageMakerStandIn
+    cfn: dict[str, Any],
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sagemaker: SageMakerStandIn,
+    app_server: LocalServer,
 ) -> None:
     assert {r["Type"] for r in cfn["Resources"].values()} >= MOTO_SKIPS
     deployable = copy.deepcopy(cfn)
@@ -323,7 +458,15 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         assert created[name]["ResourceStatus"] == "CREATE_COMPLETE", name
     lam = boto3.client("lambda")
     worker_name = created["WorkerFunction"]["PhysicalResourceId"]
-    assert lam.get_function_concurrency(FunctionName=worker_name)["ReservedConcurrentExecutions"] == 2
+    assert "Concurrency" not in lam.get_function(FunctionName=worker_name)  # nothing reserved
+    # The worker may invoke the endpoint by the ARN SageMaker gives it: the name in lower case.
+    iam = boto3.client("iam")
+    role = created["WorkerFunctionRole"]["PhysicalResourceId"]
+    document = iam.get_role_policy(RoleName=role, PolicyName="imagine-worker")["PolicyDocument"]
+    if isinstance(document, str):  # moto keeps a stack-made inline policy as Python's repr of it
+        document = ast.literal_eval(document)
+    [grant] = [s for s in document["Statement"] if s["Action"] == "sagemaker:InvokeEndpoint"]
+    assert grant["Resource"] == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{ENDPOINT.lower()}"
 
     # The secrets, as the deployed stack holds them: Slack's filled in by hand, the link key generated.
     secrets = boto3.client("secretsmanager")
@@ -332,6 +475,7 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
                                                         "SLACK_SIGNING_SECRET": SIGNING_SECRET}),
     )["ARN"]  # fmt: skip
     link_secret = secrets.create_secret(Name=f"{stack}-link", SecretString="g" * 64)["ARN"]
+    sagemaker.endpoints = (ENDPOINT,)  # the endpoint exists, by its exact (mixed-case) name
     recorder = SlackRecorder().start()
     try:
         runtime = {
@@ -339,6 +483,9 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
             "LINK_SECRET_ID": link_secret,
             "SLACK_API_URL": recorder.api_url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker.url,
+            # moto creates no HTTP API: http_handler on loopback plays it, so the recorder can
+            # download the image links as Slack would.
+            "PUBLIC_BASE_URL": app_server.url,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
 
@@ -406,6 +553,10 @@ def test_every_scope_the_manifest_asks_for_is_used(manifest: dict[str, Any]) -> 
         "commands": r"@app\.command\(",
         "chat:write": r"chat_postMessage\(|chat_update\(",
         "chat:write.public": r"chat_postMessage\(\s*channel=job\.channel_id",
+        # files.getUploadURLExternal / files.completeUploadExternal, which files_upload_v2 calls.
+        "files:write": r"files_upload_v2\(",
+        # conversations.open, for a direct message to the requester as the last resort.
+        "im:write": r"conversations_open\(",
     }
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert sorted(scopes) == sorted(evidence)
