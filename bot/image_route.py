@@ -17,6 +17,8 @@ def serve_image(services: Services, path: str) -> Response:
         if data is None:
             return text_response(404, "This image no longer exists.")
         return bytes_response(200, data, "image/jpeg", {"Cache-Control": "private, max-age=86400"})
+    # One S3 client checks and signs, so the URL names the host the check just reached: the
+    # bucket's regional endpoint, or the configured one locally (bot.storage.s3_addressing).
     if not services.images.exists(key):
         return text_response(404, "This image no longer exists.")
     url = services.images.presign(key, settings.presigned_url_seconds)

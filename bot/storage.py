@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -27,6 +27,40 @@ _METADATA_BUDGET = 1800  # S3 allows 2 KB of user metadata; leave room for the n
 # How S3 says "no such object". Without s3:ListBucket (the functions are not granted it) a
 # missing key answers 403, not 404, so an expired image reads as AccessDenied.
 _MISSING = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}
+
+
+def s3_addressing(botocore_session: Any) -> dict[str, str]:
+    """The S3 client's ``s3`` config: which host names the bucket, for requests and URLs alike.
+
+    With no endpoint configured, everything goes to the bucket's regional virtual-hosted
+    endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, SigV4 scoped to that region).
+    Left to itself botocore presigns for the global ``{bucket}.s3.amazonaws.com``; a bucket less
+    than about a day old answers that host with a 307 to its regional one, where the signature
+    no longer matches (boto/boto3#4651; "Temporary request redirection" in S3's request routing
+    guide). The stack creates the bucket in the function's region, so the client's region is
+    the bucket's. A configured endpoint (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL`` or
+    ``endpoint_url`` in the shared config: moto locally) is kept as it is, path-style, for the
+    API calls and the presigned URLs together, so a browser opens what the functions use.
+    """
+    if _endpoint_configured(botocore_session):
+        return {}
+    # "virtual" stops botocore's presign fallback to the global host; "regional" does the same
+    # for us-east-1, whose legacy default is the global host too.
+    return {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
+
+
+def _endpoint_configured(botocore_session: Any) -> bool:
+    from botocore.configprovider import ConfiguredEndpointProvider
+
+    if botocore_session.get_config_variable("ignore_configured_endpoint_urls"):
+        return False
+    # The same lookup botocore makes for a client: service variable, global variable, config file.
+    provider = ConfiguredEndpointProvider(
+        full_config=botocore_session.full_config,
+        scoped_config=botocore_session.get_scoped_config(),
+        client_name="s3",
+    )
+    return provider.provide() is not None
 
 
 def image_key(team_id: str, job_id: str, created: datetime, index: int) -> str:

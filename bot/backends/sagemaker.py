@@ -3,6 +3,7 @@
 Contract: ``ContentType: application/json``, ``Accept: application/json;jpeg``; the request
 carries prompt, negative_prompt, width, height, num_inference_steps, guidance_scale, seed and
 num_images_per_prompt; the answer is ``{"generated_images": [base64 JPEG, ...], ...}``.
+A real-time endpoint answers within 60 seconds and with at most 6 MB, or with a ModelError.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ ACCEPT = "application/json;jpeg"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 # Error codes the SDK reports that a later attempt may get past.
 _RETRYABLE_CODES = {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError"}
+# How SageMaker words a ModelError for a container that did not answer within 60 s, and for an
+# answer it could not take whole (over the 6 MB a response may carry).
+_TIMED_OUT = "Your invocation timed out while waiting for a response from container"
+_UNREADABLE = "could not load the entire response body"
 
 
 def request_body(request: ImageRequest) -> dict[str, Any]:
@@ -126,9 +131,29 @@ class SageMakerBackend:
 def _client_error(error: Any) -> BackendError:
     details = error.response.get("Error", {})
     code = str(details.get("Code", ""))
+    message = str(details.get("Message", ""))
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if code in _RETRYABLE_CODES or status == 429 or status >= 500:
         return BackendError(f"the image service is busy or failing ({code or status})", retryable=True)
+    if code == "ModelError" and _TIMED_OUT in message:
+        # The endpoint gave up after its 60 s. That time includes waiting behind the renders the
+        # instance is already busy with, so a later try can finish; the queue's receive limit
+        # bounds the GPU time spent on retries.
+        return BackendError("the image service did not answer within its 60-second limit", retryable=True)
+    if code == "ModelError" and _UNREADABLE in message:
+        # SageMaker could not take the container's answer whole, as when it is over the 6 MB an
+        # endpoint may return: the same request would be again.
+        return BackendError(
+            "the image service could not return the images (an answer may carry 6 MB at most); "
+            "ask for fewer or smaller images",
+            retryable=False,
+        )
     if code == "ModelError":
         return BackendError("the model could not render this request", retryable=False)
+    if code == "ValidationError" and message.endswith("not found."):
+        # Endpoint names are matched with their case, as they were created.
+        return BackendError(
+            "the image endpoint does not exist (check SAGEMAKER_ENDPOINT_NAME, with its case)",
+            retryable=False,
+        )
     return BackendError(f"the image service refused the request ({code or status})", retryable=False)

@@ -1,5 +1,24 @@
 """A local stand-in for the SageMaker runtime's InvokeEndpoint, speaking the JumpStart
-text-to-image contract over HTTP on 127.0.0.1."""
+text-to-image contract over HTTP on 127.0.0.1, with the real endpoint's refusals:
+
+- an endpoint it does not serve, matched case-sensitively as SageMaker keeps the case a name was
+  created with: ``ValidationError`` (400) "Endpoint X of account Y not found."
+  (aws/amazon-sagemaker-examples#293);
+- a request that breaks the JumpStart contract (tests/fixtures/jumpstart_text_to_image.json):
+  ``ModelError`` (424) wrapping the container's 500, which is what the SageMaker inference
+  toolkit answers for any error that is not its own (sagemaker_inference/transformer.py);
+- a container that does not answer within 60 seconds (``time_limit_seconds``): ``ModelError``
+  (424) "Received server error (0) from primary with message "Your invocation timed out while
+  waiting for a response from container primary..."" (InvokeEndpoint API reference: "A
+  customer's model containers must respond to requests within 60 seconds";
+  aws/sagemaker-python-sdk#1119);
+- an answer over 6 MB (``max_response_bytes``; the API's response Body is at most 6291456
+  bytes): ``ModelError`` (424) "... could not load the entire response body", SageMaker's
+  wording for a container answer it could not take whole (aws/amazon-sagemaker-examples#4324).
+
+Error bodies carry the ModelError members botocore's service model names: Message,
+OriginalStatusCode, OriginalMessage and LogStreamArn.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +26,20 @@ import base64
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.prompt import ImageRequest
+from tests.fakes.jumpstart_contract import header_problems, request_problems
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # 6291456, the service model's BodyBlob maximum
+TIMED_OUT = (
+    "Your invocation timed out while waiting for a response from container primary. Review the "
+    "latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
+)
 
 
 @dataclass
@@ -20,6 +47,7 @@ class Invocation:
     endpoint: str
     headers: dict[str, str]
     body: dict[str, Any]
+    path: str = ""  # the request path exactly as it arrived
 
 
 @dataclass
@@ -27,7 +55,7 @@ class Answer:
     status: int = 200
     body: bytes = b""  # empty: real images
     error_type: str = ""  # sent as x-amzn-ErrorType, as SageMaker names its errors
-    delay: float = 0.0  # seconds to wait before answering (a slow endpoint)
+    delay: float = 0.0  # seconds the container takes to answer (a slow endpoint)
 
 
 @dataclass
@@ -35,6 +63,12 @@ class SageMakerStandIn(Served):
     invocations: list[Invocation] = field(default_factory=list)
     # What the next answers are, used up in order; after them, real images.
     scripted: list[Answer] = field(default_factory=list)
+    # The endpoints that exist, by their exact names.
+    endpoints: tuple[str, ...] = ("sd-21-base",)
+    time_limit_seconds: float = 60.0
+    max_response_bytes: int = MAX_BODY_BYTES
+    region: str = "us-east-1"
+    account: str = "123456789012"
 
     def start(self) -> SageMakerStandIn:
         stand_in = self
@@ -42,8 +76,7 @@ class SageMakerStandIn(Served):
         class Handler(QuietHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                endpoint = self.path.split("/")[2] if self.path.startswith("/endpoints/") else ""
-                answer = stand_in.answer(endpoint, dict(self.headers.items()), raw)
+                answer = stand_in.answer(self.path, dict(self.headers.items()), raw)
                 time.sleep(answer.delay)
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
@@ -57,24 +90,64 @@ class SageMakerStandIn(Served):
         self._server = Loopback(Handler)
         return self
 
-    def answer(self, endpoint: str, headers: dict[str, str], raw: bytes) -> Answer:
-        body = json.loads(raw)
-        self.invocations.append(Invocation(endpoint, {k.lower(): v for k, v in headers.items()}, body))
-        if self.scripted:
-            scripted = self.scripted.pop(0)
-            if scripted.body or scripted.status != 200:
-                return scripted
-            return Answer(body=self._images(body), delay=scripted.delay)
-        return Answer(body=self._images(body))
+    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        headers = {k.lower(): v for k, v in headers.items()}
+        parts = path.split("/")
+        endpoint = unquote(parts[2]) if len(parts) == 4 and parts[1] == "endpoints" else ""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        self.invocations.append(Invocation(endpoint, headers, body if isinstance(body, dict) else {}, path))
+        if parts[-1] != "invocations" or endpoint not in self.endpoints:
+            message = f"Endpoint {endpoint} of account {self.account} not found."
+            return Answer(400, json.dumps({"Message": message}).encode(), "ValidationError")
+        problems = header_problems(headers.get("content-type", ""), headers.get("accept", ""))
+        problems = problems or (request_problems(body) if body is not None else ["the body is not JSON"])
+        if problems:
+            return self.model_error(endpoint, 500, "; ".join(problems))
+        assert isinstance(body, dict)
+        scripted = self.scripted.pop(0) if self.scripted else Answer()
+        if scripted.status != 200 or scripted.body:
+            answer = scripted
+        else:
+            answer = Answer(body=self._images(body), delay=scripted.delay)
+        if answer.delay > self.time_limit_seconds:  # SageMaker stops waiting, and says so
+            return replace(self.model_error(endpoint, 0, TIMED_OUT), delay=self.time_limit_seconds)
+        if answer.status == 200 and len(answer.body) > self.max_response_bytes:
+            return replace(self.model_error(endpoint, 0, "", unreadable=True), delay=answer.delay)
+        return answer
+
+    def model_error(self, endpoint: str, status: int, message: str, *, unreadable: bool = False) -> Answer:
+        """A ModelError, as SageMaker wraps what went wrong in the container."""
+        group = f"/aws/sagemaker/Endpoints/{endpoint}"
+        logs = (
+            f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#logEventViewer:group={group}"
+        )
+        kind = "client" if 400 <= status < 500 else "server"
+        said = "and could not load the entire response body" if unreadable else f'with message "{message}"'
+        error = {
+            "Message": f"Received {kind} error ({status}) from primary {said}. "
+            f"See {logs} in account {self.account} for more information.",
+            "OriginalStatusCode": status,
+            "OriginalMessage": message,
+            "LogStreamArn": f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}",
+        }
+        return Answer(424, json.dumps(error).encode(), "ModelError")
 
     def _images(self, body: dict[str, Any]) -> bytes:
-        request = ImageRequest(
-            prompt=body["prompt"],
-            negative_prompt=body.get("negative_prompt", ""),
-            width=body["width"],
-            height=body["height"],
-            seed=body["seed"],
-            count=body["num_images_per_prompt"],
-        )
-        images = [base64.b64encode(draw(request, n)).decode() for n in range(request.count)]
+        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+        negatives = body.get("negative_prompt", "")
+        images: list[str] = []
+        for n, prompt in enumerate(prompts):
+            request = ImageRequest(
+                prompt=prompt,
+                negative_prompt=negatives[n] if isinstance(negatives, list) else negatives,
+                width=body.get("width", 512),
+                height=body.get("height", 512),
+                seed=body.get("seed", 0),
+                count=body.get("num_images_per_prompt", 1),
+            )
+            images.extend(base64.b64encode(draw(request, i)).decode() for i in range(request.count))
         return json.dumps({"generated_images": images, "prompt": body["prompt"]}).encode()
