@@ -16,9 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# The prompt travels in the environment, so neither make nor the shell reads it: quotes, ;, *, $
+# and <!channel> arrive as typed. `make demo PROMPT="a tiger --ar 16:9"`.
+demo: export IMAGINE_DEMO_PROMPT = $(value PROMPT)
 demo: $(STAMP)
-	$(BIN)/imagine-bot demo $(PROMPT)
+	$(BIN)/imagine-bot demo "$$IMAGINE_DEMO_PROMPT"
 
+# `make run PORT=8080` serves on another port than 3000 (imagine-bot run reads PORT too).
+run: export PORT := $(value PORT)
 run: $(STAMP)
 	$(BIN)/imagine-bot run
 

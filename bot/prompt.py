@@ -93,12 +93,52 @@ def _round_side(side: float) -> int:
     return min(MAX_SIDE, max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP))
 
 
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
+# Joiners keep a sequence whole: ZWJ in emoji like 👩‍👩‍👧, ZWNJ in Persian and Indic words.
+_JOINERS = ("\u200d", "\u200c")
+# Emoji tag sequences (the flags of England, Scotland, Wales): U+1F3F4, tags, then CANCEL TAG.
+_BLACK_FLAG, _TAGS, _CANCEL_TAG = "\U0001f3f4", range(0xE0020, 0xE007F), "\U000e007f"
+
+
 def _clean(text: str) -> str:
-    # Control and format characters (newlines included) become spaces; dashes become "--".
-    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    # Control and format characters (newlines, bidi overrides, zero-width spaces) become spaces,
+    # except the joiners and tags that hold an emoji or a word together; dashes become "--".
+    kept: list[str] = []
+    i = 0
+    while i < len(text):
+        flag = _tag_sequence(text, i)
+        if flag:
+            kept.append(flag)
+            i += len(flag)
+            continue
+        ch = text[i]
+        invisible = unicodedata.category(ch) in _INVISIBLE and not _joins(text, i)
+        kept.append(" " if invisible else ch)
+        i += 1
+    cleaned = "".join(kept)
     for dash in _DASHES:
         cleaned = cleaned.replace(dash, "--")
     return cleaned
+
+
+def _visible(ch: str) -> bool:
+    return not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE
+
+
+def _joins(text: str, i: int) -> bool:
+    """A joiner between two visible characters holds a sequence together (Unicode TS #51);
+    anywhere else it only hides something."""
+    return text[i] in _JOINERS and 0 < i < len(text) - 1 and _visible(text[i - 1]) and _visible(text[i + 1])
+
+
+def _tag_sequence(text: str, i: int) -> str:
+    """The whole emoji tag sequence starting at ``i`` (Unicode TS #51), or "" when there is none."""
+    if text[i] != _BLACK_FLAG:
+        return ""
+    end = i + 1
+    while end < len(text) and ord(text[end]) in _TAGS:
+        end += 1
+    return text[i : end + 1] if end > i + 1 and text[end : end + 1] == _CANCEL_TAG else ""
 
 
 def _is_option(word: str) -> bool:

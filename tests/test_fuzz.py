@@ -4,13 +4,16 @@ stack trace in the answer, never a job queued without a valid signature."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.local.signing import command_body, signed_headers
 from tests.conftest import SIGNING_SECRET, Stack, call_http, http_event
+from tests.logs import service_log_lines
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -24,7 +27,39 @@ header_names = st.sampled_from(
         "X-Slack-Signature",
     ]
 ) | st.text(min_size=1, max_size=20)
-headers = st.dictionaries(header_names, st.one_of(texts, st.integers(), st.none()), max_size=6)
+# Timestamps Slack never sends: slack_sdk's int(timestamp) raised on these inside Bolt (a 500).
+timestamps = st.one_of(
+    st.sampled_from(["abc", "1e3", "9" * 400, "-5", "12.5", " 12", "1_000", "\u0661\u0662", "0x10", ""]),
+    st.integers(min_value=-(10**500), max_value=10**500).map(str),
+    st.floats().map(str),
+    texts,
+)
+headers = st.dictionaries(header_names, st.one_of(texts, timestamps, st.integers(), st.none()), max_size=6)
+# JSON that is not an object, nested past the recursion limit, or of the wrong type where Bolt reads
+# a field: each answered 500 before Bolt's signature check, bare or inside a form's payload=.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+deep_json = st.integers(1, 3000).flatmap(
+    lambda n: st.sampled_from(
+        ["[" * n + "]" * n, '{"a":' * n + "1" + "}" * n, '{"a":' + "[" * n + "]" * n + "}"]
+    )
+)
+wrong_types = st.sampled_from(
+    ["authorizations", "response_urls", "enterprise", "team", "user", "channel", "event", "container"]
+).flatmap(lambda key: json_values.map(lambda value: json.dumps({key: value})))
+json_bodies = st.one_of(
+    st.sampled_from(["[]", "1", '"x"', "null", "true", "{}"]),
+    json_values.map(json.dumps),
+    deep_json,
+    wrong_types,
+)
+slack_bodies = json_bodies | json_bodies.map(lambda body: "payload=" + quote(body))
+content_types = st.sampled_from(
+    ["application/json", "application/x-www-form-urlencoded", "application/json; charset=utf-8", "text/plain"]
+)
 paths = (
     st.sampled_from(["/slack/events", "/images/abc/T1/2026/01/01/" + "a" * 32 + "/0.jpg", "/", "/images/"])
     | texts
@@ -34,6 +69,7 @@ bodies = st.one_of(
     texts,
     st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
     st.builds(lambda t: command_body(t), texts),  # well-formed commands, never signed right
+    slack_bodies,
 )
 
 
@@ -58,6 +94,28 @@ def test_random_requests_in_every_shape(
     event = http_event(shape, method, path, body, {}, base64_body=encode and body.isascii())
     event["headers"] = random_headers
     _no_trace(call_http(event))
+    assert env.queued_bodies() == []
+
+
+@FUZZ
+@given(
+    shape=st.sampled_from(["http", "rest", "url"]),
+    body=slack_bodies | bodies,
+    content_type=content_types,
+    stamp=timestamps | st.none(),
+    right_secret=st.booleans(),
+)
+def test_malformed_timestamps_and_bodies_are_refused_without_a_trace(
+    env: Stack, shape: str, body: str, content_type: str, stamp: str | None, right_secret: bool
+) -> None:
+    headers = signed_headers(SIGNING_SECRET if right_secret else "not-the-secret", body)
+    headers["Content-Type"] = content_type
+    if stamp is not None:
+        headers["X-Slack-Request-Timestamp"] = stamp
+    event = http_event(shape, "POST", "/slack/events", body, headers, base64_body=shape == "url")
+    with service_log_lines() as lines:
+        _no_trace(call_http(event))
+    assert "Traceback" not in lines.getvalue() and '"exception"' not in lines.getvalue()
     assert env.queued_bodies() == []
 
 

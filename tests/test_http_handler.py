@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import Stack, ack_json, call_http, command_event, http_event
+from bot.local.signing import command_body, signed_headers
+from tests.conftest import SIGNING_SECRET, Stack, ack_json, call_http, command_event, http_event
+from tests.logs import service_log_lines
 
 
 @pytest.mark.parametrize("shape", ["http", "rest", "url"])
@@ -86,3 +91,59 @@ def test_help_and_malformed_commands_get_usage_and_queue_nothing(
 def test_unknown_routes_answer_404(env: Stack) -> None:
     assert call_http(http_event("http", "GET", "/favicon.ico"))["statusCode"] == 404
     assert call_http(http_event("http", "DELETE", "/slack/events"))["statusCode"] == 404
+
+
+# Requests Slack could never send. Before the fix each answered 500 and logged a traceback:
+# slack_sdk's SignatureVerifier does int(timestamp) and compares it with the clock, and Bolt reads
+# the body (json.loads, then payload.get(...)) before it checks the signature.
+_DEEP = "[" * 1000 + "]" * 1000
+BAD_TIMESTAMPS = ["abc", "1e3", "9" * 400, "-5", "12.5", "\u0661\u0662"]
+NOT_OBJECTS = ["[]", "1", '"x"', "null", _DEEP, '{"authorizations": 5}', '{"a": ' + _DEEP + "}"]
+BAD_BODIES = [("application/json", body) for body in NOT_OBJECTS] + [
+    ("application/x-www-form-urlencoded", "payload=" + quote(body)) for body in [*NOT_OBJECTS, ""]
+]
+
+
+def _refused_quietly(
+    env: Stack, event: dict[str, Any], status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with service_log_lines() as lines:
+        response = call_http(event)
+    assert response["statusCode"] == status, response
+    assert "Traceback" not in str(response["body"])
+    logged = lines.getvalue().splitlines()
+    assert len(logged) == 1, logged
+    line = json.loads(logged[0])
+    assert line["level"] == "WARNING" and "refused" in line["message"]
+    assert "exception" not in line and "Traceback" not in logged[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert env.queued_bodies() == []
+
+
+@pytest.mark.parametrize("shape", ["http", "rest", "url"])
+@pytest.mark.parametrize("stamp", BAD_TIMESTAMPS, ids=lambda s: s[:8])
+def test_malformed_timestamp_is_refused_with_401_and_one_log_line(
+    env: Stack, shape: str, stamp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = command_body("a cyborg tiger")
+    headers = signed_headers(SIGNING_SECRET, body) | {"X-Slack-Request-Timestamp": stamp}
+    event = http_event(shape, "POST", "/slack/events", body, headers, base64_body=shape == "url")
+    _refused_quietly(env, event, 401, caplog)
+
+
+@pytest.mark.parametrize("shape", ["http", "rest", "url"])
+@pytest.mark.parametrize(("content_type", "body"), BAD_BODIES, ids=lambda v: v[:20])
+def test_body_that_is_not_an_object_is_refused_with_400_and_one_log_line(
+    env: Stack, shape: str, content_type: str, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Signed with the right secret: the shape alone is refused, whoever sent it.
+    headers = signed_headers(SIGNING_SECRET, body) | {"Content-Type": content_type}
+    event = http_event(shape, "POST", "/slack/events", body, headers, base64_body=shape == "url")
+    _refused_quietly(env, event, 400, caplog)
+
+
+def test_a_plain_integer_timestamp_still_reaches_the_signature_check(env: Stack) -> None:
+    body = command_body("a cyborg tiger")
+    headers = signed_headers(SIGNING_SECRET, body) | {"X-Slack-Request-Timestamp": "0012"}
+    assert call_http(http_event("http", "POST", "/slack/events", body, headers))["statusCode"] == 401
+    assert ack_json(call_http(command_event("a cyborg tiger")))["text"].startswith("Queued")

@@ -3,20 +3,44 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-LOCAL_ONLY = ("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL")
+from bot import messages
+from bot.local.server import LocalServer
+
+ROOT = Path(__file__).parents[1]
+LOCAL_ONLY = ("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL", "POWERTOOLS_")
+# What an outer make (`make test`) or the caller's shell would otherwise hand to the make we run.
+MAKE_ONLY = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PROMPT", "PORT")
 
 
 def _clean_env() -> dict[str, str]:
     """The environment of someone with no AWS account and no Slack workspace."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(LOCAL_ONLY)}
+    return {k: v for k, v in os.environ.items() if not k.startswith(LOCAL_ONLY) and k not in MAKE_ONLY}
+
+
+def _make(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``make`` in the repository, as a user types it (the virtualenv is installed only if stale)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    return subprocess.run(
+        [make, "--no-print-directory", "-C", str(ROOT), *args],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -36,6 +60,7 @@ def test_demo_turns_a_signed_command_into_a_saved_image(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert "Queued: a paper crane" in done.stdout
+    assert '"_aws"' not in done.stdout  # no raw CloudWatch metric (EMF) lines in the demo's output
     assert "the bot posted (chat.update): Imagined: a paper crane" in done.stdout
     assert done.stdout.count("stable link: http://127.0.0.1:") == 2
     saved = sorted(tmp_path.glob("imagine-out/*/*.jpg"))
@@ -53,9 +78,9 @@ def _free_port() -> int:
 def test_run_serves_until_stopped_and_send_shows_the_result(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot.local.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "bot.local.cli", "run"],  # the port from PORT, as `make run PORT=…` sets it
         cwd=tmp_path,
-        env=_clean_env() | {"PYTHONPATH": str(Path(__file__).parents[1])},
+        env=_clean_env() | {"PYTHONPATH": str(ROOT), "PORT": str(port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -79,3 +104,112 @@ def test_run_serves_until_stopped_and_send_shows_the_result(tmp_path: Path) -> N
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+# Each of these broke `make demo PROMPT=…` when make handed the prompt to the shell unquoted:
+# a redirection, a syntax error, a second command, a glob; and make itself expanded the `$`s.
+HOSTILE_PROMPTS = [
+    "<!channel> tiger",
+    "it's a tiger",
+    "a; echo INJECTED",
+    "a *",
+    "cost $5 $(whoami) $$HOME ${USER} `id` \\ done",
+]
+
+
+def test_make_demo_hands_the_prompt_over_verbatim() -> None:
+    for prompt in HOSTILE_PROMPTS:
+        done = _make("demo", f"PROMPT={prompt}")
+        try:
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert f"\n/imagine {prompt}\n-> HTTP 200" in done.stdout, done.stdout
+            shown = messages.escape(prompt)
+            assert f"Queued: {shown}\n" in done.stdout
+            assert f"the bot posted (chat.update): Imagined: {shown}\n" in done.stdout
+            assert "\nINJECTED\n" not in f"\n{done.stdout}"
+        finally:
+            for line in done.stdout.splitlines():  # the demo saves its images in the repository
+                if line.strip().startswith("saved:"):
+                    shutil.rmtree(ROOT / Path(line.split()[1]).parent, ignore_errors=True)
+
+
+def test_make_run_on_a_taken_port_says_so_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _make("run", f"PORT={port}", timeout=60)
+
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if not line.startswith("make")]
+    assert len(said) == 1, done.stderr
+    assert f"port {port} on 127.0.0.1 is not available" in said[0]
+    assert "make run PORT=" in said[0]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_send_after_the_server_was_killed_says_so_in_one_line(tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.local.cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=_clean_env() | {"PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "imagine-out" / "local.json").exists():
+            assert server.poll() is None and time.monotonic() < deadline, "`imagine-bot run` did not start"
+            time.sleep(0.2)
+    finally:
+        server.kill()  # SIGKILL: no clean-up, the state file stays behind
+        server.wait(timeout=20)
+
+    sent = _cli("send", "a", "tiger", cwd=tmp_path, timeout=60)
+
+    assert sent.returncode == 1
+    assert "Traceback" not in sent.stderr
+    assert sent.stderr.splitlines() == [
+        f"no local server answers at http://127.0.0.1:{port} (Connection refused): "
+        "start one with `make run` (or `imagine-bot run`)"
+    ]
+
+
+def _status(url: str) -> tuple[int, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def test_the_local_server_answers_503_until_the_stack_is_ready() -> None:
+    server = LocalServer().start()
+    try:
+        status, headers = _status(f"{server.url}/favicon.ico")
+        assert (status, headers.get("Retry-After")) == (503, "1")
+
+        server.ready()
+        assert _status(f"{server.url}/favicon.ico")[0] == 404  # now http_handler answers
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "half",
+    [
+        b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",  # headers cut short
+        b"POST /slack/events HTTP/1.1\r\nContent-Length: 100\r\n\r\ntoken=",  # body cut short
+    ],
+)
+def test_half_a_request_is_dropped_and_others_are_still_answered(half: bytes) -> None:
+    server = LocalServer(read_timeout=0.5).start().ready()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as client:
+            client.sendall(half)
+            assert _status(f"{server.url}/favicon.ico")[0] == 404  # meanwhile, others are answered
+            client.settimeout(30)  # only a safety net: without a read timeout recv waits forever
+            assert client.recv(1024) == b""  # the server closed the connection, unanswered
+    finally:
+        server.stop()

@@ -80,9 +80,35 @@ def test_hostile_prompt_end_to_end(env: Stack) -> None:
         assert not CONTROL.search(texts), texts
 
 
-def test_long_prompts_fit_slack_limits() -> None:
-    request = ImageRequest(prompt="&" * 1000, seed=1)
+# Slack's caps: a section's text 3000 characters, an image's alt_text 2000
+# (https://api.slack.com/reference/block-kit/blocks#section, .../blocks#image).
+SECTION_LIMIT, ALT_TEXT_LIMIT = 3000, 2000
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")  # an "&" that does not start a whole entity
+
+
+@given(
+    st.text(alphabet="&<>a;", min_size=2900, max_size=3200)
+    | st.text(alphabet="&<>ab ", max_size=1000)
+    | st.integers(2980, 3000).map(lambda n: "a" * n + "&&&<<<")
+)
+def test_long_prompts_are_cut_inside_slack_limits_and_never_inside_an_entity(prompt: str) -> None:
+    request = ImageRequest(prompt=prompt, seed=1)
     payload = messages.result("U1", request, ["https://x/0.jpg"], 2.0)
-    assert all(len(t) <= 3000 for t in _texts(payload["blocks"]))
-    assert not _texts(payload["blocks"])[0].endswith(("&", "&a", "&am", "&amp"))
-    assert all(len(b.get("alt_text", "")) <= 2000 for b in payload["blocks"])
+    headline = payload["blocks"][0]["text"]["text"]
+    whole = f"<@U1> imagined *{messages.escape(prompt)}*"
+
+    if len(whole) <= SECTION_LIMIT:
+        assert headline == whole
+    else:
+        kept = headline.removesuffix("…")
+        assert headline.endswith("…") and len(headline) <= SECTION_LIMIT
+        assert whole.startswith(kept)  # cut, not rewritten
+        assert len(kept) > SECTION_LIMIT - len("&amp;") - 2  # cut at the limit, not long before it
+        assert not BROKEN_ENTITY.search(kept), kept[-8:]
+    for block in payload["blocks"]:
+        if block["type"] == "image":
+            assert len(block["alt_text"]) <= ALT_TEXT_LIMIT
+            assert prompt.startswith(block["alt_text"].removesuffix("…"))
+        for text in _texts(block):
+            assert len(text) <= SECTION_LIMIT
+            assert not BROKEN_ENTITY.search(text.replace("<@U1>", ""))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -165,3 +168,52 @@ def test_sizes_keep_the_native_area_in_multiples_of_8(w: int, h: int) -> None:
     assert max(width, height) <= MAX_SIDE
     assert abs(width * height - NATIVE_SIDE**2) / NATIVE_SIDE**2 < 0.05
     assert abs(width / height - w / h) / (w / h) < 0.05
+
+
+SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "\U0001f469\u200d\U0001f469\u200d\U0001f467 family picnic",  # ZWJ sequence 👩‍👩‍👧
+        "\U0001f9d1\U0001f3fd\u200d\U0001f680 astronaut",  # skin tone inside a ZWJ sequence 🧑🏽‍🚀
+        "\u2764\ufe0f heart and \U0001f44b\U0001f3fd wave",  # variation selector, skin tone
+        f"{SCOTLAND} flag",  # emoji tag sequence
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 tiger",  # Persian word held by a ZWNJ
+        "\u4e00\u53ea\u8d5b\u535a\u670b\u514b\u8001\u864e",  # 一只赛博朋克老虎
+    ],
+)
+def test_emoji_and_joined_words_stay_whole(prompt: str) -> None:
+    assert parse(f"{prompt} --seed 3", LIMITS).prompt == prompt
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt"),
+    [
+        ("a\u202etiger\u202c cat", "a tiger cat"),  # bidi override and pop
+        ("a\u2066tiger\u2069", "a tiger"),  # bidi isolates
+        ("a\u200btiger\ufeff\u2060cat\u061c", "a tiger cat"),  # zero-width space, BOM, word joiner, ALM
+        ("\u200dtiger\u200d \u200d cat", "tiger cat"),  # joiners that join nothing
+        ("a\u200d\u202etiger", "a tiger"),  # a joiner next to an override joins nothing
+        ("secret\U000e0069\U000e0067\U000e006e tiger", "secret tiger"),  # tags outside a flag
+        ("\U0001f3f4\U000e0067\U000e0062 tiger", "\U0001f3f4 tiger"),  # a flag never closed
+    ],
+)
+def test_format_characters_that_hide_or_reorder_text_become_spaces(text: str, prompt: str) -> None:
+    assert parse(text, LIMITS).prompt == prompt
+
+
+@given(st.text(max_size=300))
+def test_only_joiners_and_flag_tags_survive_among_format_characters(text: str) -> None:
+    try:
+        prompt = parse(text, LIMITS).prompt
+    except UsageNeeded:
+        return
+    without_flags = prompt.replace(SCOTLAND, "")
+    for i, ch in enumerate(without_flags):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and not 0xE0020 <= ord(ch) <= 0xE007F:
+            assert ch in ("\u200d", "\u200c"), repr(prompt)
+            assert without_flags[i - 1].strip() and without_flags[i + 1].strip(), repr(prompt)
+    tags = [ch for ch in prompt if 0xE0020 <= ord(ch) <= 0xE007F]
+    assert len(tags) == sum(len(m) - 1 for m in re.findall("\U0001f3f4[\U000e0020-\U000e007f]+", prompt))

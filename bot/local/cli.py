@@ -1,7 +1,7 @@
 """``imagine-bot``: the local stack's command line.
 
 imagine-bot demo [PROMPT...]     one signed /imagine end to end, then exit
-imagine-bot run [--port 3000]    the stack as a local server until Ctrl-C
+imagine-bot run [--port N]       the stack as a local server until Ctrl-C (port: PORT, else 3000)
 imagine-bot send PROMPT...       a signed /imagine to the server `run` started
 imagine-bot provision            create bucket, queues and table where AWS settings point
 """
@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run one signed /imagine end to end on the local stack")
     demo.add_argument("prompt", nargs=argparse.REMAINDER)
     run = sub.add_parser("run", help="serve /slack/events and /images/ on 127.0.0.1 until Ctrl-C")
-    run.add_argument("--port", type=int, default=3000)
+    # A string default goes through type= too, so a bad PORT gets argparse's one-line error.
+    run.add_argument(
+        "--port", type=_port, default=os.environ.get("PORT") or "3000", help="default: PORT or 3000"
+    )
     send = sub.add_parser("send", help="send a signed /imagine to the server that `run` started")
     send.add_argument("prompt", nargs=argparse.REMAINDER)
     send.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
@@ -56,12 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     return commands[args.command](args)
 
 
+def _port(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and int(raw) <= 65535):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)")
+    return int(raw)
+
+
 def _quiet_logs(*, verbose: bool) -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     if not verbose:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        # The handlers' CloudWatch metrics are EMF JSON lines on stdout; Powertools' documented
+        # switch keeps them out of a one-shot command's output.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -73,6 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
     prompt = " ".join(args.prompt) or DEFAULT_PROMPT
     server = LocalServer().start()
     stack = LocalStack().start(public_base_url=server.url)
+    server.ready()
     try:
         print(f"local stack: AWS at {os.environ['AWS_ENDPOINT_URL']}, app at {server.url}")
         response_url = stack.recorder.response_url() if stack.recorder else ""
@@ -91,7 +104,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _show_result(calls: list[Any]) -> int:
-    final = [c for c in calls if c.method in ("chat.update", "response_url")]
+    # Only what Slack would have accepted: the recorder refuses what Slack refuses.
+    final = [c for c in calls if c.method in ("chat.update", "response_url") and c.ok]
     if not final:
         print("no message was posted", file=sys.stderr)
         return 1
@@ -125,8 +139,17 @@ def _run(args: argparse.Namespace) -> int:
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
 
-    server = LocalServer(args.port).start()
+    try:
+        server = LocalServer(args.port).start()
+    except OSError as error:  # taken, or not ours to use: one line, no traceback
+        print(
+            f"port {args.port} on 127.0.0.1 is not available ({error.strerror}): "
+            "choose another with `make run PORT=8080` (or `imagine-bot run --port 8080`)",
+            file=sys.stderr,
+        )
+        return 1
     stack = LocalStack().start(public_base_url=os.environ.get("PUBLIC_BASE_URL", server.url))
+    server.ready()
     OUT.mkdir(exist_ok=True)
     state = {
         "url": server.url,
@@ -154,19 +177,32 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+NO_SERVER = "start one with `make run` (or `imagine-bot run`)"
+
+
 def _send(args: argparse.Namespace) -> int:
     if not STATE.exists():
-        print("no local server found: start one with `make run` (or `imagine-bot run`)", file=sys.stderr)
+        print(f"no local server found: {NO_SERVER}", file=sys.stderr)
         return 1
     state = json.loads(STATE.read_text())
-    prompt = " ".join(args.prompt)
-    response_url = f"{state['recorder']}/response/send" if state["recorder"] else ""
+    try:
+        return _send_to(state, " ".join(args.prompt), args.wait)
+    except OSError as error:  # urllib's URLError too: a server that was killed left its state file
+        reason = getattr(error, "reason", error)
+        why = getattr(reason, "strerror", None) or str(reason)
+        print(f"no local server answers at {state['url']} ({why}): {NO_SERVER}", file=sys.stderr)
+        return 1
+
+
+def _send_to(state: dict[str, str], prompt: str, wait: float) -> int:
+    # Each command has its own response_url, good for 5 messages in 30 minutes.
+    response_url = f"{state['recorder']}/response/send-{time.time_ns()}" if state["recorder"] else ""
     earlier = len(_recorded(state["recorder"])) if state["recorder"] else 0
     status, ack = _post_command(state["url"], state["signing_secret"], prompt, response_url)
     print(f"HTTP {status}: {ack.get('text', ack)}")
     if status != 200 or not state["recorder"] or not ack.get("text", "").startswith("Queued"):
         return 0 if status == 200 else 1
-    return _wait_for_result(state["recorder"], earlier, args.wait)
+    return _wait_for_result(state["recorder"], earlier, wait)
 
 
 def _wait_for_result(recorder: str, earlier: int, wait: float) -> int:
@@ -176,7 +212,7 @@ def _wait_for_result(recorder: str, earlier: int, wait: float) -> int:
     deadline = time.time() + wait
     while time.time() < deadline:
         calls = [Call(**c) for c in _recorded(recorder)[earlier:]]
-        finals = [c for c in calls if c.method in ("chat.update", "response_url")]
+        finals = [c for c in calls if c.method in ("chat.update", "response_url") and c.ok]
         if any(b.get("type") == "image" for c in finals for b in c.args.get("blocks", [])):
             return _show_result(calls)
         time.sleep(0.3)

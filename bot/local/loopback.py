@@ -6,10 +6,23 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Seconds a connection may sit between bytes before it is dropped. Without it, a client that
+# sends half a request holds its thread forever; Slack sends a whole request at once.
+READ_TIMEOUT = 10.0
+
 
 class Loopback:
-    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    def __init__(
+        self,
+        handler: type[BaseHTTPRequestHandler],
+        port: int = 0,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        # socketserver applies a handler's ``timeout`` to each connection's socket; a read that
+        # times out ends that connection only (BaseHTTPRequestHandler catches TimeoutError).
+        timed = type(handler.__name__, (handler,), {"timeout": read_timeout})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), timed)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.local.lambda_context import LocalContext
-from bot.local.loopback import Loopback, QuietHandler, Served
+from bot.local.loopback import READ_TIMEOUT, Loopback, QuietHandler, Served
 
 HTTP_FUNCTION = "imagine-http-local"
 
@@ -34,23 +35,51 @@ def to_event(method: str, target: str, headers: dict[str, str], body: bytes) -> 
     }
 
 
+# Larger than any request Slack sends, and the most a Lambda function accepts (6 MB).
+MAX_BODY = 6 * 1024 * 1024
+
+
 class LocalServer(Served):
-    def __init__(self, port: int = 0) -> None:
+    """``http_handler`` on 127.0.0.1. It binds at ``start()``, so a taken port fails at once and
+    the address is known early, but answers 503 (with Retry-After) until ``ready()``: before the
+    local stack is up, the handler has no settings and could only fail."""
+
+    def __init__(self, port: int = 0, *, read_timeout: float = READ_TIMEOUT) -> None:
         self.port = port
+        self.read_timeout = read_timeout
+        self._ready = threading.Event()
+
+    def ready(self) -> LocalServer:
+        self._ready.set()
+        return self
 
     def start(self) -> LocalServer:
+        ready = self._ready
+
         class Handler(QuietHandler):
             def _handle(self) -> None:
+                if not ready.is_set():
+                    self._answer(503, {"Retry-After": "1"}, b"Starting up; try again in a second.\n")
+                    return
+                length = self.headers.get("Content-Length") or "0"
+                if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
+                    self._answer(400, {}, b"Bad request.\n")
+                    return
+                event = to_event(
+                    self.command, self.path, dict(self.headers.items()), self.rfile.read(int(length))
+                )
                 from bot.handlers import http_handler
 
-                length = int(self.headers.get("Content-Length") or 0)
-                event = to_event(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
                 response = http_handler(event, LocalContext(HTTP_FUNCTION))
                 body = response.get("body") or ""
                 data = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
-                self.send_response(int(response.get("statusCode", 200)))
-                for name, value in (response.get("headers") or {}).items():
-                    self.send_header(name, str(value))
+                headers = {name: str(value) for name, value in (response.get("headers") or {}).items()}
+                self._answer(int(response.get("statusCode", 200)), headers, data)
+
+            def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -58,6 +87,6 @@ class LocalServer(Served):
 
             do_GET = do_POST = do_HEAD = _handle
 
-        self._server = Loopback(Handler, self.port)
+        self._server = Loopback(Handler, self.port, read_timeout=self.read_timeout)
         self.port = self._server.port
         return self
