@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3  # noqa: F401 - loaded before Bolt: the same modules import ~30 ms faster (bench/)
 from aws_lambda_powertools import Logger, Metrics
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from bot.app import build_app
-from bot.http_events import Event, Response, method_and_path, normalized, text_response
+from bot.app import SlackHandler
+from bot.http_events import Event, Response, method_and_path, normalized, slack_refusal, text_response
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import SettingsError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -32,12 +31,13 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 @cache
 def services() -> Services:
-    return Services(Settings.from_env())
+    # Built once per container; its secrets still follow Secrets Manager (bot/secrets.py).
+    return Services.from_env()
 
 
 @cache
-def _slack() -> SlackRequestHandler:
-    return SlackRequestHandler(build_app(services()))
+def _slack() -> SlackHandler:
+    return SlackHandler(services())
 
 
 def reset() -> None:
@@ -58,10 +58,19 @@ def http_handler(event: Event, context: Any) -> Response:
 
             return serve_image(services(), path)
         if method == "POST" and path.rstrip("/").endswith("/slack/events"):
-            response: Response = _slack().handle(normalized(event), context)  # type: ignore[no-untyped-call]
-            return response
-    except ValueError:  # Bolt parses a body that looks like JSON before checking its signature
+            slack_event = normalized(event)
+            refusal = slack_refusal(slack_event)
+            if refusal:  # one line, no trace: a malformed request is the sender's fault, not ours
+                status, reason = refusal
+                logger.warning(f"refused a request Slack could not have sent: {reason}")
+                return text_response(status, "Bad request." if status == 400 else "Invalid request.")
+            return _slack().handle(slack_event, context)
+    except (ValueError, RecursionError):  # Bolt read a body it cannot parse, before its signature
+        logger.warning("refused a request Slack could not have sent: unreadable body")
         return text_response(400, "Bad request.")
+    except SettingsError as error:  # its message names the variable, never a value
+        logger.error("the bot is not configured correctly", problem=str(error))
+        return text_response(503, "The bot is misconfigured; an administrator can see why in the logs.")
     except Exception:
         logger.exception("request failed")  # the trace stays in the log, never in the answer
         return text_response(500, "Something went wrong on our side.")

@@ -1,11 +1,14 @@
 """The adapters the app and the worker use, built from settings on first use.
 
 Clients are created lazily so each function pays only for what it touches: the http function
-never builds an S3 client to acknowledge a command, nor the worker's backend.
+never builds an S3 client to acknowledge a command, nor the worker's backend. The settings'
+secrets follow their stored values (bot/secrets.py); the Slack client follows the bot token.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +25,46 @@ if TYPE_CHECKING:
     from bot.jobs import JobQueue, JobStore
     from bot.poster import SlackPoster
     from bot.quotas import QuotaStore
+    from bot.secrets import SecretSource
     from bot.storage import ImageStore
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, secrets: SecretSource | None = None) -> None:
+        self._settings = settings
+        self._secrets = secrets  # None: the secrets in ``settings`` never change
+        self._secret_values = secrets.current() if secrets is not None else None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
+        from bot.secrets import SecretSource
+
+        env = os.environ if env is None else env
+        source = SecretSource(env)
+        return cls(Settings.from_env(env, source.current()), source)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings with the secrets' current values: cheap, so read it where it is used."""
+        if self._secrets is not None:
+            values = self._secrets.current()
+            if values is not self._secret_values:
+                self._secret_values = values
+                self._settings = self._settings.with_secrets(values)
+                if "slack_client" in self.__dict__:
+                    self.slack_client.token = values.bot_token
+        return self._settings
+
+    def refresh_slack_secret(self) -> bool:
+        """Read the Slack secret again now, at most once every few seconds; True if it changed.
+
+        For a failed signature or an ``invalid_auth`` answer: the secret may have just changed.
+        """
+        return self._secrets is not None and self._secrets.refresh_slack()
+
+    def _current_bot_token(self) -> str:
+        self.refresh_slack_secret()
+        return self.settings.bot_token
 
     @cached_property
     def _session(self) -> Any:
@@ -54,7 +91,11 @@ class Services:
 
     @cached_property
     def s3(self) -> S3Client:
-        return self._client("s3", signature_version="s3v4")  # type: ignore[no-any-return]
+        from bot.storage import s3_addressing
+
+        # SigV4 on the bucket's regional endpoint, or on the configured one (see s3_addressing).
+        addressing = s3_addressing(self._session._session)
+        return self._client("s3", signature_version="s3v4", s3=addressing)  # type: ignore[no-any-return]
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
@@ -86,14 +127,16 @@ class Services:
 
     @cached_property
     def slack_client(self) -> WebClient:
-        from slack_sdk import WebClient
         from slack_sdk.http_retry.builtin_handlers import (
             ConnectionErrorRetryHandler,
             RateLimitErrorRetryHandler,
             ServerErrorRetryHandler,
         )
 
-        return WebClient(
+        from bot.slack_client import RefreshingWebClient
+
+        return RefreshingWebClient(
+            current_token=self._current_bot_token,
             token=self.settings.bot_token,
             base_url=self.settings.slack_api_url,
             timeout=10,

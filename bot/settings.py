@@ -1,22 +1,27 @@
 """Settings from the environment, with secrets optionally held in AWS Secrets Manager.
 
 Every variable is documented in the README. Secrets are kept out of ``repr`` so a logged
-settings object can never leak them.
+settings object can never leak them. The secrets themselves are read by bot/secrets.py, which
+also keeps them current while a container lives.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from bot.guards import Guards
 from bot.prompt import PromptLimits
 
+if TYPE_CHECKING:
+    from bot.secrets import SecretValues
+
 SLACK_API_DEFAULT = "https://slack.com/api/"
 BACKENDS = ("sagemaker", "placeholder")
 LINK_MODES = ("redirect", "bytes")
+DELIVERY_MODES = ("link", "upload")
 
 
 class SettingsError(RuntimeError):
@@ -36,6 +41,7 @@ class Settings:
     sagemaker_endpoint_name: str = ""
     slack_api_url: str = SLACK_API_DEFAULT
     image_link_mode: str = "redirect"
+    image_delivery: str = "link"  # image blocks on stable links, or JPEGs uploaded to Slack
     presigned_url_seconds: int = 300
     placeholder_delay_seconds: float = 0.0
     max_receive_count: int = 3
@@ -46,23 +52,28 @@ class Settings:
     limits: PromptLimits = field(default_factory=PromptLimits)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, secrets: SecretValues | None = None) -> Settings:
+        """The settings the environment names; ``secrets`` are read from it too when not given."""
         env = os.environ if env is None else env
-        reader = _Reader(env)
-        signing_secret, bot_token = _slack_secrets(reader)
+        if secrets is None:
+            from bot.secrets import SecretSource  # it reads its variables with EnvReader below
+
+            secrets = SecretSource(env).current()
+        reader = EnvReader(env)
         backend = reader.choice("IMAGE_BACKEND", BACKENDS, "placeholder")
         settings = cls(
             jobs_queue_url=reader.required("JOBS_QUEUE_URL"),
             jobs_table=reader.required("JOBS_TABLE"),
             images_bucket=reader.required("IMAGES_BUCKET"),
             public_base_url=reader.optional("PUBLIC_BASE_URL", "").rstrip("/"),
-            signing_secret=signing_secret,
-            bot_token=bot_token,
-            link_secret=_link_secret(reader),
+            signing_secret=secrets.signing_secret,
+            bot_token=secrets.bot_token,
+            link_secret=secrets.link_secret,
             image_backend=backend,
             sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
             slack_api_url=_with_trailing_slash(reader.optional("SLACK_API_URL", SLACK_API_DEFAULT)),
             image_link_mode=reader.choice("IMAGE_LINK_MODE", LINK_MODES, "redirect"),
+            image_delivery=reader.choice("IMAGE_DELIVERY", DELIVERY_MODES, "link"),
             presigned_url_seconds=reader.integer("PRESIGNED_URL_SECONDS", 300, 1, 3600),
             placeholder_delay_seconds=reader.number("PLACEHOLDER_DELAY_SECONDS", 0.0, 0.0, 60.0),
             max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 3, 1, 100),
@@ -89,8 +100,16 @@ class Settings:
             raise SettingsError("DEFAULT_STEPS must not exceed MAX_STEPS")
         return settings
 
+    def with_secrets(self, secrets: SecretValues) -> Settings:
+        return replace(
+            self,
+            signing_secret=secrets.signing_secret,
+            bot_token=secrets.bot_token,
+            link_secret=secrets.link_secret,
+        )
 
-class _Reader:
+
+class EnvReader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
@@ -134,48 +153,6 @@ class _Reader:
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}")
         return float(value)
-
-
-def _slack_secrets(reader: _Reader) -> tuple[str, str]:
-    secret_id = reader.optional("SLACK_SECRET_ID", "")
-    if secret_id:
-        stored = _json_secret(secret_id, "SLACK_SECRET_ID")
-        signing = str(stored.get("SLACK_SIGNING_SECRET", "")).strip()
-        token = str(stored.get("SLACK_BOT_TOKEN", "")).strip()
-        if not signing or not token:
-            raise SettingsError(
-                "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys"
-            )
-        return signing, token
-    return reader.required("SLACK_SIGNING_SECRET"), reader.required("SLACK_BOT_TOKEN")
-
-
-def _link_secret(reader: _Reader) -> str:
-    secret_id = reader.optional("LINK_SECRET_ID", "")
-    if secret_id:
-        value = _fetch_secret(secret_id).strip()
-        if not value:
-            raise SettingsError("LINK_SECRET_ID names an empty secret")
-        return value
-    return reader.required("LINK_SECRET")
-
-
-def _json_secret(secret_id: str, variable: str) -> dict[str, object]:
-    try:
-        value = json.loads(_fetch_secret(secret_id))
-    except json.JSONDecodeError:
-        raise SettingsError(f"{variable} must name a JSON secret") from None
-    if not isinstance(value, dict):
-        raise SettingsError(f"{variable} must name a JSON object secret")
-    return value
-
-
-def _fetch_secret(secret_id: str) -> str:
-    # Powertools caches the value (5 minutes by default), so warm invocations pay nothing.
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(secret_id)
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _with_trailing_slash(url: str) -> str:
