@@ -1,31 +1,79 @@
 """A local stand-in for the Slack Web API and for ``response_url``s, on 127.0.0.1.
 
-It answers ``chat.postMessage`` and ``chat.update`` the way Slack does and records every call
-(never the token), so the local stack and the tests can see what the bot said. Channels listed
-in ``closed_channels`` answer ``not_in_channel``, as a private channel the bot is not in would,
-and :meth:`SlackRecorder.fail` makes the next calls of a method fail the ways Slack can.
+It answers the way Slack does, refusing what Slack refuses with Slack's own error, and records
+every call (never the token), so the local stack and the tests see what the bot said and what
+Slack would have done with it.
+
+What it checks, as Slack does:
+- every message (``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, a
+  ``response_url`` POST) against Block Kit's models and limits (:mod:`bot.local.slack.blocks`):
+  ``invalid_blocks`` with ``errors`` and ``response_metadata.messages``, ``no_text``,
+  ``msg_too_long``, ``invalid_blocks_format``;
+- every ``image_url`` in it, downloaded over HTTP at the moment of the call
+  (:mod:`bot.local.slack.images`): a failed, slow or non-image download refuses the whole message
+  with "downloading image failed [json-pointer:/blocks/N/image_url]";
+- ``response_url``: 5 uses within 30 minutes, then HTTP 404 (:mod:`bot.local.slack.response_urls`);
+- ``chat.update`` of a message it never posted: ``message_not_found``;
+- a channel the bot is not in (``closed_channels``): ``not_in_channel``; a DM channel (``D...``)
+  that ``conversations.open`` did not open, or a user id (``U...``) as ``channel``:
+  ``channel_not_found``. Slack's chat.postMessage docs say a user id there posts to the user's
+  DM with Slackbot, not with the app (quoted in soxtoby/SlackNet issue 212); a DM from the bot
+  goes through ``conversations.open``.
+
+The API tests and tools use:
+- ``start(port=0)``, ``stop()``, ``url``, ``api_url`` (for ``SLACK_API_URL``),
+  ``response_url(name)`` (a command's ``response_url``; its 30 minutes start here);
+- ``calls`` / ``snapshot()`` / ``calls_to(method)`` / ``clear()``: every call as a :class:`Call`
+  (``method`` is a Web API method, ``"response_url"`` or ``"upload"`` for the bytes of a file
+  upload; ``ok`` and ``error`` say how it was answered); a GET of ``url`` lists them as JSON;
+- ``fail(method, times=, status=, error=, retry_after=)``: the next calls of a method fail;
+- ``rate_limit(channel, times=1, retry_after=1)``: the next ``times`` chat.postMessage /
+  chat.update calls for that channel answer HTTP 429 with ``Retry-After`` and ``ratelimited``;
+- ``fail_image_downloads(times)``: the next ``times`` image downloads fail as Slack's
+  intermittently do (slackapi/python-slack-sdk issue 1782); ``None`` fails every one until
+  ``fail_image_downloads(0)``; ``image_fetches`` records each download (url, status, ok);
+  ``image_timeout`` (seconds, default 5) is how long a download may take;
+- ``files``: the :class:`SharedFile` s that files.completeUploadExternal shared (file_id,
+  filename, title, data, channel_id, thread_ts, initial_comment); slack_sdk's
+  ``files_upload_v2`` works against it end to end;
+- ``conversations.open`` with ``users=U...`` opens the bot's DM with that user: ``dm_channel(user)``
+  is its ``D...`` id, the same on every call; chat.postMessage and file uploads then work there;
+- ``closed_channels``: channels the bot is not in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from bot.local.loopback import Loopback, QuietHandler, Served
+from bot.local.slack.blocks import Problem, image_urls, invalid_blocks, message_refusal
+from bot.local.slack.files import SharedFile, Uploads
+from bot.local.slack.images import ImageFetch, fetch_all
+from bot.local.slack.response_urls import ResponseUrls
+
+__all__ = ["Call", "Fault", "ImageFetch", "SharedFile", "SlackRecorder"]
+
+Answer = tuple[int, dict[str, Any] | str, dict[str, str]]  # status, body (JSON or text), headers
+MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+RATE_LIMITED = ("chat.postMessage", "chat.update")
 
 
 @dataclass
 class Call:
-    method: str  # a Web API method, or "response_url"
+    method: str  # a Web API method, "response_url", or "upload" (a file's bytes)
     args: dict[str, Any]
     authorized: bool  # whether a bearer token came with it (the token itself is not kept)
     ok: bool = True  # whether the recorder answered it with success
+    error: str = ""  # Slack's error code when it did not
 
 
 @dataclass
@@ -38,39 +86,55 @@ class Fault:
 
 
 @dataclass
+class RateLimit:
+    times: int
+    retry_after: int
+
+
+@dataclass
 class SlackRecorder(Served):
     closed_channels: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    image_timeout: float = 5.0
+    image_fetches: list[ImageFetch] = field(default_factory=list)
+    files: list[SharedFile] = field(default_factory=list)
+    loopback_only: bool = True  # see bot.local.slack.images: no download leaves the machine
+    clock: Callable[[], float] = time.time  # response_url's 30 minutes are read from it
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _open_dms: set[str] = field(default_factory=set)
+    _rate_limits: dict[str, RateLimit] = field(default_factory=dict)
+    _failing_downloads: int | None = 0  # None: every download fails
+    _uploads: Uploads = field(default_factory=Uploads)
+    _response_urls: ResponseUrls | None = None
 
     def start(self, port: int = 0) -> SlackRecorder:
         recorder = self
+        self._response_urls = ResponseUrls(clock=lambda: recorder.clock())
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8", "replace")
-                status, answer, headers = recorder.answer(
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, body, headers = recorder.answer(
                     self.path,
                     self.headers.get("Content-Type", ""),
                     raw,
                     self.headers.get("Authorization", ""),
                 )
-                data = json.dumps(answer).encode()
+                self._send(status, body, headers)
+
+            def do_GET(self) -> None:
+                self._send(200, [c.__dict__ for c in recorder.snapshot()], {})
+
+            def _send(self, status: int, body: object, headers: dict[str, str]) -> None:
+                text = isinstance(body, str)
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                data = json.dumps([c.__dict__ for c in recorder.snapshot()]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -78,11 +142,15 @@ class SlackRecorder(Served):
         self._server = Loopback(Handler, port)
         return self
 
+    # ---- what tests and tools use -------------------------------------------------------------
+
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
 
     def response_url(self, name: str = "command") -> str:
+        """A command's response_url, handed out now (its 30 minutes start)."""
+        self._urls().issue(name)
         return f"{self.url}/response/{name}"
 
     def snapshot(self) -> list[Call]:
@@ -93,8 +161,11 @@ class SlackRecorder(Served):
         return [call for call in self.snapshot() if call.method == method]
 
     def clear(self) -> None:
+        """Forget what was recorded (calls, downloads, shared files), not the state of Slack."""
         with self._lock:
             self.calls.clear()
+            self.image_fetches.clear()
+            self.files.clear()
 
     def fail(
         self,
@@ -109,19 +180,200 @@ class SlackRecorder(Served):
         with self._lock:
             self.faults.append(Fault(method, times, status, error, retry_after))
 
-    def answer(
-        self, path: str, content_type: str, raw: str, authorization: str
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        args = _parse_body(content_type, raw)
-        method = "response_url" if path.startswith("/response/") else path.rsplit("/", 1)[-1]
+    def rate_limit(self, channel: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` chat.postMessage / chat.update for ``channel`` with a 429."""
+        with self._lock:
+            self._rate_limits[channel] = RateLimit(times, retry_after)
+
+    def fail_image_downloads(self, times: int | None) -> None:
+        """Fail the next ``times`` image downloads; ``None``: all of them, until called with 0."""
+        with self._lock:
+            self._failing_downloads = times
+
+    @staticmethod
+    def dm_channel(user: str) -> str:
+        """The id of the bot's DM with ``user``, as conversations.open gives it (stable)."""
+        return "D" + hashlib.sha256(user.encode()).hexdigest()[:10].upper()
+
+    # ---- the HTTP side ------------------------------------------------------------------------
+
+    def answer(self, path: str, content_type: str, raw: bytes | str, authorization: str) -> Answer:
+        parts = urlsplit(path)
+        authorized = authorization.startswith("Bearer ")
+        if parts.path.startswith("/upload/"):
+            return self._upload(
+                parts.path.rsplit("/", 1)[-1], raw if isinstance(raw, bytes) else raw.encode()
+            )
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        args = {**dict(parse_qsl(parts.query)), **_parse_body(content_type, text)}
+        # Slack also takes the token as a parameter; it is never kept.
+        authorized = bool(args.pop("token", None)) or authorized
+        is_response_url = parts.path.startswith("/response/")
+        method = "response_url" if is_response_url else parts.path.rsplit("/", 1)[-1]
         fault = self._take_fault(method)
         if fault:
-            self._record(Call(method, args, authorization.startswith("Bearer "), ok=False))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            return fault.status, {"ok": False, "error": fault.error}, headers
-        status, body = self._success(method, args, authorization)
-        self._record(Call(method, args, authorization.startswith("Bearer "), ok=bool(body.get("ok"))))
+            return self._record(
+                method, args, authorized, fault.status, {"ok": False, "error": fault.error}, headers
+            )
+        if is_response_url:
+            status, body, headers = self._respond(parts.path.rsplit("/", 1)[-1], args)
+        elif not authorized:
+            status, body, headers = 200, {"ok": False, "error": "not_authed"}, {}
+        else:
+            status, body, headers = self._web_api(method, args)
+        return self._record(method, args, authorized, status, body, headers)
+
+    def _record(
+        self,
+        method: str,
+        args: dict[str, Any],
+        authorized: bool,
+        status: int,
+        body: Any,
+        headers: dict[str, str],
+    ) -> Answer:
+        ok = status == 200 and isinstance(body, dict) and bool(body.get("ok"))
+        error = "" if ok or not isinstance(body, dict) else str(body.get("error", f"HTTP {status}"))
+        with self._lock:
+            self.calls.append(Call(method, args, authorized, ok, error))
+        return status, body, headers
+
+    def _web_api(self, method: str, args: dict[str, Any]) -> Answer:
+        channel = str(args.get("channel", ""))
+        if method in RATE_LIMITED and (limited := self._take_rate_limit(channel)):
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
+        if method in MESSAGE_METHODS:
+            return self._message(method, channel, args)
+        handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": lambda _: {"ok": True, "team_id": "T0LOCAL", "user_id": "U0BOT", "bot_id": "B0BOT"},
+            "conversations.open": self._open_conversation,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
+        }
+        handler = handlers.get(method)
+        return 200, handler(args) if handler else {"ok": False, "error": "unknown_method"}, {}
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    def _message(self, method: str, channel: str, args: dict[str, Any]) -> Answer:
+        closed = self._channel_refusal(channel)
+        if closed:
+            return 200, {"ok": False, "error": closed}, {}
+        if method == "chat.update" and (channel, str(args.get("ts", ""))) not in self._messages:
+            return 200, {"ok": False, "error": "message_not_found"}, {}
+        refusal = message_refusal(args) or self._download_refusal(args.get("blocks"))
+        if refusal:
+            return 200, refusal, {}
+        if method == "chat.update":
+            ts = str(args["ts"])
+            with self._lock:
+                self._messages[(channel, ts)] = args
+            return 200, {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", "")}, {}
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        if method == "chat.postEphemeral":
+            return 200, {"ok": True, "message_ts": ts}, {}
+        with self._lock:
+            self._messages[(channel, ts)] = args
+        return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", "")}}, {}
+
+    def _channel_refusal(self, channel: str) -> str | None:
+        if not channel:
+            return "channel_not_found"
+        if channel in self.closed_channels:
+            return "not_in_channel"
+        if channel[0] in "UW" or (channel[0] == "D" and channel not in self._open_dms):
+            return "channel_not_found"  # a user id, or a DM the bot is not part of
+        return None
+
+    def _respond(self, name: str, args: dict[str, Any]) -> Answer:
+        """A POST to a response_url. Slack answers with HTTP status codes there, and gives no
+        details for invalid blocks (slackapi/java-slack-sdk issue 1017)."""
+        urls = self._urls()
+        used_up = urls.refusal(name)
+        if used_up:
+            return 404, {"ok": False, "error": used_up}, {}
+        refusal = message_refusal(args) or self._download_refusal(args.get("blocks"))
+        if refusal:
+            return 400, {"ok": False, "error": refusal["error"]}, {}
+        urls.use(name)
+        return 200, {"ok": True}, {}
+
+    def _download_refusal(self, blocks: Any) -> dict[str, Any] | None:
+        """Download every image_url now, as Slack does; its answer when any download fails."""
+        found = list(image_urls(blocks))
+        if not found:
+            return None
+        forced = [self._take_failing_download() for _ in found]
+        real = fetch_all(
+            [url for (_, url), fail in zip(found, forced, strict=True) if not fail],
+            self.image_timeout,
+            loopback_only=self.loopback_only,
+        )
+        results, fetched = [], iter(real)
+        for (_, url), fail in zip(found, forced, strict=True):
+            results.append(ImageFetch(url, None, False, error="failed on purpose") if fail else next(fetched))
+        with self._lock:
+            self.image_fetches.extend(results)
+        problems = [
+            Problem("downloading image failed", pointer)
+            for (pointer, _), result in zip(found, results, strict=True)
+            if not result.ok
+        ]
+        return invalid_blocks(problems) if problems else None
+
+    # ---- conversations and files --------------------------------------------------------------
+
+    def _open_conversation(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users and args.get("channel"):  # resuming a conversation the bot already has
+            known = args["channel"] in self._open_dms
+            return (
+                {"ok": True, "channel": {"id": args["channel"]}}
+                if known
+                else {"ok": False, "error": "channel_not_found"}
+            )
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if len(users) > 1 or users[0][0] not in "UW":
+            return {"ok": False, "error": "user_not_found"}  # group DMs are not played here
+        channel = self.dm_channel(users[0])
+        with self._lock:
+            already = channel in self._open_dms
+            self._open_dms.add(channel)
+        answer: dict[str, Any] = {"ok": True, "channel": {"id": channel}}
+        return {**answer, "no_op": True, "already_open": True} if already else answer
+
+    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        answer, upload = self._uploads.start(args)
+        if upload is not None:
+            answer["upload_url"] = f"{self.url}/upload/v1/{upload.token}"
+        return answer
+
+    def _upload(self, token: str, data: bytes) -> Answer:
+        status, body = self._uploads.receive(token, data)
+        upload = next((u for u in self._uploads.uploads.values() if u.token == token), None)
+        with self._lock:
+            args = {"file_id": upload.file_id if upload else "", "length": len(data)}
+            self.calls.append(Call("upload", args, False, status == 200, "" if status == 200 else body))
         return status, body, {}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel_id")
+        closed = self._channel_refusal(str(channel)) if channel else None
+        if closed and str(channel)[0] not in "UW":  # a user id is refused by the id check below
+            return {"ok": False, "error": closed}
+        answer, shared = self._uploads.complete(args)
+        with self._lock:
+            self.files.extend(shared)
+        return answer
+
+    # ---- bookkeeping --------------------------------------------------------------------------
+
+    def _urls(self) -> ResponseUrls:
+        if self._response_urls is None:
+            self._response_urls = ResponseUrls(clock=lambda: self.clock())
+        return self._response_urls
 
     def _take_fault(self, method: str) -> Fault | None:
         with self._lock:
@@ -131,26 +383,22 @@ class SlackRecorder(Served):
                     return fault
         return None
 
-    def _success(self, method: str, args: dict[str, Any], authorization: str) -> tuple[int, dict[str, Any]]:
-        if method == "response_url":
-            return 200, {"ok": True}
-        if not authorization.startswith("Bearer "):
-            return 200, {"ok": False, "error": "not_authed"}
-        channel = str(args.get("channel", ""))
-        if method == "chat.postMessage":
-            if channel in self.closed_channels:
-                return 200, {"ok": False, "error": "not_in_channel"}
-            ts = f"{int(time.time())}.{next(self._ts):06d}"
-            return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", "")}}
-        if method == "chat.update":
-            return 200, {"ok": True, "channel": channel, "ts": args.get("ts"), "text": args.get("text", "")}
-        if method == "auth.test":
-            return 200, {"ok": True, "team_id": "T0LOCAL", "user_id": "U0BOT", "bot_id": "B0BOT"}
-        return 200, {"ok": False, "error": "unknown_method"}
-
-    def _record(self, call: Call) -> None:
+    def _take_rate_limit(self, channel: str) -> int | None:
         with self._lock:
-            self.calls.append(call)
+            limit = self._rate_limits.get(channel)
+            if limit is None or limit.times <= 0:
+                return None
+            limit.times -= 1
+            return limit.retry_after
+
+    def _take_failing_download(self) -> bool:
+        with self._lock:
+            if self._failing_downloads is None:
+                return True
+            if self._failing_downloads > 0:
+                self._failing_downloads -= 1
+                return True
+            return False
 
 
 def _parse_body(content_type: str, raw: str) -> dict[str, Any]:
@@ -163,6 +411,6 @@ def _parse_body(content_type: str, raw: str) -> dict[str, Any]:
     args: dict[str, Any] = dict(parse_qsl(raw))
     for name in ("blocks", "attachments"):
         if isinstance(args.get(name), str):
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError):  # left a string: Slack says invalid_blocks_format
                 args[name] = json.loads(args[name])
     return args

@@ -1,5 +1,7 @@
 """Start the embedded default: moto on loopback for S3/SQS/DynamoDB, the Slack recorder, and
-settings that point the bot at them. Whatever the environment already names is left alone:
+settings that point the bot at them. The recorder downloads every image link of a message as
+Slack does, from loopback hosts only: PUBLIC_BASE_URL must be the local server for its images to
+be accepted (bot.local.slack_recorder). Whatever the environment already names is left alone:
 set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` for other AWS resources, ``SLACK_BOT_TOKEN``
 for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint."""
 

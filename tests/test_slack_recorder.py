@@ -1,0 +1,520 @@
+"""The Slack recorder refuses what Slack refuses, with Slack's own answers, driven through
+slack_sdk's real clients (WebClient, WebhookClient) as the bot drives it.
+
+Where each answer comes from is cited in bot/local/slack_recorder.py and bot/local/slack/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot.backends.placeholder import draw
+from bot.local.loopback import Loopback, QuietHandler, Served
+from bot.local.slack_recorder import SlackRecorder
+from bot.prompt import ImageRequest
+from tests.conftest import BOT_TOKEN, Stack, call_http, call_worker, command_event
+
+JPEG = draw(ImageRequest(prompt="a lighthouse", seed=1, width=64, height=64), 0)
+
+
+@dataclass
+class ImageHost(Served):
+    """Where image links point: good images, redirects, and the ways a download goes wrong."""
+
+    slow_seconds: float = 1.0
+    requests: list[str] = field(default_factory=list)
+
+    def start(self) -> ImageHost:
+        host = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                host.requests.append(self.path)
+                if self.path == "/redirect":
+                    self._answer(302, b"", "text/plain", {"Location": f"{host.url}/ok.jpg"})
+                elif self.path == "/ok.jpg":
+                    self._answer(200, JPEG, "image/jpeg")
+                elif self.path == "/page.html":
+                    self._answer(200, b"<html>not an image</html>", "text/html")
+                elif self.path == "/liar.jpg":  # says JPEG, is not one
+                    self._answer(200, b"<html>sign in</html>", "image/jpeg")
+                elif self.path == "/slow.jpg":
+                    time.sleep(host.slow_seconds)
+                    self._answer(200, JPEG, "image/jpeg")
+                else:
+                    self._answer(404, b"no such image", "text/plain")
+
+            def _answer(
+                self, status: int, body: bytes, kind: str, headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a download given up
+                    self.wfile.write(body)
+
+        self._server = Loopback(Handler)
+        return self
+
+
+@pytest.fixture
+def images() -> Iterator[ImageHost]:
+    host = ImageHost().start()
+    yield host
+    host.stop()
+
+
+@pytest.fixture
+def client(slack: SlackRecorder) -> WebClient:
+    return WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+
+
+def _refusal(call: Any) -> dict[str, Any]:
+    with pytest.raises(SlackApiError) as refused:
+        call()
+    data: dict[str, Any] = refused.value.response.data
+    return data
+
+
+def _invalid_blocks(*errors: str) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "error": "invalid_blocks",
+        "errors": list(errors),
+        "response_metadata": {"messages": [f"[ERROR] {error}" for error in errors]},
+    }
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _image(url: str, alt: str = "a lighthouse") -> dict[str, Any]:
+    return {"type": "image", "image_url": url, "alt_text": alt}
+
+
+# ---- Block Kit: the models and Slack's documented limits --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("blocks", "errors"),
+    [
+        ([_section("x")] * 51, ["no more than 50 items allowed [json-pointer:/blocks]"]),
+        (
+            [_section("ok"), _section("x" * 3001)],
+            [
+                "failed to match all allowed schemas [json-pointer:/blocks/1/text]",
+                "must be less than 3001 characters [json-pointer:/blocks/1/text/text]",
+            ],
+        ),
+        (
+            [_section("")],
+            [
+                "failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+                "must be more than 0 characters [json-pointer:/blocks/0/text/text]",
+            ],
+        ),
+        (
+            [{"type": "context", "elements": [{"type": "mrkdwn", "text": "a"}] * 11}],
+            ["no more than 10 items allowed [json-pointer:/blocks/0/elements]"],
+        ),
+        (
+            [_image("http://127.0.0.1/" + "x" * 2990)],
+            ["must be less than 3001 characters [json-pointer:/blocks/0/image_url]"],
+        ),
+        (
+            [_image("http://127.0.0.1/a.jpg", alt="a" * 2001)],
+            ["must be less than 2001 characters [json-pointer:/blocks/0/alt_text]"],
+        ),
+        (
+            [{"type": "image", "image_url": "http://127.0.0.1/a.jpg"}],
+            ["must provide a string [json-pointer:/blocks/0/alt_text]"],
+        ),
+        (
+            [{"type": "header", "text": {"type": "mrkdwn", "text": "a"}}],
+            ["unsupported type: mrkdwn [json-pointer:/blocks/0/text/type]"],
+        ),
+        ([{"type": "tiger"}], ["unsupported type: tiger [json-pointer:/blocks/0/type]"]),
+        (  # caught by slack_sdk's ButtonElement model (button text: 75 characters)
+            [
+                {
+                    "type": "actions",
+                    "elements": [
+                        {"type": "button", "text": {"type": "plain_text", "text": "R" * 76}, "action_id": "a"}
+                    ],
+                }
+            ],
+            ["text attribute cannot exceed 75 characters [json-pointer:/blocks/0]"],
+        ),
+    ],
+    ids=[
+        "51 blocks",
+        "section 3001",
+        "section empty",
+        "context 11",
+        "image_url 3001",
+        "alt 2001",
+        "alt missing",
+        "header mrkdwn",
+        "unknown type",
+        "sdk model",
+    ],
+)
+def test_blocks_slack_refuses_get_invalid_blocks_in_slacks_format(
+    client: WebClient, slack: SlackRecorder, blocks: list[dict[str, Any]], errors: list[str]
+) -> None:
+    assert _refusal(lambda: client.chat_postMessage(channel="C0LOCAL", text="t", blocks=blocks)) == (
+        _invalid_blocks(*errors)
+    )
+    [call] = slack.calls_to("chat.postMessage")
+    assert (call.ok, call.error) == (False, "invalid_blocks")
+
+
+def test_text_limits_and_a_message_with_nothing_in_it(client: WebClient) -> None:
+    """chat.postMessage's msg_too_long past 40,000 characters, no_text, invalid_blocks_format."""
+    assert _refusal(lambda: client.chat_postMessage(channel="C0LOCAL", text="x" * 40_001))["error"] == (
+        "msg_too_long"
+    )
+    assert client.chat_postMessage(channel="C0LOCAL", text="x" * 40_000)["ok"]
+    with pytest.warns(UserWarning, match="text"):  # slack_sdk warns first, then Slack refuses
+        assert _refusal(lambda: client.chat_postMessage(channel="C0LOCAL"))["error"] == "no_text"
+    assert _refusal(lambda: client.chat_postMessage(channel="C0LOCAL", text="t", blocks="[{not json"))[
+        "error"
+    ] == ("invalid_blocks_format")
+
+
+def test_updates_are_validated_and_need_a_message_that_exists(client: WebClient) -> None:
+    posted = client.chat_postMessage(channel="C0LOCAL", text="Rendering")
+    assert _refusal(lambda: client.chat_update(channel="C0LOCAL", ts="1.000001", text="x"))["error"] == (
+        "message_not_found"
+    )
+    too_long = [_section("x" * 3001)]
+    refused = _refusal(
+        lambda: client.chat_update(channel="C0LOCAL", ts=posted["ts"], text="x", blocks=too_long)
+    )
+    assert refused["error"] == "invalid_blocks"
+    assert client.chat_update(channel="C0LOCAL", ts=posted["ts"], text="Imagined", blocks=[_section("ok")])[
+        "ok"
+    ]
+
+
+def test_the_token_is_never_recorded(client: WebClient, slack: SlackRecorder) -> None:
+    client.chat_postMessage(channel="C0LOCAL", text="hello")
+    with urllib.request.urlopen(slack.url, timeout=5) as dump:
+        recorded = dump.read().decode()
+    assert "hello" in recorded and BOT_TOKEN not in recorded
+    assert slack.calls_to("chat.postMessage")[0].authorized
+    # Nor when it comes as a form parameter, as Slack also accepts it.
+    form = f"token={BOT_TOKEN}&channel=C0LOCAL&text=again".encode()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{slack.api_url}chat.postMessage", data=form), timeout=5
+    ).close()
+    assert slack.calls_to("chat.postMessage")[1].authorized and BOT_TOKEN not in repr(slack.snapshot())
+
+
+# ---- image downloads, as Slack makes them ----------------------------------------------------
+
+
+def test_every_image_is_downloaded_following_redirects(
+    client: WebClient, slack: SlackRecorder, images: ImageHost
+) -> None:
+    blocks = [_section("two"), _image(f"{images.url}/ok.jpg"), _image(f"{images.url}/redirect")]
+    assert client.chat_postMessage(channel="C0LOCAL", text="t", blocks=blocks)["ok"]
+    assert sorted(images.requests) == ["/ok.jpg", "/ok.jpg", "/redirect"]
+    fetched = {(f.url, f.status, f.ok, f.content_type) for f in slack.image_fetches}
+    assert fetched == {
+        (f"{images.url}/ok.jpg", 200, True, "image/jpeg"),
+        (f"{images.url}/redirect", 200, True, "image/jpeg"),
+    }
+
+
+@pytest.mark.parametrize("path", ["/missing.jpg", "/page.html", "/liar.jpg", "/slow.jpg"])
+def test_an_image_slack_cannot_download_refuses_the_whole_message(
+    client: WebClient, slack: SlackRecorder, images: ImageHost, path: str
+) -> None:
+    """The answer python-slack-sdk issue 1782 shows: a 404, a page, a fake JPEG, or too slow."""
+    slack.image_timeout = 0.2
+    images.slow_seconds = 1.0
+    blocks = [_section("one"), _image(f"{images.url}{path}")]
+    assert _refusal(lambda: client.chat_postMessage(channel="C0LOCAL", text="t", blocks=blocks)) == (
+        _invalid_blocks("downloading image failed [json-pointer:/blocks/1/image_url]")
+    )
+    [fetch] = slack.image_fetches
+    assert fetch.url == f"{images.url}{path}" and not fetch.ok
+
+
+def test_images_in_accessories_and_context_are_downloaded_too(
+    client: WebClient, slack: SlackRecorder, images: ImageHost
+) -> None:
+    accessory = {**_section("s"), "accessory": _image(f"{images.url}/gone.jpg")}
+    context = {"type": "context", "elements": [_image(f"{images.url}/ok.jpg")]}
+    refused = _refusal(
+        lambda: client.chat_postMessage(channel="C0LOCAL", text="t", blocks=[accessory, context])
+    )
+    assert refused["errors"] == ["downloading image failed [json-pointer:/blocks/0/accessory/image_url]"]
+
+
+def test_a_host_off_this_machine_is_never_contacted(client: WebClient, slack: SlackRecorder) -> None:
+    blocks = [_image("https://imagine.example/prod/images/x/0.jpg")]
+    refused = _refusal(lambda: client.chat_postMessage(channel="C0LOCAL", text="t", blocks=blocks))
+    assert refused["errors"] == ["downloading image failed [json-pointer:/blocks/0/image_url]"]
+    [fetch] = slack.image_fetches
+    assert fetch.status is None and "loopback" in fetch.error
+
+
+def test_downloads_can_be_told_to_fail_n_times_then_always(
+    client: WebClient, slack: SlackRecorder, images: ImageHost
+) -> None:
+    blocks = [_image(f"{images.url}/ok.jpg")]
+
+    def post() -> bool:
+        try:
+            client.chat_postMessage(channel="C0LOCAL", text="t", blocks=blocks)
+        except SlackApiError as error:
+            errors: list[str] = error.response["errors"]
+            return errors != ["downloading image failed [json-pointer:/blocks/0/image_url]"]
+        return True
+
+    slack.fail_image_downloads(2)
+    assert [post(), post(), post()] == [False, False, True]
+    slack.fail_image_downloads(None)
+    assert [post() for _ in range(4)] == [False] * 4
+    slack.fail_image_downloads(0)
+    assert post()
+    assert [f.ok for f in slack.image_fetches] == [False, False, True, False, False, False, False, True]
+    assert images.requests == ["/ok.jpg", "/ok.jpg"]  # a failure on purpose makes no request
+
+
+def test_updates_download_their_images_too(
+    client: WebClient, slack: SlackRecorder, images: ImageHost
+) -> None:
+    posted = client.chat_postMessage(channel="C0LOCAL", text="Rendering")
+    slack.fail_image_downloads(1)
+    blocks = [_image(f"{images.url}/ok.jpg")]
+    assert _refusal(lambda: client.chat_update(channel="C0LOCAL", ts=posted["ts"], text="t", blocks=blocks))[
+        "errors"
+    ] == ["downloading image failed [json-pointer:/blocks/0/image_url]"]
+    assert client.chat_update(channel="C0LOCAL", ts=posted["ts"], text="t", blocks=blocks)["ok"]
+
+
+def test_the_bots_result_is_downloaded_as_slack_would(env: Stack) -> None:
+    """The worker's image link, served by http_handler on loopback, really is fetched: through
+    the stable link's redirect to the presigned S3 URL, an image/jpeg within the timeout."""
+    call_http(command_event("a lighthouse at dusk"))
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    [update] = env.slack.calls_to("chat.update")
+    [image] = [b for b in update.args["blocks"] if b["type"] == "image"]
+    assert update.ok
+    assert [(f.url, f.status, f.ok, f.content_type) for f in env.slack.image_fetches] == [
+        (image["image_url"], 200, True, "image/jpeg")
+    ]
+
+
+# ---- response_url ----------------------------------------------------------------------------
+
+
+@dataclass
+class Clock:
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_response_url_takes_five_messages_then_answers_404_used_url(slack: SlackRecorder) -> None:
+    webhook = WebhookClient(slack.response_url("command"))
+    answers = [webhook.send(text=f"note {n}", response_type="ephemeral") for n in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [404]
+    assert json.loads(answers[5].body)["error"] == "used_url"
+    assert [c.ok for c in slack.calls_to("response_url")] == [True] * 5 + [False]
+    # Each command has its own URL.
+    assert WebhookClient(slack.response_url("another")).send(text="hi").status_code == 200
+
+
+def test_response_url_expires_30_minutes_after_the_command(slack: SlackRecorder) -> None:
+    clock = Clock()
+    slack.clock = clock
+    webhook = WebhookClient(slack.response_url("command"))
+    clock.now += 29 * 60
+    assert webhook.send(text="still in time").status_code == 200
+    clock.now += 2 * 60
+    late = webhook.send(text="too late")
+    assert (late.status_code, json.loads(late.body)["error"]) == (404, "expired_url")
+
+
+def test_response_url_records_how_and_refuses_what_slack_refuses(
+    slack: SlackRecorder, images: ImageHost
+) -> None:
+    webhook = WebhookClient(slack.response_url())
+    assert (
+        webhook.send_dict({"text": "t", "response_type": "in_channel", "replace_original": True}).status_code
+        == 200
+    )
+    [call] = slack.calls_to("response_url")
+    assert call.args["response_type"] == "in_channel" and call.args["replace_original"] is True
+    # Invalid blocks and failed downloads: a 400 without details, as Slack's webhooks answer.
+    assert webhook.send_dict({"text": "t", "blocks": [_section("x" * 3001)]}).status_code == 400
+    slack.fail_image_downloads(1)
+    assert webhook.send_dict({"text": "t", "blocks": [_image(f"{images.url}/ok.jpg")]}).status_code == 400
+    assert webhook.send_dict({"response_type": "ephemeral"}).status_code == 400  # no_text
+    # Refused messages do not use the URL up.
+    assert [webhook.send(text=str(n)).status_code for n in range(5)] == [200] * 4 + [404]
+
+
+# ---- direct messages -------------------------------------------------------------------------
+
+
+def test_conversations_open_gives_a_stable_dm_the_bot_can_post_to(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    dm = slack.dm_channel("U0LOCAL")
+    assert _refusal(lambda: client.chat_postMessage(channel=dm, text="hi"))["error"] == "channel_not_found"
+    opened = client.conversations_open(users="U0LOCAL")
+    assert opened["channel"]["id"] == dm and dm.startswith("D")
+    again = client.conversations_open(users="U0LOCAL")
+    assert again["channel"]["id"] == dm and again["already_open"]
+    assert client.chat_postMessage(channel=dm, text="your image")["channel"] == dm
+    assert slack.dm_channel("U0OTHER") != dm
+
+
+def test_a_user_id_is_not_a_channel_to_post_to(client: WebClient) -> None:
+    """Slack's docs: a U... channel posts to the user's DM with Slackbot, not with the app."""
+    assert (
+        _refusal(lambda: client.chat_postMessage(channel="U0LOCAL", text="hi"))["error"]
+        == "channel_not_found"
+    )
+    assert _refusal(lambda: client.api_call("conversations.open"))["error"] == "users_list_not_supplied"
+
+
+# ---- files -----------------------------------------------------------------------------------
+
+
+def test_files_upload_v2_shares_the_files_in_a_thread(client: WebClient, slack: SlackRecorder) -> None:
+    parent = client.chat_postMessage(channel="C0LOCAL", text="Imagined")
+    other = JPEG[::-1]
+    done = client.files_upload_v2(
+        file_uploads=[
+            {"content": JPEG, "filename": "imagine-1.jpg", "title": "a lighthouse (1)"},
+            {"content": other, "filename": "imagine-2.jpg", "title": "a lighthouse (2)"},
+        ],
+        channel="C0LOCAL",
+        thread_ts=parent["ts"],
+        initial_comment="<@U0LOCAL> imagined *a lighthouse*",
+    )
+    assert done["ok"] and [f["title"] for f in done["files"]] == ["a lighthouse (1)", "a lighthouse (2)"]
+    shared = [
+        (f.filename, f.title, f.data, f.channel_id, f.thread_ts, f.initial_comment) for f in slack.files
+    ]
+    assert shared == [
+        (
+            "imagine-1.jpg",
+            "a lighthouse (1)",
+            JPEG,
+            "C0LOCAL",
+            parent["ts"],
+            "<@U0LOCAL> imagined *a lighthouse*",
+        ),
+        (
+            "imagine-2.jpg",
+            "a lighthouse (2)",
+            other,
+            "C0LOCAL",
+            parent["ts"],
+            "<@U0LOCAL> imagined *a lighthouse*",
+        ),
+    ]
+    assert {f.file_id for f in slack.files} == {f["id"] for f in done["files"]}
+    methods = [c.method for c in slack.snapshot()]
+    assert methods == ["chat.postMessage", *["files.getUploadURLExternal"] * 2, "upload", "upload",
+                       "files.completeUploadExternal"]  # fmt: skip
+
+
+def test_files_go_to_an_opened_dm_and_nowhere_closed(client: WebClient, slack: SlackRecorder) -> None:
+    dm = client.conversations_open(users="U0LOCAL")["channel"]["id"]
+    client.files_upload_v2(content=JPEG, filename="a.jpg", title="a", channel=dm)
+    assert [(f.channel_id, f.thread_ts) for f in slack.files] == [(dm, None)]
+
+    slack.closed_channels.add("G0PRIVATE")
+    refused = _refusal(lambda: client.files_upload_v2(content=JPEG, filename="a.jpg", channel="G0PRIVATE"))
+    assert refused["error"] == "not_in_channel"
+    refused = _refusal(lambda: client.files_upload_v2(content=JPEG, filename="a.jpg", channel="U0LOCAL"))
+    assert refused["error"] == "invalid_arguments"  # slackapi/bolt-js issue 2115
+    assert len(slack.files) == 1
+
+
+def test_completing_a_file_that_was_never_uploaded_or_twice_is_refused(client: WebClient) -> None:
+    started = client.files_getUploadURLExternal(filename="a.jpg", length=len(JPEG))
+    complete = [{"id": started["file_id"], "title": "a"}]
+    not_sent = _refusal(lambda: client.files_completeUploadExternal(files=complete, channel_id="C0LOCAL"))
+    assert not_sent["error"] == "file_not_found"
+
+    with pytest.raises(urllib.error.HTTPError) as short:  # fewer bytes than announced
+        urllib.request.urlopen(urllib.request.Request(started["upload_url"], data=JPEG[:10]), timeout=5)
+    assert short.value.code == 400
+    with urllib.request.urlopen(urllib.request.Request(started["upload_url"], data=JPEG), timeout=5) as sent:
+        assert sent.read().decode() == f"OK - {len(JPEG)}"
+    assert client.files_completeUploadExternal(files=complete, channel_id="C0LOCAL")["ok"]
+    again = _refusal(lambda: client.files_completeUploadExternal(files=complete, channel_id="C0LOCAL"))
+    assert again["error"] == "file_not_found"
+    unknown = _refusal(
+        lambda: client.files_completeUploadExternal(files=[{"id": "F0NOPE"}], channel_id="C0LOCAL")
+    )
+    assert unknown["error"] == "file_not_found"
+
+
+# ---- rate limits and injected failures -------------------------------------------------------
+
+
+def test_rate_limit_answers_429_with_retry_after_for_that_channel_only(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    posted = client.chat_postMessage(channel="C0BUSY", text="first")
+    slack.rate_limit("C0BUSY", times=2, retry_after=3)
+    with pytest.raises(SlackApiError) as limited:
+        client.chat_postMessage(channel="C0BUSY", text="second")
+    response = limited.value.response
+    assert (response.status_code, response.headers["Retry-After"], response["error"]) == (
+        429,
+        "3",
+        "ratelimited",
+    )
+    assert client.chat_postMessage(channel="C0CALM", text="elsewhere")["ok"]
+    with pytest.raises(SlackApiError) as limited:
+        client.chat_update(channel="C0BUSY", ts=posted["ts"], text="edited")
+    assert limited.value.response.status_code == 429
+    assert client.chat_update(channel="C0BUSY", ts=posted["ts"], text="edited")["ok"]
+
+
+def test_fail_still_injects_any_error(client: WebClient, slack: SlackRecorder) -> None:
+    slack.fail("chat.postMessage", times=1, status=500, error="internal_error")
+    assert _refusal(lambda: client.chat_postMessage(channel="C0LOCAL", text="t"))["error"] == "internal_error"
+    assert client.chat_postMessage(channel="C0LOCAL", text="t")["ok"]
+
+
+def test_ephemeral_messages_are_checked_like_any_other(
+    client: WebClient, slack: SlackRecorder, images: ImageHost
+) -> None:
+    blocks = [_section("only you"), _image(f"{images.url}/missing.jpg")]
+    refused = _refusal(
+        lambda: client.chat_postEphemeral(channel="C0LOCAL", user="U0LOCAL", text="t", blocks=blocks)
+    )
+    assert refused == _invalid_blocks("downloading image failed [json-pointer:/blocks/1/image_url]")
+    assert client.chat_postEphemeral(channel="C0LOCAL", user="U0LOCAL", text="only you")["message_ts"]
+    slack.closed_channels.add("G0PRIVATE")
+    closed = _refusal(lambda: client.chat_postEphemeral(channel="G0PRIVATE", user="U0LOCAL", text="t"))
+    assert closed["error"] == "not_in_channel"
