@@ -109,6 +109,17 @@ def rendering(user_id: str, request: ImageRequest) -> Payload:
     }
 
 
+def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> Payload:
+    """The channel message while a failed attempt waits for its next try (not stuck)."""
+    return {
+        "text": f"Retrying: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":repeat: retrying in about {seconds} s ({escape(reason)}) · {describe(request)}"),
+        ],
+    }
+
+
 def result(user_id: str, request: ImageRequest, links: list[str], seconds: float) -> Payload:
     """The channel message once the images are stored."""
     alt = _truncate(request.prompt, _ALT_TEXT_LIMIT - 10)
@@ -124,6 +135,37 @@ def result(user_id: str, request: ImageRequest, links: list[str], seconds: float
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
         ],
     }
+
+
+def result_uploaded(user_id: str, request: ImageRequest, count: int, seconds: float) -> Payload:
+    """The channel message when the images were uploaded into its thread as Slack files."""
+    where = "the image is" if count == 1 else f"the {count} images are"
+    return {
+        "text": f"Imagined: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":frame_with_picture: {where} in the thread · {describe(request)}"
+                     f" · rendered in {_duration(seconds)}"),
+        ],
+    }  # fmt: skip
+
+
+def result_links(user_id: str, request: ImageRequest, links: list[str], seconds: float) -> Payload:
+    """The result as plain links: what Slack always accepts, since it downloads nothing."""
+    named = [f"<{link}|image {n + 1}>" for n, link in enumerate(links)]
+    return {
+        "text": f"Imagined: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _mrkdwn(":frame_with_picture: " + " · ".join(named)),
+            _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
+        ],
+    }
+
+
+def upload_comment(user_id: str, request: ImageRequest) -> str:
+    """The text Slack shows with uploaded images."""
+    return _truncate(f"{_headline(user_id, request)}\n{describe(request)}", _SECTION_LIMIT)
 
 
 def failed(user_id: str, request: ImageRequest) -> Payload:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bot.jobs import Job
@@ -18,6 +20,15 @@ logger = Logger(service="imagine", child=True)
 # chat.postMessage errors that mean "this channel is closed to the bot", not "Slack is broken".
 CHANNEL_CLOSED = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 VIA_RESPONSE_URL = {"via": "response_url"}
+
+
+class ResponseUrlRefused(Exception):
+    """The command's response_url took no more: it allows 5 uses in 30 minutes, then answers
+    404 ``used_url`` / ``expired_url`` (docs.slack.dev, "Handling user interaction")."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"response_url answered {status}")
+        self.status, self.body = status, body
 
 
 class SlackPoster:
@@ -31,10 +42,12 @@ class SlackPoster:
                 channel=job.channel_id, unfurl_links=False, unfurl_media=False, **payload
             )
         except SlackApiError as error:
-            if _error_code(error) not in CHANNEL_CLOSED or not job.response_url:
+            if error_code(error) not in CHANNEL_CLOSED or not job.response_url:
                 raise
-            logger.info("channel closed to the bot; answering through response_url", error=_error_code(error))
-            self._respond(job, {**payload, "response_type": "in_channel"})
+            logger.info("channel closed to the bot; answering through response_url", error=error_code(error))
+            # Only a status note is lost if it refuses: the result finds another way (bot/delivery.py).
+            with contextlib.suppress(ResponseUrlRefused):
+                self.respond(job, {**payload, "response_type": "in_channel"})
             return dict(VIA_RESPONSE_URL)
         return {"channel": str(response["channel"]), "ts": str(response["ts"])}
 
@@ -42,21 +55,29 @@ class SlackPoster:
         if "ts" in where:
             self.client.chat_update(channel=where["channel"], ts=where["ts"], **payload)
         else:
-            self._respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
+            self.respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
 
     def reply(self, job: Job, where: dict[str, str], payload: Payload) -> None:
         """A follow-up in the message's thread, or an ephemeral note where there is no thread."""
         if "ts" in where:
             self.client.chat_postMessage(channel=where["channel"], thread_ts=where["ts"], **payload)
         else:
-            self._respond(job, {**payload, "response_type": "ephemeral", "replace_original": False})
+            self.respond(job, {**payload, "response_type": "ephemeral", "replace_original": False})
 
-    def _respond(self, job: Job, body: dict[str, Any]) -> None:
-        response = WebhookClient(job.response_url, timeout=10).send_dict(body)
+    def respond(self, job: Job, body: dict[str, Any]) -> None:
+        """Send through the command's response_url; :class:`ResponseUrlRefused` when it refuses."""
+        # A 429 is waited out (Retry-After) and a 5xx tried again, as for the Web API client.
+        handlers = [RateLimitErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)]
+        response = WebhookClient(job.response_url, timeout=10, retry_handlers=handlers).send_dict(body)
         if response.status_code != 200:
-            # response_url expires after 30 minutes or 5 uses; nothing more can be said that way.
             logger.warning("response_url refused the message", status=response.status_code, job_id=job.job_id)
+            raise ResponseUrlRefused(response.status_code, str(response.body)[:200])
+
+    def open_direct_message(self, user_id: str) -> str:
+        """The bot's DM channel with a person (conversations.open, scope im:write)."""
+        response = self.client.conversations_open(users=user_id)
+        return str(response["channel"]["id"])
 
 
-def _error_code(error: SlackApiError) -> str:
+def error_code(error: SlackApiError) -> str:
     return str(error.response.get("error", "")) if error.response is not None else ""

@@ -1,4 +1,4 @@
-"""The worker's pipeline: job -> channel message -> backend -> S3 -> updated message.
+"""The worker's pipeline: job -> channel message -> backend -> S3 -> delivered images.
 
 Each step records its outcome in the job store before the next begins, so a job delivered
 again (SQS is at-least-once, and a worker can die mid-job) reuses the message it already posted
@@ -14,10 +14,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bot import messages
+from bot.delivery import Result, deliver
 from bot.jobs import Job, Progress
 from bot.services import Services
 from bot.settings import SettingsError
-from bot.storage import image_key, image_link
+from bot.storage import image_key
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -31,7 +32,7 @@ def finished(progress: Progress, job: Job) -> bool:
 def render(services: Services, job: Job) -> Progress:
     """Carry a job to its posted result, resuming wherever an earlier delivery stopped."""
     settings = services.settings
-    if not settings.public_base_url:  # checked before any GPU time is spent
+    if settings.image_delivery == "link" and not settings.public_base_url:  # before any GPU time
         raise SettingsError("PUBLIC_BASE_URL is not set: the worker needs it to link the images")
     store = services.store
     progress = store.load(job.job_id)
@@ -56,14 +57,13 @@ def render(services: Services, job: Job) -> Progress:
         progress.keys = _store_images(services, job, jpegs)
         store.save(job.job_id, progress)
 
-    links = [image_link(settings.public_base_url, settings.link_secret, key) for key in progress.keys]
-    services.slack.update(
-        job, progress.message, messages.result(job.user_id, job.request, links, progress.seconds)
-    )
+    # From here on the images exist: whatever Slack refuses, they are delivered, never rendered again.
+    way = deliver(services, Result(job, progress.keys, progress.seconds), progress.message)
     progress.status = "done"
     store.save(job.job_id, progress)
-    metrics.add_metric(name="ImagesPosted", unit=MetricUnit.Count, value=len(links))
-    logger.info("job done", job_id=job.job_id, images=len(links), backend_seconds=round(progress.seconds, 3))
+    metrics.add_metric(name="ImagesPosted", unit=MetricUnit.Count, value=len(progress.keys))
+    logger.info("job done", job_id=job.job_id, images=len(progress.keys), delivered_as=way,
+                backend_seconds=round(progress.seconds, 3))  # fmt: skip
     return progress
 
 

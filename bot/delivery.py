@@ -1,0 +1,188 @@
+"""Getting a finished job's images to the requester, whatever Slack refuses.
+
+Slack downloads every ``image_url`` while it handles ``chat.postMessage`` / ``chat.update`` and
+refuses the whole message with ``invalid_blocks`` ("downloading image failed
+[json-pointer:/blocks/N/image_url]") when the download fails or is slow, at times even for valid
+URLs (slackapi/python-slack-sdk#1782). The images are already in S3 by then, so a refusal must
+never cost a render: each way below is tried in turn until one reaches the requester.
+
+1. ``link`` delivery: the result with image blocks on the stable links, retried with backoff.
+2. The JPEGs uploaded as Slack files into the message's thread (files.getUploadURLExternal,
+   the upload, files.completeUploadExternal): ``upload`` delivery starts here.
+3. The result with plain links.
+
+Where the channel is closed to the bot, the message lives behind the command's
+``response_url``; once that is used up (5 uses in 30 minutes) the requester gets a direct
+message from the bot instead, with the images.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from slack_sdk.errors import SlackApiError
+
+from bot import messages
+from bot.poster import ResponseUrlRefused, error_code
+from bot.storage import image_link
+
+if TYPE_CHECKING:
+    from bot.jobs import Job
+    from bot.services import Services
+
+logger = Logger(service="imagine", child=True)
+metrics = Metrics(namespace="imagine")
+
+DELIVERY_MODES = ("link", "upload")
+# Waits before trying the image blocks again after Slack could not download an image.
+IMAGE_POST_BACKOFF = (1.0, 3.0)
+
+
+class NoPublicUrl(RuntimeError):
+    """Links were needed but PUBLIC_BASE_URL is not set."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the requester sees: the images, where they are, and how long they took."""
+
+    job: Job
+    keys: list[str]
+    seconds: float
+
+
+def deliver(services: Services, result: Result, where: dict[str, str]) -> str:
+    """Bring the stored images to the requester; return the way that worked, for the log.
+
+    ``where`` is the job's message: ``{"channel", "ts"}``, or ``{"via": "response_url"}``
+    when the channel is closed to the bot.
+    """
+    if "ts" in where:
+        way = _into_message(services, result, where["channel"], where["ts"])
+    elif services.settings.image_delivery == "upload":
+        # Files can be shared only where the bot may post: a closed channel's are sent by DM.
+        way = "direct message, " + _into_direct_message(services, result)
+    else:
+        try:
+            way = _through_response_url(services, result)
+        except ResponseUrlRefused:
+            logger.info("response_url used up; delivering by direct message")
+            way = "direct message, " + _into_direct_message(services, result)
+    if way != "image blocks":
+        metrics.add_metric(name="DeliveryFallbacks", unit=MetricUnit.Count, value=1)
+    return way
+
+
+def _into_message(services: Services, result: Result, channel: str, ts: str) -> str:
+    """Update the channel message with the images, falling back as the module says."""
+    slack, job = services.slack, result.job
+
+    def update(payload: messages.Payload) -> None:
+        slack.client.chat_update(channel=channel, ts=ts, **payload)
+
+    if services.settings.image_delivery == "link" and _with_image_blocks(services, result, update):
+        return "image blocks"
+    try:
+        _upload(services, result, channel, thread_ts=ts)
+    except SlackApiError as error:
+        logger.warning("could not upload the images", error=error_code(error))
+    else:
+        update(messages.result_uploaded(job.user_id, job.request, len(result.keys), result.seconds))
+        return "files in the thread"
+    update(messages.result_links(job.user_id, job.request, _links(services, result), result.seconds))
+    return "plain links"
+
+
+def _through_response_url(services: Services, result: Result) -> str:
+    """A channel closed to the bot: only the command's response_url can reach it."""
+    slack, job = services.slack, result.job
+    links = _links(services, result)
+
+    def respond(payload: messages.Payload) -> None:
+        slack.respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
+
+    try:
+        respond(messages.result(job.user_id, job.request, links, result.seconds))
+        return "image blocks"
+    except ResponseUrlRefused as refused:
+        if refused.status != 400:
+            raise  # used up or expired: the caller goes on by DM
+        # A response_url says only 400 for bad blocks; an image Slack could not fetch is the
+        # likely one. No retries here: each try would spend one of its five uses.
+    respond(messages.result_links(job.user_id, job.request, links, result.seconds))
+    return "plain links"
+
+
+def _into_direct_message(services: Services, result: Result) -> str:
+    slack, job = services.slack, result.job
+    channel = slack.open_direct_message(job.user_id)
+
+    def post(payload: messages.Payload) -> None:
+        slack.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **payload)
+
+    if services.settings.image_delivery == "link" and _with_image_blocks(services, result, post):
+        return "image blocks"
+    try:
+        _upload(services, result, channel, thread_ts=None)
+    except SlackApiError as error:
+        logger.warning("could not upload the images", error=error_code(error))
+    else:
+        return "files"
+    post(messages.result_links(job.user_id, job.request, _links(services, result), result.seconds))
+    return "plain links"
+
+
+def _with_image_blocks(services: Services, result: Result, send: Callable[[messages.Payload], None]) -> bool:
+    """Send the result with image blocks; False when Slack would not download the images."""
+    job = result.job
+    payload = messages.result(job.user_id, job.request, _links(services, result), result.seconds)
+    for wait in (*IMAGE_POST_BACKOFF, None):
+        try:
+            send(payload)
+            return True
+        except SlackApiError as error:
+            if not _download_failed(error):
+                raise
+            logger.warning("Slack could not download an image", retry_in=wait)
+            metrics.add_metric(name="ImageDownloadsRefused", unit=MetricUnit.Count, value=1)
+        if wait is not None:
+            time.sleep(wait)
+    return False
+
+
+def _download_failed(error: SlackApiError) -> bool:
+    """Slack's refusal of a message whose image it could not fetch (or any image block)."""
+    if error_code(error) != "invalid_blocks" or error.response is None:
+        return False
+    details = error.response.get("errors") or []
+    return any("image_url" in str(detail) for detail in details)
+
+
+def _upload(services: Services, result: Result, channel: str, thread_ts: str | None) -> None:
+    job, request = result.job, result.job.request
+    uploads = []
+    for index, key in enumerate(result.keys):
+        jpeg = services.images.read(key)
+        if jpeg is None:
+            raise FileNotFoundError(key)
+        title = request.prompt[:200] if len(result.keys) == 1 else f"{request.prompt[:190]} ({index + 1})"
+        uploads.append({"content": jpeg, "filename": f"imagine-{job.job_id[:8]}-{index + 1}.jpg",
+                        "title": title})  # fmt: skip
+    services.slack.client.files_upload_v2(
+        file_uploads=uploads,
+        channel=channel,
+        thread_ts=thread_ts,
+        initial_comment=messages.upload_comment(job.user_id, request),
+    )
+
+
+def _links(services: Services, result: Result) -> list[str]:
+    settings = services.settings
+    if not settings.public_base_url:
+        raise NoPublicUrl("PUBLIC_BASE_URL is not set: the images can be linked only with it")
+    return [image_link(settings.public_base_url, settings.link_secret, key) for key in result.keys]

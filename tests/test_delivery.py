@@ -1,0 +1,160 @@
+"""A rendered image always reaches the requester, and a delivery problem never renders again.
+
+Slack downloads every ``image_url`` while it handles chat.update and refuses the whole message
+with ``invalid_blocks`` / "downloading image failed [json-pointer:/blocks/N/image_url]" when it
+cannot, intermittently even for valid URLs (slackapi/python-slack-sdk issue 1782). The Slack
+stand-in downloads the links the same way and can be told to fail. Each case sends a signed
+command through http_handler, lets the worker run as Lambda's SQS event source would, and checks
+what the requester got, that the endpoint was called once, and that nothing was dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from slack_sdk.webhook import WebhookClient
+
+from bot import handlers
+from bot.local.poller import Poller
+from bot.local.slack_recorder import Call
+from tests.conftest import Stack, ack_json, call_http, command_event
+from tests.fakes.sagemaker_runtime import SageMakerStandIn
+
+PROMPT = "a paper crane over a harbour --seed 11"
+
+
+@pytest.fixture
+def world(env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
+    handlers.reset()
+    return env
+
+
+def imagine(env: Stack, text: str = PROMPT) -> None:
+    ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
+    services = handlers.services()
+    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
+    for _ in range(5):
+        if not poller.poll_once():
+            return
+    raise AssertionError("the job never settled")
+
+
+def accepted(env: Stack, method: str) -> list[Call]:
+    return [call for call in env.slack.calls_to(method) if call.ok]
+
+
+def last_text(call: Call) -> str:
+    return json.dumps(call.args.get("blocks", []), ensure_ascii=False)
+
+
+def dead_letters() -> list[Any]:
+    services = handlers.services()
+    found: list[Any] = services.sqs.receive_message(
+        QueueUrl=services.settings.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+    ).get("Messages", [])
+    return found
+
+
+def test_image_downloads_failing_twice_are_retried_into_image_blocks(
+    world: Stack, sagemaker: SageMakerStandIn
+) -> None:
+    world.slack.fail_image_downloads(2)
+    imagine(world)
+    updates = world.slack.calls_to("chat.update")
+    assert [call.ok for call in updates] == [False, False, True]
+    assert all(call.error == "invalid_blocks" for call in updates[:2])
+    assert '"type": "image"' in last_text(updates[-1])
+    assert len(sagemaker.invocations) == 1
+    assert world.slack.files == []
+    assert dead_letters() == []
+
+
+def test_images_slack_never_downloads_are_uploaded_into_the_thread(
+    world: Stack, sagemaker: SageMakerStandIn
+) -> None:
+    world.slack.fail_image_downloads(None)
+    imagine(world, PROMPT + " --n 2")
+    status = accepted(world, "chat.postMessage")[0]
+    channel = status.args["channel"]
+    files = world.slack.files
+    assert len(files) == 2
+    posted_ts = {call.args["ts"] for call in accepted(world, "chat.update")}
+    assert {f.thread_ts for f in files} == posted_ts  # the thread of the job's own message
+    assert {f.channel_id for f in files} == {channel}
+    assert all(f.data.startswith(b"\xff\xd8") for f in files)  # the stored JPEGs themselves
+    final = accepted(world, "chat.update")[-1]
+    assert '"type": "image"' not in last_text(final) and "in the thread" in last_text(final)
+    assert len(sagemaker.invocations) == 1
+    assert dead_letters() == []
+
+
+def test_with_uploads_refused_too_the_result_is_posted_as_plain_links(
+    world: Stack, sagemaker: SageMakerStandIn
+) -> None:
+    world.slack.fail_image_downloads(None)
+    world.slack.fail("files.getUploadURLExternal", times=5, error="internal_error")
+    imagine(world)
+    final = accepted(world, "chat.update")[-1]
+    text = last_text(final)
+    assert '"type": "image"' not in text
+    assert f"<{world.public_base_url}/images/" in text and "|image 1>" in text
+    assert world.slack.files == []
+    assert len(sagemaker.invocations) == 1
+    assert dead_letters() == []
+
+
+def test_upload_delivery_puts_the_jpegs_in_slack_and_needs_no_public_url(
+    world: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    handlers.reset()
+    imagine(world, PROMPT + " --n 2")
+    files = world.slack.files
+    assert len(files) == 2 and all(f.thread_ts for f in files)
+    assert "paper crane" in (files[0].initial_comment or "")
+    assert world.slack.image_fetches == []  # nothing for Slack to download
+    assert "in the thread" in last_text(accepted(world, "chat.update")[-1])
+    assert len(sagemaker.invocations) == 1
+
+
+def _use_up(response_url: str) -> None:
+    """Spend a response_url's five uses, as five earlier answers would have."""
+    for n in range(5):
+        assert WebhookClient(response_url).send(text=f"earlier answer {n}").status_code == 200
+
+
+def test_a_closed_channel_with_its_response_url_used_up_gets_a_direct_message(
+    world: Stack, sagemaker: SageMakerStandIn
+) -> None:
+    world.slack.closed_channels.add("C0LOCAL")
+    response_url = world.slack.response_url("used-up")
+    _use_up(response_url)
+    ack_json(call_http(command_event(PROMPT, response_url=response_url)))
+    services = handlers.services()
+    Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0).poll_once()
+
+    dm = world.slack.dm_channel("U0LOCAL")
+    opened = accepted(world, "conversations.open")
+    assert [call.args.get("users") for call in opened] == ["U0LOCAL"]
+    posts = [call for call in accepted(world, "chat.postMessage") if call.args["channel"] == dm]
+    assert len(posts) == 1 and '"type": "image"' in last_text(posts[0])
+    assert len(sagemaker.invocations) == 1
+    assert dead_letters() == []
+
+
+def test_a_closed_channel_whose_images_slack_cannot_fetch_gets_links_through_the_response_url(
+    world: Stack, sagemaker: SageMakerStandIn
+) -> None:
+    world.slack.closed_channels.add("C0LOCAL")
+    world.slack.fail_image_downloads(None)
+    imagine(world)
+    answers = accepted(world, "response_url")
+    assert "|image 1>" in last_text(answers[-1]) and answers[-1].args.get("response_type") == "in_channel"
+    assert len(sagemaker.invocations) == 1
+    assert dead_letters() == []
