@@ -1,5 +1,6 @@
 """Servers for the benchmarks, each in its own process so they do not share the measured
-process's interpreter: moto's server for S3/SQS/DynamoDB and the Slack recorder."""
+process's interpreter: moto's server for S3/SQS/DynamoDB, the Slack recorder, and
+``http_handler`` serving the image links the recorder downloads, as Slack would."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,10 @@ SIGNING_SECRET = "bench-signing-secret"
 RECORDER = (
     "from bot.local.slack_recorder import SlackRecorder; import sys, time; "
     "SlackRecorder().start(int(sys.argv[1])); time.sleep(86400)"
+)
+APP_SERVER = (
+    "from bot.local.server import LocalServer; import sys, time; "
+    "LocalServer(int(sys.argv[1])).start().ready(); time.sleep(86400)"
 )
 
 
@@ -27,7 +33,8 @@ def free_port() -> int:
         return port
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_for(url: str, process: subprocess.Popen[bytes], statuses: tuple[int, ...] = ()) -> None:
+    """Until ``url`` answers 2xx (or one of ``statuses``)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -35,6 +42,10 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
         try:
             urllib.request.urlopen(url, timeout=1).close()
             return
+        except urllib.error.HTTPError as error:
+            if error.code in statuses:
+                return
+            time.sleep(0.1)
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not start")
@@ -43,13 +54,14 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
     """Start moto and the recorder, provision, and yield the environment that points at them."""
-    moto_port, slack_port = free_port(), free_port()
+    moto_port, slack_port, app_port = free_port(), free_port(), free_port()
     moto = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     slack = subprocess.Popen([sys.executable, "-c", RECORDER, str(slack_port)])
+    app: subprocess.Popen[bytes] | None = None
     try:
         _wait_for(f"http://127.0.0.1:{moto_port}/moto-api/", moto)
         _wait_for(f"http://127.0.0.1:{slack_port}/", slack)
@@ -62,7 +74,7 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
             "JOBS_QUEUE_URL": f"http://127.0.0.1:{moto_port}/123456789012/jobs-{suffix}",
             "JOBS_TABLE": f"jobs-{suffix}",
             "IMAGES_BUCKET": f"images-{suffix}",
-            "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{app_port}",
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_BOT_TOKEN": "xoxb-bench",
             "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
@@ -82,9 +94,11 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
         env["JOBS_QUEUE_URL"] = provision(handlers.services()).queue_url
         os.environ.update(env)
         handlers.reset()
+        app = subprocess.Popen([sys.executable, "-c", APP_SERVER, str(app_port)])
+        _wait_for(f"http://127.0.0.1:{app_port}/", app, statuses=(404,))
         yield env
     finally:
-        for process in (moto, slack):
+        for process in (moto, slack, *([app] if app else [])):
             process.terminate()
             try:
                 process.wait(timeout=10)

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     redrive.add_argument("--dead-letter-queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
     redrive.add_argument("--stack", help="read both queue URLs from this deployed stack's outputs")
     args = parser.parse_args(argv)
-    _quiet_logs(verbose=args.command == "run")
+    _quiet_logs(verbose=args.command == "run", metrics=args.command != "demo")
     commands = {
         "demo": _demo,
         "run": _run,
@@ -65,14 +65,15 @@ def _port(raw: str) -> int:
     return int(raw)
 
 
-def _quiet_logs(*, verbose: bool) -> None:
+def _quiet_logs(*, verbose: bool, metrics: bool) -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     if not verbose:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    if not metrics:
         # The handlers' CloudWatch metrics are EMF JSON lines on stdout; Powertools' documented
-        # switch keeps them out of a one-shot command's output.
+        # switch keeps them out of the demo's output.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
