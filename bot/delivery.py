@@ -79,23 +79,12 @@ def deliver(services: Services, result: Result, where: dict[str, str]) -> str:
 
 
 def _into_message(services: Services, result: Result, channel: str, ts: str) -> str:
-    """Update the channel message with the images, falling back as the module says."""
-    slack, job = services.slack, result.job
+    """Update the channel message with the images; uploads go into its thread."""
 
     def update(payload: messages.Payload) -> None:
-        slack.client.chat_update(channel=channel, ts=ts, **payload)
+        services.slack.client.chat_update(channel=channel, ts=ts, **payload)
 
-    if services.settings.image_delivery == "link" and _with_image_blocks(services, result, update):
-        return "image blocks"
-    try:
-        _upload(services, result, channel, thread_ts=ts)
-    except SlackApiError as error:
-        logger.warning("could not upload the images", error=error_code(error))
-    else:
-        update(messages.result_uploaded(job.user_id, job.request, len(result.keys), result.seconds))
-        return "files in the thread"
-    update(messages.result_links(job.user_id, job.request, _links(services, result), result.seconds))
-    return "plain links"
+    return _into_conversation(services, result, channel, update, thread_ts=ts)
 
 
 def _through_response_url(services: Services, result: Result) -> str:
@@ -119,21 +108,37 @@ def _through_response_url(services: Services, result: Result) -> str:
 
 
 def _into_direct_message(services: Services, result: Result) -> str:
-    slack, job = services.slack, result.job
-    channel = slack.open_direct_message(job.user_id)
+    channel = services.slack.open_direct_message(result.job.user_id)
 
     def post(payload: messages.Payload) -> None:
-        slack.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **payload)
+        services.slack.client.chat_postMessage(
+            channel=channel, unfurl_links=False, unfurl_media=False, **payload
+        )
 
-    if services.settings.image_delivery == "link" and _with_image_blocks(services, result, post):
+    return _into_conversation(services, result, channel, post, thread_ts=None)
+
+
+def _into_conversation(
+    services: Services,
+    result: Result,
+    channel: str,
+    send: Callable[[messages.Payload], None],
+    *,
+    thread_ts: str | None,
+) -> str:
+    """Image blocks (link delivery), else the files uploaded, else plain links."""
+    job = result.job
+    if services.settings.image_delivery == "link" and _with_image_blocks(services, result, send):
         return "image blocks"
     try:
-        _upload(services, result, channel, thread_ts=None)
+        _upload(services, result, channel, thread_ts)
     except SlackApiError as error:
         logger.warning("could not upload the images", error=error_code(error))
     else:
+        if thread_ts:  # the job's own message says where its images went
+            send(messages.result_uploaded(job.user_id, job.request, len(result.keys), result.seconds))
         return "files"
-    post(messages.result_links(job.user_id, job.request, _links(services, result), result.seconds))
+    send(messages.result_links(job.user_id, job.request, _links(services, result), result.seconds))
     return "plain links"
 
 

@@ -47,6 +47,9 @@ class Settings:
     max_receive_count: int = 3
     dead_letter_queue_url: str = ""  # where the worker files jobs that failed for good, with why
     render_budget_seconds: float = 40.0  # no new endpoint attempt starts after this
+    # Seconds before the next delivery of a job that failed in a way a retry may get past, by
+    # how many times it was received (the last repeats); at most SQS's 12-hour visibility limit.
+    retry_backoff_seconds: tuple[int, ...] = (10, 30, 90)
     sagemaker_timeout_seconds: float = 65.0  # the endpoint's 60 s limit plus the network
     guards: Guards = field(default_factory=lambda: Guards())
     limits: PromptLimits = field(default_factory=PromptLimits)
@@ -79,6 +82,7 @@ class Settings:
             max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 3, 1, 100),
             dead_letter_queue_url=reader.optional("DEAD_LETTER_QUEUE_URL", ""),
             render_budget_seconds=reader.number("RENDER_BUDGET_SECONDS", 40.0, 0.0, 900.0),
+            retry_backoff_seconds=reader.seconds_list("RETRY_BACKOFF_SECONDS", (10, 30, 90), 43200),
             sagemaker_timeout_seconds=reader.number("SAGEMAKER_TIMEOUT_SECONDS", 65.0, 1.0, 300.0),
             guards=Guards(
                 daily_images_per_user=reader.integer("DAILY_IMAGES_PER_USER", 50, 0, 1_000_000),
@@ -135,6 +139,16 @@ class EnvReader:
 
     def term_list(self, name: str) -> tuple[str, ...]:
         return tuple(part.strip().lower() for part in self.env.get(name, "").split(",") if part.strip())
+
+    def seconds_list(self, name: str, default: tuple[int, ...], high: int) -> tuple[int, ...]:
+        """Comma-separated whole seconds, each from 0 to ``high``."""
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        parts = [part.strip() for part in raw.split(",")]
+        if not all(part.isascii() and part.isdigit() and int(part) <= high for part in parts):
+            raise SettingsError(f"{name} must be whole seconds from 0 to {high}, comma-separated")
+        return tuple(int(part) for part in parts)
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         return int(self._bounded(name, default, low, high, int))

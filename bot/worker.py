@@ -2,14 +2,17 @@
 
 Every accepted job ends one of two ways: its image is posted once, or the requester is told
 what went wrong and the job is filed in the dead-letter queue with its reason. A failure that a
-later delivery may get past (throttling, a service briefly down) is raised for SQS to deliver
-again, until the queue's last allowed receive; then, or at once for a failure no retry can fix,
-the worker gives up.
+later delivery may get past (throttling, a service briefly down) hands the job back to SQS for
+another delivery, after a short backoff rather than the queue's whole visibility timeout, until
+the queue's last allowed receive; then, or at once for a failure no retry can fix, the worker
+gives up. Nothing is left for SQS's own redrive, which would file the job without a reason and
+tell nobody.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -23,12 +26,16 @@ from bot.backends import BackendError
 from bot.jobs import Job, Progress
 from bot.render import finished, render
 from bot.services import Services
-from bot.settings import SettingsError
+from bot.settings import Settings, SettingsError
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
 
 IDEMPOTENCY_SECONDS = 86400
+MAX_VISIBILITY_SECONDS = 43200  # SQS's limit on a message's visibility timeout (12 hours)
+GIVE_UP_SECONDS = 5.0  # kept at the end of a last delivery to tell the requester and file the job
+STORE_AND_POST_SECONDS = 10.0  # a render's time after the endpoint: S3, the job store, Slack
+INTERRUPTED = "the render was interrupted (its worker stopped) and could not be finished in time"
 # Slack errors that no retry will change.
 _SLACK_PERMANENT = {
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
@@ -37,7 +44,15 @@ _SLACK_PERMANENT = {
 
 
 class AlreadyInProgress(Exception):
-    """Another delivery of the same job is rendering it right now."""
+    """Another delivery of the same job holds it "in progress" (rendering, or died doing so)."""
+
+    def __init__(self, job_id: str, lapses_at: float | None) -> None:
+        super().__init__(job_id)
+        self.lapses_at = lapses_at  # epoch seconds when that claim lapses; None if unknown
+
+
+class Interrupted(Exception):
+    """A job still claimed by a delivery that stopped, found on the last delivery too late."""
 
 
 def handle_record(services: Services, record: SQSRecord, context: Any) -> None:
@@ -50,18 +65,121 @@ def handle_record(services: Services, record: SQSRecord, context: Any) -> None:
     logger.append_keys(job_id=job.job_id)
     receives = int(record.attributes.approximate_receive_count or 1)
     final = receives >= services.settings.max_receive_count
+    delay = backoff(receives, services.settings.retry_backoff_seconds)
     try:
-        _render_once(services, job, context)
-    except AlreadyInProgress:
-        raise  # the other delivery will finish it; this one comes back later and finds it done
+        _render(services, job, context, final=final)
+    except AlreadyInProgress as busy:
+        # Not the last delivery (_render settles those): come back once the claim has lapsed,
+        # to find the job done or take it over.
+        lapses_in = None if busy.lapses_at is None else math.ceil(busy.lapses_at - time.time()) + 1
+        _hand_back(services, record, lapses_in if lapses_in is not None else delay)
+        raise
     except Exception as error:
         retryable, reason = classify(error)
         if retryable and not final:
-            logger.warning("will retry", reason=reason, receive_count=receives)
+            logger.warning("will retry", reason=reason, receive_count=receives, retry_in=delay)
             metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
+            _hand_back(services, record, delay)
+            _show_retrying(services, job, reason, delay, error)
             raise
+        logger.append_keys(error=type(error).__name__)  # for whoever reads the log, never the user
         give_up(services, job, reason)
         _dead_letter(services, record.body, reason, record)
+
+
+def backoff(receives: int, steps: tuple[int, ...]) -> int:
+    """Seconds until the next delivery after a retryable failure on delivery ``receives``."""
+    return steps[min(max(receives, 1), len(steps)) - 1]
+
+
+def _hand_back(services: Services, record: SQSRecord, seconds: int) -> None:
+    """Set when SQS delivers the job again, counted from now.
+
+    With ReportBatchItemFailures, Lambda leaves a failed message in the queue untouched; it comes
+    back when its visibility timeout ends, the queue's 720 s unless the function changes it
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). A new
+    timeout counts from the ChangeMessageVisibility call, up to 12 hours after the receive
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html;
+    the same pattern: aws-powertools/powertools-lambda-java issue 437).
+    """
+    seconds = min(max(seconds, 0), MAX_VISIBILITY_SECONDS)
+    try:
+        services.sqs.change_message_visibility(
+            QueueUrl=services.settings.jobs_queue_url,
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=seconds,
+        )
+    except Exception:
+        # It still comes back, only after the queue's whole visibility timeout.
+        logger.exception("could not set when the job is delivered again")
+
+
+def _show_retrying(services: Services, job: Job, reason: str, seconds: int, error: Exception) -> None:
+    """Say "retrying" in the job's channel message, so nobody takes it for stuck."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(error, SlackApiError):
+        return  # Slack itself just refused a call: do not add another
+    try:
+        where = services.store.load(job.job_id).message
+        if "ts" not in where:
+            return  # no message yet, or one behind response_url: keep its few uses for the result
+        services.slack.update(job, where, messages.retrying(job.user_id, job.request, reason, seconds))
+    except Exception as failure:
+        logger.warning("could not show that the job will be retried", error=type(failure).__name__)
+
+
+def _render(services: Services, job: Job, context: Any, *, final: bool) -> None:
+    try:
+        _render_once(services, job, context)
+    except AlreadyInProgress as busy:
+        if not final:
+            raise
+        _take_over(services, job, context, busy.lapses_at)
+
+
+def _take_over(services: Services, job: Job, context: Any, lapses_at: float | None) -> None:
+    """The last delivery met a job still claimed by another: never leave it to SQS's redrive.
+
+    Wait while the other delivery may still finish it. Once its claim lapses (a claim lasts no
+    longer than the function's timeout, so a delivery that died lets go) or is released, render
+    it here if a render still fits in this invocation; otherwise raise :class:`Interrupted`
+    while there is time left to give up properly.
+    """
+    stop_waiting = time.time() + _remaining_seconds(context) - GIVE_UP_SECONDS
+    latest_start = stop_waiting - _render_allowance(services.settings)
+    while True:
+        if finished(services.store.load(job.job_id), job):
+            return  # the other delivery finished it
+        now = time.time()
+        if now >= stop_waiting:
+            raise Interrupted(job.job_id)
+        if lapses_at is None or now > lapses_at:
+            if now > latest_start:
+                raise Interrupted(job.job_id)
+            try:
+                _render_once(services, job, context)  # Powertools lets a lapsed claim be taken
+                return
+            except AlreadyInProgress as busy:
+                lapses_at = busy.lapses_at  # still (or again) claimed
+        wake = lapses_at + 0.2 if lapses_at is not None and lapses_at > now else now + 1.0
+        time.sleep(min(1.0, max(0.05, min(wake, stop_waiting) - now)))
+
+
+def _remaining_seconds(context: Any) -> float:
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return 0.0  # no deadline known: do not wait on one
+    return float(context.get_remaining_time_in_millis()) / 1000
+
+
+def _render_allowance(settings: Settings) -> float:
+    """Seconds a render may take: endpoint attempts start within the budget, each may take
+    the endpoint's timeout (or the placeholder's delay), then storing and posting."""
+    endpoint = max(
+        settings.render_budget_seconds + settings.sagemaker_timeout_seconds,
+        settings.placeholder_delay_seconds,
+    )
+    return endpoint + STORE_AND_POST_SECONDS
 
 
 def _render_once(services: Services, job: Job, context: Any) -> None:
@@ -84,17 +202,34 @@ def _render_once(services: Services, job: Job, context: Any) -> None:
         progress = render(services, Job.from_json(json.dumps(job)))
         return {"status": progress.status}
 
+    payload = json.loads(job.to_json())
     try:
-        render_job(job=json.loads(job.to_json()))
+        render_job(job=payload)
     except IdempotencyAlreadyInProgressError:
-        raise AlreadyInProgress(job.job_id) from None
+        raise AlreadyInProgress(job.job_id, _claim_lapses_at(services, payload)) from None
+
+
+def _claim_lapses_at(services: Services, payload: dict[str, Any]) -> float | None:
+    """When the in-progress claim on the job lapses (Powertools' ``in_progress_expiration``:
+    the claiming invocation's start plus its remaining time), in epoch seconds."""
+    try:
+        record = services.idempotency.get_record(data=payload)
+    except Exception:
+        return None  # gone since (finished or released) or unreadable: the caller backs off
+    expiry = record.in_progress_expiry_timestamp if record is not None else None
+    return float(expiry) / 1000 if expiry is not None else None  # a Decimal, as DynamoDB numbers are
 
 
 def classify(error: Exception) -> tuple[bool, str]:
     """Whether a later delivery could succeed, and the reason in words for the requester."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
     from botocore.exceptions import BotoCoreError, ClientError
     from slack_sdk.errors import SlackApiError
 
+    if isinstance(error, IdempotencyPersistenceLayerError) and isinstance(error.__cause__, Exception):
+        return classify(error.__cause__)  # the job store's own error, wrapped by Powertools
+    if isinstance(error, Interrupted):
+        return False, INTERRUPTED
     if isinstance(error, BackendError):
         return error.retryable, error.reason
     if isinstance(error, SettingsError):
@@ -137,11 +272,15 @@ def give_up(services: Services, job: Job, reason: str) -> None:
     progress.status, progress.reason, progress.redrives = "failed", reason, job.redrives
     try:
         store.save(job.job_id, progress)
+    except Exception:
+        logger.exception("could not record the failure")
+    try:
+        # The day the images were counted on (job.created), which may be yesterday by now.
         services.quotas.release(
             team_id=job.team_id, user_id=job.user_id, images=job.request.count, command_id="", now=job.created
         )
     except Exception:
-        logger.exception("could not record the failure or give the quota back")
+        logger.exception("could not give the images back to the quota")
 
 
 def _dead_letter(services: Services, body: str, reason: str, record: SQSRecord) -> None:

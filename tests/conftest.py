@@ -2,7 +2,9 @@
 
 moto's server plays S3, SQS and DynamoDB; the Slack recorder plays the Slack Web API and
 response_urls; a small HTTP server plays the SageMaker runtime. Each test gets its own bucket,
-queues and table, provisioned through the same code the local stack uses.
+queues and table, provisioned through the same code the local stack uses. ``http_handler`` is
+served on loopback too, as PUBLIC_BASE_URL: the recorder downloads every image link in a
+message the way Slack does, so the links must really work.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bot import handlers
 from bot.local.lambda_context import LocalContext
 from bot.local.poller import to_event
 from bot.local.provision import Provisioned, provision
+from bot.local.server import LocalServer
 from bot.local.signing import command_body, signed_headers
 from bot.local.slack_recorder import SlackRecorder
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
@@ -29,7 +32,10 @@ from tests.fakes.sagemaker_runtime import SageMakerStandIn
 SIGNING_SECRET = "test-signing-secret-" + "a" * 12
 BOT_TOKEN = "xoxb-test-token-000"
 LINK_SECRET = "test-link-secret-" + "b" * 20
-PUBLIC_BASE_URL = "https://imagine.example/prod"
+STAGE = "/prod"  # links carry a stage prefix, as an API Gateway REST stage's do
+# A deployed-looking base URL, for tests that build links but never post them to the recorder
+# (it downloads every image link, and this host is not reachable from here).
+PUBLIC_BASE_URL = f"https://imagine.example{STAGE}"
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +44,14 @@ def moto_url() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server() -> Iterator[LocalServer]:
+    """http_handler on 127.0.0.1, reading each test's settings from the environment."""
+    server = LocalServer().start().ready()  # the env fixture sets the settings it reads
+    yield server
     server.stop()
 
 
@@ -59,6 +73,7 @@ def sagemaker() -> Iterator[SageMakerStandIn]:
 class Stack:
     resources: Provisioned
     slack: SlackRecorder
+    public_base_url: str  # where image links point: app_server, under STAGE
 
     @property
     def services(self) -> Any:
@@ -104,14 +119,18 @@ def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
                 "ALLOWED_",
                 "BLOCKED_",
                 "RENDER_",
+                "SECRETS_",
             )
         ):
             monkeypatch.delenv(name)
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) -> Iterator[Stack]:
+def env(
+    monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder, app_server: LocalServer
+) -> Iterator[Stack]:
     suffix = secrets.token_hex(4)
+    public_base_url = f"{app_server.url}{STAGE}"
     clear_settings(monkeypatch)
     settings = {
         "AWS_ENDPOINT_URL": moto_url,
@@ -121,7 +140,7 @@ def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) ->
         "JOBS_QUEUE_URL": f"{moto_url}/123456789012/jobs-{suffix}",
         "JOBS_TABLE": f"jobs-{suffix}",
         "IMAGES_BUCKET": f"images-{suffix}",
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "PUBLIC_BASE_URL": public_base_url,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_API_URL": slack.api_url,
@@ -136,7 +155,7 @@ def env(monkeypatch: pytest.MonkeyPatch, moto_url: str, slack: SlackRecorder) ->
     monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", resources.dead_letter_queue_url)
     handlers.reset()
-    yield Stack(resources, slack)
+    yield Stack(resources, slack, public_base_url)
     handlers.reset()
 
 

@@ -11,14 +11,27 @@ this list.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from bot import handlers
-from bot.local.poller import Poller
+from bot.guards import Guards
+from bot.jobs import Job
+from bot.local.lambda_context import LocalContext, function_timeout
+from bot.local.poller import Poller, to_event
+from bot.prompt import ImageRequest
+from bot.worker import INTERRUPTED
 from tests.conftest import Stack, ack_json, call_http, command_event, http_event
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
@@ -148,6 +161,20 @@ def _closed_channel_expired_response_url(world: World) -> None:
     world.env.slack.fail("response_url", times=2, status=404, error="expired_url")  # status and result
 
 
+def _slack_update_rate_limited(world: World) -> None:
+    world.env.slack.fail("chat.update", status=429, error="ratelimited", retry_after=1)
+
+
+def _slack_update_rate_limited_past_retries(world: World) -> None:
+    # slack_sdk's RateLimitErrorRetryHandler(max_retry_count=2): three answers of 429 in a row.
+    world.env.slack.fail("chat.update", times=3, status=429, error="ratelimited", retry_after=1)
+
+
+def _response_url_rate_limited(world: World) -> None:
+    world.env.slack.closed_channels.add("C0LOCAL")
+    world.env.slack.fail("response_url", status=429, error="ratelimited", retry_after=1)
+
+
 def _crash_after_images_stored(world: World) -> None:
     # PutItems of a job: idempotency record, progress after the post, progress after the
     # images (fail this one, through the SDK's three attempts), progress when done.
@@ -156,10 +183,6 @@ def _crash_after_images_stored(world: World) -> None:
 
 def _s3_put_failing(world: World) -> None:
     world.aws.fail("PUT", times=3, status=503, code="SlowDown")
-
-
-def _dynamodb_down_for_the_job(world: World) -> None:
-    world.aws.fail("GetItem", times=9)  # three deliveries of three SDK attempts each
 
 
 CASES: list[tuple[str, Callable[[World], None], Outcome]] = [
@@ -191,16 +214,22 @@ CASES: list[tuple[str, Callable[[World], None], Outcome]] = [
     ("Slack chat.update fails with 500 past the SDK's retries", _slack_update_failing, POSTED_ONCE),
     ("channel closed to the bot: response_url", _closed_channel, Outcome(1, 0, 1, 0, ())),
     (
-        "channel closed and response_url expired",
+        "channel closed and response_url expired: a direct message",
         _closed_channel_expired_response_url,
-        Outcome(1, 0, 0, 0, ()),
+        Outcome(1, 1, 1, 0, ()),  # the one post is the bot's DM to the requester, with the image
     ),
     ("crash between storing the images and posting", _crash_after_images_stored, POSTED_ONCE),
     ("S3 PutObject fails past the SDK's retries", _s3_put_failing, Outcome(2, 1, 1, 0, ())),
+    ("Slack rate-limits chat.update (429, Retry-After)", _slack_update_rate_limited, POSTED_ONCE),
     (
-        "DynamoDB down for every delivery",
-        _dynamodb_down_for_the_job,
-        Outcome(0, 1, 0, 1, ("a storage service failed (GetItem)",)),
+        "Slack rate-limits chat.update past the SDK's retries",
+        _slack_update_rate_limited_past_retries,
+        POSTED_ONCE,
+    ),
+    (
+        "channel closed and response_url rate-limited (429, Retry-After)",
+        _response_url_rate_limited,
+        Outcome(1, 0, 1, 0, ()),
     ),
 ]
 
@@ -221,11 +250,21 @@ def test_fault_ends_posted_once_or_told_and_dead_lettered(
     assert [r.times for r in world.aws.rules] == [0] * len(world.aws.rules)
 
 
+def test_rate_limited_response_url_is_sent_again_after_retry_after(world: World) -> None:
+    """Slack answers a webhook posted too fast with 429 and Retry-After
+    (https://api.slack.com/docs/rate-limits): the message is sent again after that wait, not
+    dropped. Here the first use of the response_url (the status message) is refused."""
+    _response_url_rate_limited(world)
+    run(world)
+    assert [c.ok for c in world.env.slack.calls_to("response_url")] == [False, True, True]
+    assert outcome(world) == Outcome(1, 0, 1, 0, ())
+
+
 def test_duplicate_deliveries_render_and_post_once(world: World) -> None:
     call_http(command_event("a cyborg tiger"))
     services = handlers.services()
     [message] = services.sqs.receive_message(QueueUrl=services.settings.jobs_queue_url)["Messages"]
-    for _ in range(2):  # SQS delivers at least once: the same body again
+    for _ in range(3):  # SQS delivers at least once: the same body three times
         services.sqs.send_message(QueueUrl=services.settings.jobs_queue_url, MessageBody=message["Body"])
     services.sqs.delete_message(
         QueueUrl=services.settings.jobs_queue_url, ReceiptHandle=message["ReceiptHandle"]
@@ -292,3 +331,340 @@ def test_an_expired_image_behind_least_privilege_answers_404(world: World) -> No
     response = call_http(http_event("http", "GET", path))
     assert response["statusCode"] == 404
     assert call_http(http_event("http", "GET", path))["statusCode"] == 302  # the object is really there
+
+
+# ---- retries, redelivery and dead workers ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+THROTTLED = Answer(400, b'{"message": "Rate exceeded"}', "ThrottlingException")
+# Every DynamoDB operation the bot could call, for "DynamoDB down": each one fails.
+DYNAMODB_OPERATIONS = (
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+)
+
+
+def _queue_counts(queue_url: str) -> tuple[int, int]:
+    """(messages receivable now, messages in flight): what SQS itself says about the queue."""
+    attributes = handlers.services().sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    receivable, in_flight = (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    )
+    return int(receivable), int(in_flight)
+
+
+def _receive(max_messages: int = 10) -> list[dict[str, Any]]:
+    """Take queued jobs as Lambda's event source does (they stay hidden for the queue's 720 s)."""
+    services = handlers.services()
+    answer = services.sqs.receive_message(
+        QueueUrl=services.settings.jobs_queue_url,
+        MaxNumberOfMessages=max_messages,
+        WaitTimeSeconds=1,
+        MessageSystemAttributeNames=["All"],
+    )
+    return [dict(message) for message in answer.get("Messages", [])]
+
+
+def _event(message: dict[str, Any]) -> dict[str, Any]:
+    services = handlers.services()
+    arn = services.sqs.get_queue_attributes(
+        QueueUrl=services.settings.jobs_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    return to_event([message], arn, "us-east-1")
+
+
+def _visible_again(message: dict[str, Any]) -> None:
+    """The message's visibility timeout has run out: SQS may deliver it again (here, at once)."""
+    services = handlers.services()
+    services.sqs.change_message_visibility(
+        QueueUrl=services.settings.jobs_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+
+
+def _max_receives(world: World, count: int) -> None:
+    """MAX_RECEIVE_COUNT and the queue's redrive policy, kept equal as the template keeps them."""
+    world.setenv("MAX_RECEIVE_COUNT", str(count))
+    services = handlers.services()
+    queue_url = services.settings.jobs_queue_url
+    policy = json.loads(
+        services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    policy["maxReceiveCount"] = count
+    services.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"RedrivePolicy": json.dumps(policy)})
+
+
+def _deliver_until_settled(poller: Poller, polls: int = 4) -> None:
+    """Run the poller, long-polling, until the queue holds nothing, hidden or not."""
+    queue_url = handlers.services().settings.jobs_queue_url
+    for _ in range(polls):
+        poller.poll_once()
+        if _queue_counts(queue_url) == (0, 0):
+            return
+    raise AssertionError(f"the job never settled: {_queue_counts(queue_url)} (receivable, in flight)")
+
+
+def test_throttled_job_comes_back_after_a_short_backoff_saying_retrying(world: World) -> None:
+    """Defect 7: a retryable failure hands the job back with ChangeMessageVisibility.
+
+    With ReportBatchItemFailures Lambda leaves a failed message alone, so it would come back only
+    when the queue's visibility timeout (720 s) ends
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). The poller
+    here leaves visibility to the worker, as Lambda does.
+    """
+    world.setenv("RENDER_BUDGET_SECONDS", "0")  # one endpoint call per delivery
+    world.setenv("RETRY_BACKOFF_SECONDS", "2,5")
+    world.sagemaker.scripted.append(THROTTLED)
+    services = handlers.services()
+    queue_url = services.settings.jobs_queue_url
+    visibility = services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+    assert visibility["Attributes"]["VisibilityTimeout"] == "720"
+    ack_json(call_http(command_event("a cyborg tiger")))
+    poller = Poller(services.sqs, queue_url, wait_seconds=0)  # redeliver_after=None: as Lambda
+
+    assert poller.poll_once() == 1
+    assert _queue_counts(queue_url) == (0, 1)  # handed back, hidden for now
+    [retrying] = world.env.slack.calls_to("chat.update")
+    assert "retrying" in json.dumps(retrying.args, ensure_ascii=False)
+    assert "ThrottlingException" in json.dumps(retrying.args)
+
+    poller.wait_seconds = 20  # far shorter than 720 s: only the worker's backoff brings it back
+    assert poller.poll_once() == 1
+    assert _queue_counts(queue_url) == (0, 0)
+    assert outcome(world) == Outcome(2, 1, 1, 0, ())
+    assert world.env.slack.calls_to("chat.update")[-1].args["ts"] == retrying.args["ts"]
+
+
+def test_dynamodb_down_for_good_the_requester_is_still_told(world: World) -> None:
+    """Every DynamoDB call fails from the moment the job is queued: the give-up path meets a
+    DynamoDB still down, and the requester is told all the same."""
+    ack = ack_json(call_http(command_event("a cyborg tiger")))
+    assert "Queued" in str(ack["text"])
+    for operation in DYNAMODB_OPERATIONS:
+        world.aws.fail(operation, times=10_000)
+
+    settle(world)
+
+    assert outcome(world) == Outcome(0, 1, 0, 1, ("a storage service failed (PutItem)",))
+    [told] = [c for c in world.env.slack.calls_to("chat.postMessage") if c.ok]
+    assert "could not be rendered" in told.args["text"]
+    # The worker tried to claim, read, record and refund, and not one of those calls got through:
+    # the table, read behind the proxy's back, holds only what the acknowledgement wrote.
+    assert {r.operation for r in world.aws.rules if r.seen} >= {"PutItem", "GetItem", "UpdateItem"}
+    table = boto3.client("dynamodb", endpoint_url=world.aws.upstream, region_name="us-east-1")
+    items = table.scan(TableName=handlers.services().settings.jobs_table)["Items"]
+    assert sorted(item["pk"]["S"].split("#")[0] for item in items) == ["command", "quota", "quota"]
+
+
+def test_two_deliveries_at_once_call_the_endpoint_once(world: World) -> None:
+    """Two copies of one job delivered to two workers at the same moment: one renders, the
+    other finds it claimed, is handed back, and on its next delivery finds it done."""
+    world.sagemaker.scripted.append(Answer(delay=1.5))  # the render the second delivery meets
+    call_http(command_event("a cyborg tiger"))
+    services = handlers.services()
+    queue_url = services.settings.jobs_queue_url
+    [original] = _receive()
+    for _ in range(2):
+        services.sqs.send_message(QueueUrl=queue_url, MessageBody=original["Body"])
+    services.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=original["ReceiptHandle"])
+    copies = _receive()
+    while len(copies) < 2:
+        copies += _receive()
+    start = threading.Barrier(2)
+    results: dict[str, Any] = {}
+
+    def deliver(message: dict[str, Any]) -> None:
+        start.wait()
+        results[message["MessageId"]] = handlers.worker_handler(
+            _event(message), LocalContext("imagine-worker")
+        )
+
+    workers = [threading.Thread(target=deliver, args=(m,)) for m in copies]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+
+    failed = {f["itemIdentifier"] for r in results.values() for f in r["batchItemFailures"]}
+    for message in copies:
+        if message["MessageId"] in failed:
+            _visible_again(message)
+        else:
+            services.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    settle(world)
+    assert len(results) == 2
+    assert outcome(world) == POSTED_ONCE
+
+
+def test_redrive_moves_more_than_ten_dead_lettered_jobs(world: World) -> None:
+    """SQS hands out at most 10 messages a receive: redrive must keep going past the first 10."""
+    jobs = 12
+    world.sagemaker.scripted.extend([Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError")] * jobs)
+    for n in range(jobs):
+        ack_json(call_http(command_event(f"a cyborg tiger number {n}")))
+    settle(world, deliveries=jobs + 5)
+    services = handlers.services()
+    dead_letter_queue_url = services.settings.dead_letter_queue_url
+    assert _queue_counts(dead_letter_queue_url) == (jobs, 0)
+
+    from bot.local.cli import main
+
+    assert main(["redrive", "--queue-url", services.settings.jobs_queue_url,
+                 "--dead-letter-queue-url", dead_letter_queue_url]) == 0  # fmt: skip
+    assert _queue_counts(dead_letter_queue_url) == (0, 0)
+    assert _queue_counts(services.settings.jobs_queue_url) == (jobs, 0)
+    settle(world, deliveries=jobs + 5)
+    after = outcome(world)
+    assert after.endpoint_calls == 2 * jobs and after.results == jobs and after.dead_letters == ()
+    assert after.channel_posts == jobs  # each original message updated, none posted again
+
+
+def test_quota_release_after_midnight_gives_back_the_day_the_job_was_counted_on(world: World) -> None:
+    """A job accepted at 23:59:59 UTC that fails after midnight gives its images back to the
+    day it was counted on (job.created), not to the day it failed."""
+    limit = 4
+    world.setenv("DAILY_IMAGES_PER_USER", str(limit))
+    services = handlers.services()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    before_midnight = today - timedelta(seconds=1)
+    guards = Guards(daily_images_per_user=limit, daily_images_per_workspace=0)
+    # What the acknowledgement did last night: count the images, queue the job.
+    reservation = services.quotas.reserve(
+        team_id="T0LOCAL",
+        user_id="U0LOCAL",
+        images=limit,
+        command_id="last-night",
+        guards=guards,
+        now=before_midnight,
+    )
+    assert reservation.accepted
+    request = ImageRequest(prompt="a cyborg tiger at midnight", count=limit, seed=3)
+    job = Job.new(team_id="T0LOCAL", channel_id="C0LOCAL", user_id="U0LOCAL", request=request,
+                  now=before_midnight.timestamp())  # fmt: skip
+    services.queue.send(job)
+    world.sagemaker.scripted.append(Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError"))
+
+    settle(world)  # today, after midnight
+
+    assert outcome(world).dead_letters == ("the model could not render this request",)
+
+    def room(now: datetime) -> bool:
+        probe = f"probe-{now:%j}"
+        return services.quotas.reserve(
+            team_id="T0LOCAL", user_id="U0LOCAL", images=limit, command_id=probe, guards=guards, now=now
+        ).accepted
+
+    assert room(before_midnight)  # last night's count was given back
+    assert room(today + timedelta(hours=1)) and not room(today + timedelta(hours=2))  # today untouched
+
+
+# A worker killed mid-render (defect 12). Lambda stops a function at its timeout, or when it runs
+# out of memory or crashes, with no chance to clean up: Powertools' idempotency record then
+# stays "in progress" until its in_progress_expiration, which Powertools sets from the Lambda
+# context's remaining time (aws-powertools/powertools-lambda-python PR 1387).
+
+
+def _killed_mid_render(world: World, timeout: float | None) -> dict[str, Any]:
+    """Queue a job, deliver it to a worker process, SIGKILL it while the endpoint renders;
+    return the SQS message it was handling (still hidden for the queue's visibility timeout)."""
+    ack_json(call_http(command_event("a cyborg tiger")))
+    [message] = _receive()
+    world.sagemaker.scripted.append(Answer(delay=30.0))  # the render it dies in
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.run_worker", *([] if timeout is None else [str(timeout)])],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert worker.stdin is not None
+    worker.stdin.write(json.dumps(_event(message)).encode())
+    worker.stdin.close()
+    for _ in range(1200):
+        if world.sagemaker.invocations or worker.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert world.sagemaker.invocations, worker.stderr.read().decode() if worker.stderr else "no render"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    return message
+
+
+def _claims() -> list[dict[str, Any]]:
+    """Powertools' idempotency records still "in progress", as DynamoDB holds them."""
+    services = handlers.services()
+    items: list[dict[str, Any]] = services.dynamodb.scan(
+        TableName=services.settings.jobs_table,
+        FilterExpression="#s = :inprogress",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":inprogress": {"S": "INPROGRESS"}},
+    )["Items"]
+    return items
+
+
+def test_a_killed_workers_claim_lapses_before_its_message_comes_back(world: World) -> None:
+    """The claim of a worker that died never outlives its delivery: it lapses within the
+    function's timeout (infra/template.yaml), well before the queue's visibility timeout brings
+    the job back. A claim outliving that would turn every redelivery away."""
+    services = handlers.services()
+    visibility = int(services.sqs.get_queue_attributes(
+        QueueUrl=services.settings.jobs_queue_url, AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]["VisibilityTimeout"])  # fmt: skip
+    received_at = time.time()
+
+    _killed_mid_render(world, timeout=None)  # the local context, with its default timeout
+
+    [claim] = _claims()
+    lapses_at = int(claim["in_progress_expiration"]["N"]) / 1000
+    assert received_at < lapses_at <= time.time() + function_timeout()
+    assert lapses_at < received_at + visibility
+
+
+@pytest.mark.parametrize("receives", [3, 2], ids=["claim lapses before the last delivery",
+                                               "last delivery waits for the claim"])  # fmt: skip
+def test_job_killed_mid_render_is_taken_over_and_posted_once(world: World, receives: int) -> None:
+    """Killed mid-render, then delivered again before the dead worker's claim lapsed: the
+    delivery that finds it claimed is handed back until the claim lapses (or, on the last
+    delivery, waits for it), and the job is then rendered and posted once, never left
+    "Rendering…" for SQS to dead-letter without a reason."""
+    _max_receives(world, receives)
+    world.setenv("RENDER_BUDGET_SECONDS", "1")  # a render fits in a short time: it may take over
+    world.setenv("SAGEMAKER_TIMEOUT_SECONDS", "5")
+    message = _killed_mid_render(world, timeout=3)
+    assert len(_claims()) == 1
+
+    _visible_again(message)
+    services = handlers.services()
+    _deliver_until_settled(Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=10))
+
+    assert outcome(world) == Outcome(2, 1, 1, 0, ())  # the dead worker's call, then one render
+    assert _claims() == []
+
+
+def test_job_killed_mid_render_is_given_up_properly_when_it_cannot_be_taken_over(world: World) -> None:
+    """The last delivery finds the job claimed for longer than it can wait and still render:
+    it gives up in time: the requester is told, the job is dead-lettered with its reason, and
+    its images go back to the quota."""
+    _max_receives(world, 2)
+    world.setenv("DAILY_IMAGES_PER_USER", "1")
+    message = _killed_mid_render(world, timeout=60)
+    _visible_again(message)
+    services = handlers.services()
+    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=10, timeout_seconds=8)
+
+    _deliver_until_settled(poller, polls=1)
+
+    assert outcome(world) == Outcome(1, 1, 0, 1, (INTERRUPTED,))
+    [update] = [c for c in world.env.slack.calls_to("chat.update") if c.ok]
+    assert "not rendered" in json.dumps(update.args)
+    assert "Queued" in str(ack_json(call_http(command_event("a second try")))["text"])  # quota given back

@@ -6,12 +6,13 @@ import base64
 import json
 import re
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
-from tests.conftest import PUBLIC_BASE_URL, Stack, call_http, call_worker, command_event, http_event
+from bot.local.slack_recorder import Call
+from tests.conftest import STAGE, Stack, call_http, call_worker, command_event, http_event
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
 KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
@@ -27,7 +28,7 @@ def _s3_objects(env: Stack) -> dict[str, bytes]:
 
 def _open_link(link: str) -> bytes:
     """Resolve a stable link through http_handler, then follow its redirect like a browser."""
-    path = urlsplit(link).path.removeprefix(urlsplit(PUBLIC_BASE_URL).path)
+    path = urlsplit(link).path.removeprefix(STAGE)
     response = call_http(http_event("http", "GET", path))
     assert response["statusCode"] == 302, response
     with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
@@ -98,7 +99,7 @@ def test_placeholder_job_posts_one_image_with_a_working_link(env: Stack) -> None
     [(key, jpeg)] = _s3_objects(env).items()
     [updated] = env.slack.calls_to("chat.update")
     [image] = [b for b in updated.args["blocks"] if b["type"] == "image"]
-    assert image["image_url"].startswith(PUBLIC_BASE_URL + "/images/")
+    assert image["image_url"].startswith(env.public_base_url + "/images/")
     assert image["image_url"].endswith(key.removeprefix("images/"))
     assert _open_link(image["image_url"]) == jpeg
 
@@ -183,3 +184,115 @@ def test_a_render_publishes_cloudwatch_metrics(env: Stack, capfd: pytest.Capture
     assert values["JobsQueued"] == [1.0] and values["ImagesRequested"] == [2.0]
     assert values["ImagesPosted"] == [2.0] and values["BackendSeconds"][0] >= 0
     assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "imagine" for doc in emitted)
+
+
+# ---- what a job carries: unreadable bodies, long and non-Latin prompts ------------------------
+
+
+def _a_job(**changes: object) -> str:
+    from bot.jobs import Job
+    from bot.prompt import ImageRequest
+
+    job = Job.new(team_id="T0LOCAL", channel_id="C0LOCAL", user_id="U0LOCAL",
+                  request=ImageRequest(prompt="a cyborg tiger", seed=3))  # fmt: skip
+    return json.dumps({**json.loads(job.to_json()), **changes})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json at all",
+        "[]",
+        "null",
+        '{"job_id": "0123456789abcdef0123456789abcdef"}',
+        _a_job(job_id="../../etc/passwd"),
+        _a_job(channel_id="<!channel>"),
+        _a_job(request="a cyborg tiger"),
+        _a_job(request=[1, 2]),
+        _a_job(created_at="yesterday"),
+        _a_job(redrives={}),
+    ],
+    ids=[
+        "not JSON",
+        "a list",
+        "null",
+        "fields missing",
+        "bad job id",
+        "bad channel",
+        "request a string",
+        "request a list",
+        "created_at not a number",
+        "redrives not a number",
+    ],
+)
+def test_unreadable_job_is_dead_lettered_with_its_reason_and_nothing_posted(env: Stack, body: str) -> None:
+    sqs = env.services.sqs
+    sqs.send_message(QueueUrl=env.resources.queue_url, MessageBody=body)
+
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}  # settled: deleted, not retried
+
+    [dead] = sqs.receive_message(
+        QueueUrl=env.resources.dead_letter_queue_url, MessageAttributeNames=["All"], WaitTimeSeconds=1
+    )["Messages"]
+    assert dead["Body"] == body
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "the queued job could not be read"
+    assert env.slack.snapshot() == []
+    assert env.receive() == []
+
+
+def _metadata_bytes(metadata: dict[str, str]) -> int:
+    """User metadata as S3 counts it against its 2 KB: the UTF-8 bytes of each key and value
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html)."""
+    return sum(len(key.encode()) + len(value.encode()) for key, value in metadata.items())
+
+
+def _end_to_end(env: Stack, sagemaker: SageMakerStandIn, prompt: str) -> tuple[str, dict[str, str]]:
+    """Send ``/imagine prompt``, run the job; the prompt as the endpoint, Slack and S3 got it."""
+    assert "Queued" in json.dumps(json.loads(call_http(command_event(prompt))["body"]), ensure_ascii=False)
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    [invocation] = sagemaker.invocations
+    [key] = _s3_objects(env)
+    metadata = env.services.s3.head_object(Bucket=env.resources.bucket, Key=key)["Metadata"]
+    assert _metadata_bytes(metadata) <= 2048
+    [updated] = [c for c in env.slack.calls_to("chat.update") if c.ok]
+    assert [b["type"] for b in updated.args["blocks"]].count("image") == 1
+    return str(invocation.body["prompt"]), metadata
+
+
+def _assert_shown_as_typed(env: Stack, prompt: str) -> Call:
+    """The status message and the result both carry the prompt as typed; returns the result."""
+    [posted] = env.slack.calls_to("chat.postMessage")
+    [updated] = [c for c in env.slack.calls_to("chat.update") if c.ok]
+    for call in (posted, updated):
+        assert prompt in call.args["text"]
+        assert f"*{prompt}*" in json.dumps(call.args["blocks"], ensure_ascii=False)
+    return updated
+
+
+def test_a_1000_character_prompt_end_to_end(env: Stack, use_sagemaker: SageMakerStandIn) -> None:
+    prompt = ("a cyborg tiger walks through neon rain at night, " * 25)[:999] + "x"
+    assert len(prompt) == 1000  # MAX_PROMPT_CHARS' default
+
+    at_endpoint, metadata = _end_to_end(env, use_sagemaker, prompt)
+
+    assert at_endpoint == prompt
+    updated = _assert_shown_as_typed(env, prompt)
+    [image] = [b for b in updated.args["blocks"] if b["type"] == "image"]
+    assert image["alt_text"] == prompt
+    assert unquote(metadata["prompt"]) == prompt
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["一只在霓虹雨中的赛博老虎", "🐯🌃🚀", "a 赛博 tiger 🐯 in the rain ☔"],
+    ids=["Chinese", "emoji", "mixed"],
+)
+def test_a_non_latin_prompt_end_to_end(env: Stack, use_sagemaker: SageMakerStandIn, prompt: str) -> None:
+    """The prompt reaches the endpoint, the message and the S3 metadata (URL-quoted there, as
+    S3 metadata travels in HTTP headers) exactly as typed."""
+    at_endpoint, metadata = _end_to_end(env, use_sagemaker, prompt)
+
+    assert at_endpoint == prompt
+    _assert_shown_as_typed(env, prompt)
+    assert metadata["prompt"].isascii()
+    assert unquote(metadata["prompt"]) == prompt

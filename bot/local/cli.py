@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
     STATE.chmod(0o600)
     print(f"imagine is listening on {server.url}/slack/events and {server.url}/images/")
     print("try: imagine-bot send a cyborg tiger --ar 16:9     (Ctrl-C stops)")
-    poller = Poller(services().sqs, os.environ["JOBS_QUEUE_URL"], wait_seconds=2, redeliver_after=5)
+    poller = Poller(services().sqs, os.environ["JOBS_QUEUE_URL"], wait_seconds=2)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         poller.run_forever()

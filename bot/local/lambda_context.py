@@ -1,17 +1,38 @@
-"""A Lambda context object for running the handlers outside Lambda."""
+"""A Lambda context object for running the handlers outside Lambda.
+
+Its remaining time starts from the deployed worker's own ``Timeout`` in infra/template.yaml,
+not from some larger number: Powertools Idempotency keeps a job claimed "in progress" for the
+remaining time it reads here (aws-powertools/powertools-lambda-python PR 1387), so a claim
+outliving the deployed function would outlive the queue's visibility timeout too, and every
+redelivery of a job whose worker died would find it still claimed.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
+
+WORKER_RESOURCE = "WorkerFunction"
+
+
+@cache
+def function_timeout(resource: str = WORKER_RESOURCE) -> float:
+    """A function's ``Timeout`` in the template (its own, else the Globals'), in seconds."""
+    from bot.local.template import load
+
+    template = load()
+    own = template["Resources"][resource].get("Properties", {}).get("Timeout")
+    shared = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)  # Lambda's default
+    return float(own if own is not None else shared)
 
 
 @dataclass
 class LocalContext:
     function_name: str = "imagine-local"
     memory_limit_in_mb: int = 512
-    timeout_seconds: float = 900.0
+    timeout_seconds: float = field(default_factory=function_timeout)
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: float = field(default_factory=time.monotonic)
 

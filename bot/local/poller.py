@@ -42,14 +42,18 @@ class Poller:
         batch_size: int = 1,
         wait_seconds: int = 1,
         redeliver_after: int | None = None,
+        timeout_seconds: float | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
-        # Seconds before a failed message is delivered again; None leaves it to the queue's
-        # visibility timeout, as Lambda does. Shorter makes retries visible while you watch.
+        # Seconds before a failed message is delivered again; None leaves it to the worker (which
+        # backs off retries with ChangeMessageVisibility) and the queue's visibility timeout, as
+        # Lambda does. Shorter makes retries visible while you watch.
         self.redeliver_after = redeliver_after
+        # Each invocation's time limit; None is the deployed worker's Timeout (the template's).
+        self.timeout_seconds = timeout_seconds
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -68,7 +72,10 @@ class Poller:
         if not messages:
             return 0
         region = self.sqs.meta.region_name
-        result = worker_handler(to_event(messages, self.queue_arn, region), LocalContext(WORKER_FUNCTION))
+        context = LocalContext(WORKER_FUNCTION)
+        if self.timeout_seconds is not None:
+            context.timeout_seconds = self.timeout_seconds
+        result = worker_handler(to_event(messages, self.queue_arn, region), context)
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:
