@@ -18,6 +18,7 @@ message from the bot instead, with the images.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import messages
 from bot.poster import ResponseUrlRefused, error_code
+from bot.settings import SettingsError
 from bot.storage import image_link
 
 if TYPE_CHECKING:
@@ -38,13 +40,8 @@ if TYPE_CHECKING:
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
 
-DELIVERY_MODES = ("link", "upload")
 # Waits before trying the image blocks again after Slack could not download an image.
 IMAGE_POST_BACKOFF = (1.0, 3.0)
-
-
-class NoPublicUrl(RuntimeError):
-    """Links were needed but PUBLIC_BASE_URL is not set."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +62,19 @@ def deliver(services: Services, result: Result, where: dict[str, str]) -> str:
     if "ts" in where:
         way = _into_message(services, result, where["channel"], where["ts"])
     elif services.settings.image_delivery == "upload":
-        # Files can be shared only where the bot may post: a closed channel's are sent by DM.
+        # Files can be shared only where the bot may post: a closed channel's go by DM, and the
+        # status shown through the response_url says so.
         way = "direct message, " + _into_direct_message(services, result)
+        with contextlib.suppress(ResponseUrlRefused):
+            job = result.job
+            services.slack.respond(
+                job,
+                {
+                    **messages.sent_by_direct_message(job.user_id, job.request),
+                    "response_type": "in_channel",
+                    "replace_original": True,
+                },
+            )
     else:
         try:
             way = _through_response_url(services, result)
@@ -133,6 +141,8 @@ def _into_conversation(
     try:
         _upload(services, result, channel, thread_ts)
     except SlackApiError as error:
+        if not services.settings.public_base_url:
+            raise  # no links to fall back on: the upload's own error says what is wrong
         logger.warning("could not upload the images", error=error_code(error))
     else:
         if thread_ts:  # the job's own message says where its images went
@@ -189,5 +199,5 @@ def _upload(services: Services, result: Result, channel: str, thread_ts: str | N
 def _links(services: Services, result: Result) -> list[str]:
     settings = services.settings
     if not settings.public_base_url:
-        raise NoPublicUrl("PUBLIC_BASE_URL is not set: the images can be linked only with it")
+        raise SettingsError("PUBLIC_BASE_URL is not set: the images can be linked only with it")
     return [image_link(settings.public_base_url, settings.link_secret, key) for key in result.keys]

@@ -163,6 +163,18 @@ def result_links(user_id: str, request: ImageRequest, links: list[str], seconds:
     }
 
 
+def sent_by_direct_message(user_id: str, request: ImageRequest) -> Payload:
+    """The channel message when the images went to the requester by DM (files cannot be shared
+    where the bot may not post)."""
+    return {
+        "text": f"Imagined: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":envelope: sent to <@{user_id}> as a direct message · {describe(request)}"),
+        ],
+    }
+
+
 def upload_comment(user_id: str, request: ImageRequest) -> str:
     """The text Slack shows with uploaded images."""
     return _truncate(f"{_headline(user_id, request)}\n{describe(request)}", _SECTION_LIMIT)

@@ -14,6 +14,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.jobs import Job
 from bot.messages import Payload
+from bot.slack_client import error_code
 
 logger = Logger(service="imagine", child=True)
 
@@ -78,6 +79,4 @@ class SlackPoster:
         response = self.client.conversations_open(users=user_id)
         return str(response["channel"]["id"])
 
-
-def error_code(error: SlackApiError) -> str:
-    return str(error.response.get("error", "")) if error.response is not None else ""
+__all__ = ["CHANNEL_CLOSED", "ResponseUrlRefused", "SlackPoster", "error_code"]

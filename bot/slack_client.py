@@ -31,11 +31,15 @@ class RefreshingWebClient(WebClient):
         try:
             return super().api_call(api_method, **options)
         except SlackApiError as error:
-            code = error.response.get("error") if error.response is not None else None
-            if code not in AUTH_ERRORS:
+            if error_code(error) not in AUTH_ERRORS:
                 raise
             token = self._current_token()  # its owner may set self.token on the way
             if not token or token == refused:
                 raise
             self.token = token
         return super().api_call(api_method, **options)
+
+
+def error_code(error: SlackApiError) -> str:
+    """Slack's error code in a refused call's answer ("" when there is none)."""
+    return str(error.response.get("error", "")) if error.response is not None else ""

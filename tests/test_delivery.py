@@ -158,3 +158,33 @@ def test_a_closed_channel_whose_images_slack_cannot_fetch_gets_links_through_the
     assert "|image 1>" in last_text(answers[-1]) and answers[-1].args.get("response_type") == "in_channel"
     assert len(sagemaker.invocations) == 1
     assert dead_letters() == []
+
+
+def test_upload_delivery_without_a_public_url_reports_a_refused_upload(
+    world: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no links to fall back on, the upload's own error is the reason the requester gets."""
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    handlers.reset()
+    world.slack.fail("files.getUploadURLExternal", times=10, error="missing_scope")
+    imagine(world)
+    told = [last_text(call) for call in accepted(world, "chat.postMessage") if call.args.get("thread_ts")]
+    assert len(told) == 1 and "missing_scope" in told[0]
+    assert len(dead_letters()) == 1
+    assert len(sagemaker.invocations) == 1
+
+
+def test_upload_delivery_in_a_closed_channel_sends_the_files_by_direct_message(
+    world: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    handlers.reset()
+    world.slack.closed_channels.add("C0LOCAL")
+    imagine(world)
+    dm = world.slack.dm_channel("U0LOCAL")
+    assert [f.channel_id for f in world.slack.files] == [dm]
+    said = accepted(world, "response_url")[-1]
+    assert "direct message" in last_text(said) and said.args.get("replace_original") is True
+    assert len(sagemaker.invocations) == 1
+    assert dead_letters() == []

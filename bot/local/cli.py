@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 OUT = Path("imagine-out")
@@ -98,13 +99,13 @@ def _demo(args: argparse.Namespace) -> int:
         if stack.recorder is None:
             print("posted to the real Slack workspace; see the channel")
             return 0
-        return _show_result(stack.recorder.snapshot())
+        return _show_result(stack.recorder.snapshot(), stack.recorder.image_fetches)
     finally:
         stack.stop()
         server.stop()
 
 
-def _show_result(calls: list[Any]) -> int:
+def _show_result(calls: list[Any], fetches: Sequence[Any] = ()) -> int:
     # Only what Slack would have accepted: the recorder refuses what Slack refuses.
     final = [c for c in calls if c.method in ("chat.update", "response_url") and c.ok]
     if not final:
@@ -123,6 +124,10 @@ def _show_result(calls: list[Any]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(jpeg)
         print(f"\nstable link: {link}")
+        fetched = [f for f in fetches if f.url == link]
+        if fetched:  # the recorder downloads each image_url when it accepts the message, as Slack does
+            last = fetched[-1]
+            print(f"  Slack got:  HTTP {last.status} {last.content_type or last.error}")
         print(f"  opens via:  {opened[:100]}...")
         print(f"  saved:      {path} ({len(jpeg)} bytes)")
     return 0 if links else 1
