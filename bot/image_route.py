@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from bot.http_events import Response, bytes_response, text_response
 from bot.services import Services
-from bot.storage import key_from_link_path
+from bot.storage import split_link_path, token_matches
 
 
 def serve_image(services: Services, path: str) -> Response:
-    settings = services.settings
-    key = key_from_link_path(settings.link_secret, path)
-    if key is None:
+    parts = split_link_path(path)
+    if parts is None or not _opens(services, *parts):
         return text_response(403, "This image link is not valid.")
+    key = parts[1]
+    settings = services.settings
     if settings.image_link_mode == "bytes":
         data = services.images.read(key)
         if data is None:
@@ -25,3 +26,19 @@ def serve_image(services: Services, path: str) -> Response:
     # The presigned URL is short-lived, so the redirect may be cached only briefly.
     max_age = max(0, settings.presigned_url_seconds // 2)
     return text_response(302, "", {"Location": url, "Cache-Control": f"private, max-age={max_age}"})
+
+
+def _opens(services: Services, token: str, key: str) -> bool:
+    """Whether ``token`` was made for ``key`` with the current link key or the one before it.
+
+    A link keeps the key current when it was posted, so after a rotation the links already in
+    Slack carry the previous one. A token that neither made may come from a worker that reads a
+    newer key than this container: read it again (rate-limited) and check once more.
+    """
+    for attempt in range(2):
+        keys = (services.settings.link_secret, services.previous_link_secret())
+        if any(token_matches(secret, token, key) for secret in keys):
+            return True
+        if attempt or not services.refresh_link_secret():
+            return False
+    return False

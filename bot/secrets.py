@@ -12,6 +12,15 @@ A failed Slack signature or an ``invalid_auth`` answer may mean the Slack secret
 request. No value read here is ever logged: errors name the variable, never what it holds.
 (Powertools' max_age and force_fetch: docs.aws.amazon.com/powertools/python/latest/utilities/
 parameters/.)
+
+Image links carry an HMAC under the link key current when they were posted, so a rotated
+``LINK_SECRET_ID`` must not break the links already in Slack. Secrets Manager keeps the value
+before the current one under the ``AWSPREVIOUS`` staging label (PutSecretValue moves it there:
+docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html), and
+:meth:`SecretSource.previous_link` reads it (GetSecretValue with ``VersionStage``), once per
+current value. Only one rotation back is kept: rotating twice retires the oldest links. A token
+that matches neither may come from a worker that already reads a newer key than this container:
+:meth:`SecretSource.refresh_link` reads it again at once, rate-limited as the Slack secret is.
 """
 
 from __future__ import annotations
@@ -29,11 +38,41 @@ from bot.settings import EnvReader, SettingsError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = Logger(service="imagine", child=True)
 
 REFRESH_SECONDS = 30  # the README promises a new value within a minute
 FORCED_REFRESH_SECONDS = 5
+
+
+def forced_refresh_seconds(env: Mapping[str, str]) -> int:
+    """``SECRETS_FORCED_REFRESH_SECONDS``, or its default when unset or malformed.
+
+    Also the pause after a failed start (bot/handlers.py), which must not depend on the very
+    settings that may have failed.
+    """
+    try:
+        return EnvReader(env).integer("SECRETS_FORCED_REFRESH_SECONDS", FORCED_REFRESH_SECONDS, 1, 3600)
+    except SettingsError:
+        return FORCED_REFRESH_SECONDS
+
+
+class _Throttle:
+    """Lets one caller through at most once every ``interval`` seconds."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._at: float | None = None
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._at is not None and now - self._at < self.interval:
+                return False
+            self._at = now
+            return True
 
 
 @dataclass(frozen=True)
@@ -63,20 +102,27 @@ class SecretSource:
             if needed
         }
         self._provider: SecretsProvider | None = None
-        self._lock = threading.Lock()
-        self._forced_at: float | None = None
+        self._slack_forced = _Throttle(self.forced_interval)
+        self._link_forced = _Throttle(self.forced_interval)
         self._quiet_until = 0.0
         self._stored: tuple[str, str] | None = None  # the raw values behind _values
         self._values: SecretValues | None = None
+        self._previous: tuple[str, str] | None = None  # (link key, the one before it; "" if none)
+        self._previous_retry_at = 0.0  # after a failed read of the previous link key
 
     def current(self) -> SecretValues:
         """The values in use; cheap when nothing changed (Powertools answers from its cache)."""
         if self._values is not None and time.monotonic() < self._quiet_until:
             return self._values
         try:
-            stored = (self._read(self.slack_secret_id), self._read(self.link_secret_id))
-        except Exception as error:  # Powertools wraps every failure in GetParameterError
+            slack = self._read(self.slack_secret_id)
             if self._values is None:
+                # Checked before the link key is read, so a malformed Slack secret at a cold
+                # start costs one Secrets Manager call, not two.
+                self._slack_fields(slack)
+            stored = (slack, self._read(self.link_secret_id))
+        except Exception as error:  # Powertools wraps every failure in GetParameterError
+            if self._values is None:  # a malformed Slack secret at a cold start lands here too
                 raise
             # Keep serving with the values in hand, and let Secrets Manager be for a moment
             # rather than asking again on every settings lookup.
@@ -98,6 +144,10 @@ class SecretSource:
             self._stored = stored
             return self._values
         self._stored, self._values = stored, values
+        if self.link_secret_id and (self._previous is None or self._previous[0] != values.link_secret):
+            # Read with each new key rather than at the first image link, so a forged link
+            # later costs no more Secrets Manager calls than the forced refresh allows.
+            self._look_up_previous(values.link_secret)
         return values
 
     def refresh_slack(self) -> bool:
@@ -105,24 +155,58 @@ class SecretSource:
 
         True when the values in use changed.
         """
-        if not self.slack_secret_id:
+        if not self.slack_secret_id or not self._slack_forced.allow():
             return False
-        with self._lock:
-            now = time.monotonic()
-            if self._forced_at is not None and now - self._forced_at < self.forced_interval:
-                return False
-            self._forced_at = now
+        changed = self._reread(self.slack_secret_id)
+        if changed:
+            logger.info("the Slack secret changed; using the new value")
+        return changed
+
+    def refresh_link(self) -> bool:
+        """Read the link key now, unless that was done in the last few seconds.
+
+        For a link token that matches neither key in hand: a worker may already mint with a
+        newer one. True when the values in use changed.
+        """
+        if not self.link_secret_id or not self._link_forced.allow():
+            return False
+        changed = self._reread(self.link_secret_id)
+        if changed:
+            logger.info("the link secret changed; using the new value")
+        return changed
+
+    def previous_link(self) -> str:
+        """The link key before the current one (``AWSPREVIOUS``), or "" when there is none.
+
+        Read along with each new current key, so checking a link costs no Secrets Manager call.
+        """
+        if not self.link_secret_id:
+            return ""
+        current = self.current().link_secret
+        if self._previous is None or self._previous[0] != current:
+            self._look_up_previous(current)  # the read with the key failed; tried again here
+        return self._previous[1] if self._previous and self._previous[0] == current else ""
+
+    def _look_up_previous(self, current: str) -> None:
+        if time.monotonic() < self._previous_retry_at:
+            return
+        try:
+            previous = self._read_previous(self.link_secret_id)
+        except Exception as error:  # old links wait; everything else goes on
+            self._previous_retry_at = time.monotonic() + self.forced_interval
+            logger.warning("the previous link secret could not be read", error=type(error).__name__)
+            return
+        self._previous = (current, previous)
+
+    def _reread(self, secret_id: str) -> bool:
         before = self._values
         try:
-            self._read(self.slack_secret_id, force=True)
+            self._read(secret_id, force=True)
         except Exception as error:
             logger.warning("Secrets Manager could not be read", error=type(error).__name__)
             return False
         self._quiet_until = 0.0
-        changed = self.current() != before
-        if changed:
-            logger.info("the Slack secret changed; using the new value")
-        return changed
+        return self.current() != before
 
     def _read(self, secret_id: str, *, force: bool = False) -> str:
         if not secret_id:
@@ -141,17 +225,25 @@ class SecretSource:
             self._provider = SecretsProvider(boto_config=config)
         return self._provider
 
+    def _read_previous(self, secret_id: str) -> str:
+        """GetSecretValue with ``VersionStage=AWSPREVIOUS`` (docs.aws.amazon.com/secretsmanager/
+        latest/apireference/API_GetSecretValue.html), straight from boto3: Powertools keys its
+        cache on the name alone, not the SDK options (``BaseProvider._build_cache_key``; the same
+        in its TypeScript sibling, aws-powertools/powertools-lambda-typescript#5622), so through
+        the provider the previous value would overwrite the current one in its cache.
+        """
+        client: SecretsManagerClient = self._secrets().client
+        try:
+            answer = client.get_secret_value(SecretId=secret_id, VersionStage="AWSPREVIOUS")
+        except client.exceptions.ResourceNotFoundException:
+            return ""  # never rotated: no version holds the label
+        value = answer.get("SecretString")
+        if value is None:
+            value = answer.get("SecretBinary", b"").decode(errors="replace")
+        return value.strip()
+
     def _parse(self, slack: str, link: str) -> SecretValues:
-        if self.slack_secret_id:
-            stored = _json_object(slack, "SLACK_SECRET_ID")
-            signing = str(stored.get("SLACK_SIGNING_SECRET", "")).strip()
-            token = str(stored.get("SLACK_BOT_TOKEN", "")).strip()
-            if not signing or not token:
-                raise SettingsError(
-                    "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys"
-                )
-        else:
-            signing, token = self._fixed["SLACK_SIGNING_SECRET"], self._fixed["SLACK_BOT_TOKEN"]
+        signing, token = self._slack_fields(slack)
         if self.link_secret_id:
             link = link.strip()
             if not link:
@@ -159,6 +251,18 @@ class SecretSource:
         else:
             link = self._fixed["LINK_SECRET"]
         return SecretValues(signing_secret=signing, bot_token=token, link_secret=link)
+
+    def _slack_fields(self, slack: str) -> tuple[str, str]:
+        if not self.slack_secret_id:
+            return self._fixed["SLACK_SIGNING_SECRET"], self._fixed["SLACK_BOT_TOKEN"]
+        stored = _json_object(slack, "SLACK_SECRET_ID")
+        signing = str(stored.get("SLACK_SIGNING_SECRET", "")).strip()
+        token = str(stored.get("SLACK_BOT_TOKEN", "")).strip()
+        if not signing or not token:
+            raise SettingsError(
+                "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys"
+            )
+        return signing, token
 
 
 def _json_object(raw: str, variable: str) -> dict[str, object]:

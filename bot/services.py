@@ -62,6 +62,17 @@ class Services:
         """
         return self._secrets is not None and self._secrets.refresh_slack()
 
+    def previous_link_secret(self) -> str:
+        """The link key before the current one, or "": links posted before a rotation use it."""
+        return self._secrets.previous_link() if self._secrets is not None else ""
+
+    def refresh_link_secret(self) -> bool:
+        """Read the link key again now, at most once every few seconds; True if it changed.
+
+        For a token no key in hand made: a worker may already mint links with a newer key.
+        """
+        return self._secrets is not None and self._secrets.refresh_link()
+
     def _current_bot_token(self) -> str:
         self.refresh_slack_secret()
         return self.settings.bot_token

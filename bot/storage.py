@@ -81,14 +81,28 @@ def key_from_link_path(secret: str, path: str) -> str | None:
 
     The path may carry a stage or other prefix before ``/images/`` (REST API stages do).
     """
+    parts = split_link_path(path)
+    if parts is None or not token_matches(secret, *parts):
+        return None
+    return parts[1]
+
+
+def split_link_path(path: str) -> tuple[str, str] | None:
+    """A link path's token and the key it names, or None when no link could look like it.
+
+    Checking a token needs the link key; a path refused here needs nothing at all.
+    """
     _, marker, rest = path.partition("/images/")
     token, _, tail = rest.partition("/")
     key = PREFIX + tail
     if not marker or not _KEY.match(key):
         return None
-    if not hmac.compare_digest(token.encode(), link_token(secret, key).encode()):
-        return None
-    return key
+    return token, key
+
+
+def token_matches(secret: str, token: str, key: str) -> bool:
+    """Whether ``token`` was made for ``key`` with ``secret`` (compared in constant time)."""
+    return bool(secret) and hmac.compare_digest(token.encode(), link_token(secret, key).encode())
 
 
 def image_metadata(fields: dict[str, str]) -> dict[str, str]:

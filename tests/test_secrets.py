@@ -13,11 +13,14 @@ import io
 import json
 import logging
 import secrets
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +29,7 @@ import pytest
 
 from bot import handlers
 from bot.local.loopback import Loopback, QuietHandler, Served
-from bot.storage import key_from_link_path
+from bot.storage import key_from_link_path, link_token, split_link_path
 from tests.conftest import (
     BOT_TOKEN,
     LINK_SECRET,
@@ -296,8 +299,7 @@ def test_the_worker_retries_once_with_the_new_token_after_invalid_auth(
     [post] = [c for c in env.slack.calls_to("chat.postMessage") if c.ok]
     assert "cyborg tiger" in post.args["text"]
     assert len(_image_links(env)) == 1
-    dead = env.services.sqs.receive_message(QueueUrl=env.resources.dead_letter_queue_url, WaitTimeSeconds=0)
-    assert dead.get("Messages", []) == []
+    assert env.dead_letters() == []
 
 
 def test_secrets_manager_down_leaves_the_values_in_hand_and_is_not_asked_on_every_request(
@@ -383,10 +385,179 @@ def test_a_worker_without_its_settings_tells_the_requester_and_dead_letters_the_
 
     [told] = env.slack.calls_to("chat.postMessage")
     assert "not configured correctly" in told.args["text"]
-    [dead] = env.services.sqs.receive_message(
-        QueueUrl=env.resources.dead_letter_queue_url, MessageAttributeNames=["All"], WaitTimeSeconds=0
-    )["Messages"]
+    [dead] = env.dead_letters()
     assert "not configured correctly" in dead["MessageAttributes"]["reason"]["StringValue"]
     shown = json.dumps([told.args, dead])
     for secret in SECRETS:
         assert secret not in shown
+
+
+# ---- image links across a rotation of the link key -----------------------------------------------
+
+THIRD_LINK_SECRET = "third-link-secret-" + "e" * 20
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _open(link: str) -> int:
+    """GET a posted link through http_handler, as Slack's image proxy or a browser does."""
+    path = urlsplit(link).path.removeprefix(urlsplit(PUBLIC_BASE_URL).path)
+    return int(call_http(make_event("http", "GET", path))["statusCode"])
+
+
+def _worker_process(event: dict[str, Any]) -> dict[str, Any]:
+    """worker_handler in a process of its own: another container, with its own copy of the keys."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.run_worker"],
+        cwd=ROOT, input=json.dumps(event).encode(), capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def test_a_link_posted_before_a_rotation_still_opens_after_it(
+    env: Stack, rotation: Rotation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link keeps the key current when it was posted; a token made with the current key or the
+    one before it opens. Secrets Manager labels that one AWSPREVIOUS: PutSecretValue moves the
+    label to the version AWSCURRENT leaves (https://docs.aws.amazon.com/secretsmanager/latest/
+    apireference/API_PutSecretValue.html), and GetSecretValue reads it with VersionStage
+    (.../API_GetSecretValue.html). One rotation back only: a second one retires the oldest links."""
+    monkeypatch.setenv("SECRETS_REFRESH_SECONDS", "1")
+    call_http(command_event("first --seed 1"))
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    [old_link] = _image_links(env)
+
+    rotation.store_link(NEW_LINK_SECRET)
+    time.sleep(1.5)  # past the 1-second max_age: this container now mints with the new key
+    call_http(command_event("second --seed 2"))
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    [_, new_link] = _image_links(env)
+    assert key_from_link_path(NEW_LINK_SECRET, urlsplit(new_link).path)
+
+    assert _open(old_link) == 302  # in the container that lived through the rotation
+    assert _open(new_link) == 302
+    handlers.reset()  # a container started after the rotation
+    assert _open(old_link) == 302
+
+    rotation.store_link(THIRD_LINK_SECRET)  # the first key is now two rotations back
+    handlers.reset()
+    assert _open(old_link) == 403
+    assert _open(new_link) == 302
+
+
+def test_a_link_minted_with_a_newer_key_opens_on_a_container_still_holding_the_old_one(
+    env: Stack, rotation: Rotation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker started after a rotation mints with the new key at once, while an http container
+    may keep the old one for SECRETS_REFRESH_SECONDS. A token neither of its keys made makes it
+    read the key again (rate-limited) and check once more. Slack downloads the image while it
+    handles chat.update (the recorder does too), so that first look must already work."""
+    monkeypatch.setenv("SECRETS_REFRESH_SECONDS", "3600")
+    ack_json(call_http(command_event("a cyborg tiger --seed 4")))  # this container reads the old key
+    event = env.sqs_event()
+    rotation.store_link(NEW_LINK_SECRET)
+
+    assert _worker_process(event) == {"batchItemFailures": []}
+
+    [link] = _image_links(env)
+    assert key_from_link_path(NEW_LINK_SECRET, urlsplit(link).path)  # minted with the new key
+    assert [(f.ok, f.status) for f in env.slack.image_fetches] == [(True, 200)]  # from this container
+    assert all(c.ok for c in env.slack.calls_to("chat.update"))
+    assert _open(link) == 302
+
+
+def test_forged_image_links_stay_refused_and_read_the_key_at_most_once_per_interval(
+    env: Stack, rotation: Rotation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRETS_REFRESH_SECONDS", "3600")
+    monkeypatch.setenv("SECRETS_FORCED_REFRESH_SECONDS", "3600")
+    call_http(command_event("a cyborg tiger --seed 5"))
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+    [link] = _image_links(env)
+    parts = split_link_path(urlsplit(link).path)
+    assert parts is not None
+    token, key = parts
+    reads = rotation.reads()
+
+    forged = [link.replace(token, link_token(f"guessed-key-{n}", key)) for n in range(25)]
+    answers = [_open(f) for f in forged]
+
+    assert set(answers) == {403}
+    assert rotation.reads() == reads + 1  # the first refusal looked again; the other 24 did not
+    assert _open(link) == 302
+
+
+# ---- a worker or a cold start without usable settings -------------------------------------------
+
+
+def test_a_worker_without_a_required_setting_hands_the_batch_back_saying_why_once(
+    env: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Without its settings the worker knows no dead-letter queue to file a job in, so every
+    record is reported failed (ReportBatchItemFailures, https://docs.aws.amazon.com/lambda/latest/
+    dg/services-sqs-errorhandling.html) for SQS's redrive and the dead-letter alarm."""
+    call_http(command_event("a cyborg tiger"))
+    call_http(command_event("a second tiger"))
+    event = env.sqs_event()
+    assert len(event["Records"]) == 2
+    monkeypatch.delenv("JOBS_TABLE")
+    handlers.reset()
+    caplog.clear()
+    capfd.readouterr()
+
+    answer = call_worker(event)
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]  # one line for the batch
+    logged = _logged(caplog)  # and no traceback
+    assert "JOBS_TABLE is not set" in error.getMessage() + str(error.__dict__)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    for secret in SECRETS:
+        assert secret not in logged + out + err
+
+
+def test_a_worker_with_a_malformed_stored_secret_names_it_without_its_value(
+    env: Stack, rotation: Rotation, caplog: pytest.LogCaptureFixture
+) -> None:
+    call_http(command_event("a cyborg tiger"))
+    event = env.sqs_event()
+    rotation.store_slack("", NEW_BOT_TOKEN)  # the signing secret left out while pasting
+    handlers.reset()  # a worker starting now
+    caplog.clear()
+
+    answer = call_worker(event)
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]  # one line, no traceback
+    assert "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN" in str(error.__dict__)
+    assert NEW_BOT_TOKEN not in _logged(caplog)
+
+
+def test_a_malformed_slack_secret_at_a_cold_start_is_read_at_most_once_per_interval(
+    env: Stack, rotation: Rotation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forged requests to a container that cannot start must not each read Secrets Manager."""
+    monkeypatch.setenv("SECRETS_FORCED_REFRESH_SECONDS", "3600")
+    rotation.store_slack("", NEW_BOT_TOKEN)
+
+    answers = [call_http(command_event(f"try {n}"))["statusCode"] for n in range(10)]
+    answers += [call_http(command_event(f"forged {n}", secret="guessed"))["statusCode"] for n in range(15)]
+
+    assert set(answers) == {503}
+    assert rotation.reads() == 1  # the Slack secret, read once; the link key not even once
+
+
+def test_a_failed_start_is_tried_again_once_the_interval_has_passed(
+    env: Stack, rotation: Rotation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRETS_FORCED_REFRESH_SECONDS", "1")
+    rotation.store_slack("", NEW_BOT_TOKEN)
+    assert call_http(command_event("before the fix"))["statusCode"] == 503
+
+    rotation.store_slack(SIGNING_SECRET, BOT_TOKEN)
+    time.sleep(1.5)  # past the 1-second hold
+
+    ack_json(call_http(command_event("after the fix")))

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from bot.jobs import Job
 from bot.prompt import ImageRequest
-from bot.storage import image_key, image_link, image_metadata, key_from_link_path, link_token
+from bot.storage import (
+    image_key,
+    image_link,
+    image_metadata,
+    key_from_link_path,
+    link_token,
+    split_link_path,
+    token_matches,
+)
 
 SECRET = "link-secret-for-tests"
 KEY = "images/T0ABC/2026/11/25/0123456789abcdef0123456789abcdef/0.jpg"
@@ -57,6 +65,21 @@ def test_link_round_trip_with_and_without_a_stage() -> None:
 def test_forged_links_open_nothing(mangle) -> None:  # type: ignore[no-untyped-def]
     token = link_token(SECRET, KEY)
     assert key_from_link_path(SECRET, mangle(token, KEY.removeprefix("images/"))) is None
+
+
+def test_an_empty_key_opens_nothing() -> None:
+    """No previous link key reads as "": a token anyone can make with an empty key never passes."""
+    token = link_token("", KEY)
+    assert not token_matches("", token, KEY)
+    assert key_from_link_path("", f"/images/{token}/{KEY.removeprefix('images/')}") is None
+
+
+def test_a_link_path_splits_into_its_token_and_key_without_any_secret() -> None:
+    link = image_link("https://imagine.example/prod", SECRET, KEY)
+    assert split_link_path(link.removeprefix("https://imagine.example")) == (link_token(SECRET, KEY), KEY)
+    assert split_link_path(f"/images/{link_token(SECRET, KEY)}/../{KEY.removeprefix('images/')}") is None
+    assert token_matches(SECRET, link_token(SECRET, KEY), KEY)
+    assert not token_matches(SECRET, link_token(SECRET, KEY), OTHER)
 
 
 @given(st.text(max_size=200))
