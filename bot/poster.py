@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -36,8 +35,13 @@ class SlackPoster:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def post(self, job: Job, payload: Payload) -> dict[str, str]:
-        """Post the job's message; return where it lives, for :meth:`update` and :meth:`reply`."""
+    def post(self, job: Job, payload: Payload, *, must_arrive: bool = False) -> dict[str, str]:
+        """Post the job's message; return where it lives, for :meth:`update` and :meth:`reply`.
+
+        A status note the response_url refuses is let go (the result finds another way, see
+        bot/delivery.py); with ``must_arrive`` the refusal is raised, for the caller to send it
+        another way.
+        """
         try:
             response = self.client.chat_postMessage(
                 channel=job.channel_id, unfurl_links=False, unfurl_media=False, **payload
@@ -46,9 +50,11 @@ class SlackPoster:
             if error_code(error) not in CHANNEL_CLOSED or not job.response_url:
                 raise
             logger.info("channel closed to the bot; answering through response_url", error=error_code(error))
-            # Only a status note is lost if it refuses: the result finds another way (bot/delivery.py).
-            with contextlib.suppress(ResponseUrlRefused):
+            try:
                 self.respond(job, {**payload, "response_type": "in_channel"})
+            except ResponseUrlRefused:
+                if must_arrive:
+                    raise
             return dict(VIA_RESPONSE_URL)
         return {"channel": str(response["channel"]), "ts": str(response["ts"])}
 
@@ -78,5 +84,6 @@ class SlackPoster:
         """The bot's DM channel with a person (conversations.open, scope im:write)."""
         response = self.client.conversations_open(users=user_id)
         return str(response["channel"]["id"])
+
 
 __all__ = ["CHANNEL_CLOSED", "ResponseUrlRefused", "SlackPoster", "error_code"]

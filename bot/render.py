@@ -8,12 +8,15 @@ bot/worker.py decides between another delivery and giving up.
 
 from __future__ import annotations
 
+import copy
 import time
+from typing import Protocol, runtime_checkable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bot import messages
+from bot.backends import Backend
 from bot.delivery import Result, deliver
 from bot.jobs import Job, Progress
 from bot.services import Services
@@ -29,8 +32,12 @@ def finished(progress: Progress, job: Job) -> bool:
     return progress.status == "done" or (progress.status == "failed" and progress.redrives >= job.redrives)
 
 
-def render(services: Services, job: Job) -> Progress:
-    """Carry a job to its posted result, resuming wherever an earlier delivery stopped."""
+def render(services: Services, job: Job, *, budget_seconds: float | None = None) -> Progress:
+    """Carry a job to its posted result, resuming wherever an earlier delivery stopped.
+
+    ``budget_seconds`` caps the backend's time for starting endpoint attempts (its
+    RENDER_BUDGET_SECONDS), so that a render fits the invocation's time left.
+    """
     settings = services.settings
     if settings.image_delivery == "link" and not settings.public_base_url:  # before any GPU time
         raise SettingsError("PUBLIC_BASE_URL is not set: the worker needs it to link the images")
@@ -42,6 +49,7 @@ def render(services: Services, job: Job) -> Progress:
     resumed = progress.status != "new"
     progress.redrives = job.redrives
 
+    posted_before = bool(progress.message)
     if not progress.message:
         progress.message = services.slack.post(job, messages.rendering(job.user_id, job.request))
         progress.status = "rendering"
@@ -50,8 +58,10 @@ def render(services: Services, job: Job) -> Progress:
     if not progress.keys and resumed:
         progress.keys = _stored_already(services, job)  # stored before a crash, not yet recorded
     if not progress.keys:
+        if posted_before:
+            _show_rendering(services, job, progress.message)
         started = time.perf_counter()
-        jpegs = services.backend.generate(job.request)
+        jpegs = _within(services.backend, budget_seconds).generate(job.request)
         progress.seconds = time.perf_counter() - started
         metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=progress.seconds)
         progress.keys = _store_images(services, job, jpegs)
@@ -65,6 +75,32 @@ def render(services: Services, job: Job) -> Progress:
     logger.info("job done", job_id=job.job_id, images=len(progress.keys), delivered_as=way,
                 backend_seconds=round(progress.seconds, 3))  # fmt: skip
     return progress
+
+
+def _show_rendering(services: Services, job: Job, where: dict[str, str]) -> None:
+    """An earlier delivery's message may say "retrying in about N s": say "rendering" again
+    while this delivery renders. Best effort: the render goes on whatever Slack answers."""
+    if "ts" not in where:
+        return  # behind response_url: "retrying" is never shown there, keep its few uses
+    try:
+        services.slack.update(job, where, messages.rendering(job.user_id, job.request))
+    except Exception as error:
+        logger.warning("could not show that the job is rendering again", error=type(error).__name__)
+
+
+@runtime_checkable
+class _Budgeted(Protocol):
+    budget_seconds: float  # no new endpoint attempt starts after this (bot/backends/sagemaker.py)
+
+
+def _within(backend: Backend, budget_seconds: float | None) -> Backend:
+    """``backend`` with its retry budget cut to ``budget_seconds``: a copy, since the backend
+    is shared by every job of the container."""
+    if budget_seconds is None or not isinstance(backend, _Budgeted):
+        return backend
+    capped = copy.copy(backend)
+    capped.budget_seconds = max(0.0, min(backend.budget_seconds, budget_seconds))
+    return capped
 
 
 def _keys(job: Job) -> list[str]:

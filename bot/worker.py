@@ -7,6 +7,10 @@ another delivery, after a short backoff rather than the queue's whole visibility
 the queue's last allowed receive; then, or at once for a failure no retry can fix, the worker
 gives up. Nothing is left for SQS's own redrive, which would file the job without a reason and
 tell nobody.
+
+So that every delivery ends in time to give up, a render starts another endpoint attempt only
+while that attempt, storing and delivering still fit before the function's timeout, less
+GIVE_UP_SECONDS: RENDER_BUDGET_SECONDS is cut to what is left (:func:`_endpoint_budget`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot import messages
 from bot.backends import BackendError
+from bot.delivery import IMAGE_POST_BACKOFF
 from bot.jobs import Job, Progress
+from bot.poster import ResponseUrlRefused, error_code
 from bot.render import finished, render
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -33,8 +39,12 @@ metrics = Metrics(namespace="imagine")
 
 IDEMPOTENCY_SECONDS = 86400
 MAX_VISIBILITY_SECONDS = 43200  # SQS's limit on a message's visibility timeout (12 hours)
-GIVE_UP_SECONDS = 5.0  # kept at the end of a last delivery to tell the requester and file the job
-STORE_AND_POST_SECONDS = 10.0  # a render's time after the endpoint: S3, the job store, Slack
+GIVE_UP_SECONDS = 5.0  # kept at the end of an invocation to tell the requester and file the job
+# Planning figures for a render's time outside the endpoint. They are what these steps take
+# when the services answer in the normal course, not bounds: a Slack call that hangs until the
+# client's 10 s timeout fails, and that failure is handled in the time GIVE_UP_SECONDS keeps.
+STORE_SECONDS = 5.0  # the JPEGs into S3 and the job's progress into the job store
+SLACK_CALL_SECONDS = 2.0  # one Web API call, Slack's download of the message's images included
 INTERRUPTED = "the render was interrupted (its worker stopped) and could not be finished in time"
 # Slack errors that no retry will change.
 _SLACK_PERMANENT = {
@@ -131,7 +141,7 @@ def _show_retrying(services: Services, job: Job, reason: str, seconds: int, erro
 
 def _render(services: Services, job: Job, context: Any, *, final: bool) -> None:
     try:
-        _render_once(services, job, context)
+        _render_once(services, job, context, _endpoint_budget(services.settings, job, _deadline(context)))
     except AlreadyInProgress as busy:
         if not final:
             raise
@@ -143,11 +153,14 @@ def _take_over(services: Services, job: Job, context: Any, lapses_at: float | No
 
     Wait while the other delivery may still finish it. Once its claim lapses (a claim lasts no
     longer than the function's timeout, so a delivery that died lets go) or is released, render
-    it here if a render still fits in this invocation; otherwise raise :class:`Interrupted`
-    while there is time left to give up properly.
+    it here if one endpoint attempt, storing and delivering still fit in this invocation, with
+    retries only in the time left over (:func:`_endpoint_budget`); otherwise raise
+    :class:`Interrupted` while there is time left to give up properly. With the defaults (a
+    120 s function, a 65 s endpoint attempt) a take-over of one image may start up to about
+    23 s into the invocation, of four images up to about 11 s.
     """
-    stop_waiting = time.time() + _remaining_seconds(context) - GIVE_UP_SECONDS
-    latest_start = stop_waiting - _render_allowance(services.settings)
+    deadline = _deadline(context)
+    stop_waiting = deadline if deadline is not None else time.time()
     while True:
         if finished(services.store.load(job.job_id), job):
             return  # the other delivery finished it
@@ -155,10 +168,11 @@ def _take_over(services: Services, job: Job, context: Any, lapses_at: float | No
         if now >= stop_waiting:
             raise Interrupted(job.job_id)
         if lapses_at is None or now > lapses_at:
-            if now > latest_start:
+            budget = _endpoint_budget(services.settings, job, deadline)
+            if budget is None or budget < 0:
                 raise Interrupted(job.job_id)
             try:
-                _render_once(services, job, context)  # Powertools lets a lapsed claim be taken
+                _render_once(services, job, context, budget)  # Powertools lets a lapsed claim be taken
                 return
             except AlreadyInProgress as busy:
                 lapses_at = busy.lapses_at  # still (or again) claimed
@@ -166,23 +180,44 @@ def _take_over(services: Services, job: Job, context: Any, lapses_at: float | No
         time.sleep(min(1.0, max(0.05, min(wake, stop_waiting) - now)))
 
 
-def _remaining_seconds(context: Any) -> float:
+def _deadline(context: Any) -> float | None:
+    """Epoch seconds by which this invocation must start giving up, to do it before Lambda's
+    timeout; None when no deadline is known."""
     if context is None or not hasattr(context, "get_remaining_time_in_millis"):
-        return 0.0  # no deadline known: do not wait on one
-    return float(context.get_remaining_time_in_millis()) / 1000
+        return None
+    return time.time() + float(context.get_remaining_time_in_millis()) / 1000 - GIVE_UP_SECONDS
 
 
-def _render_allowance(settings: Settings) -> float:
-    """Seconds a render may take: endpoint attempts start within the budget, each may take
-    the endpoint's timeout (or the placeholder's delay), then storing and posting."""
-    endpoint = max(
-        settings.render_budget_seconds + settings.sagemaker_timeout_seconds,
-        settings.placeholder_delay_seconds,
-    )
-    return endpoint + STORE_AND_POST_SECONDS
+def _endpoint_budget(settings: Settings, job: Job, deadline: float | None) -> float | None:
+    """Seconds in which new endpoint attempts may start, so that the last one, storing and
+    delivering still end by ``deadline``: at most RENDER_BUDGET_SECONDS, less when the
+    invocation has less time left. Negative when not even one attempt fits; None (the
+    configured budget) when no deadline is known."""
+    if deadline is None:
+        return None
+    room = deadline - time.time() - _one_attempt_seconds(settings, job.request.count)
+    return min(settings.render_budget_seconds, room)
 
 
-def _render_once(services: Services, job: Job, context: Any) -> None:
+def _one_attempt_seconds(settings: Settings, images: int) -> float:
+    """The longest a render with a single endpoint attempt may take: the "rendering" note on a
+    resumed job, the attempt (the endpoint's whole timeout, or the placeholder's delay), storing
+    and delivering."""
+    endpoint = max(settings.sagemaker_timeout_seconds, settings.placeholder_delay_seconds)
+    return SLACK_CALL_SECONDS + endpoint + STORE_SECONDS + delivery_seconds(images)
+
+
+def delivery_seconds(images: int) -> float:
+    """The longest delivering ``images`` may take (bot/delivery.py at its worst): the image
+    blocks sent 1 + len(IMAGE_POST_BACKOFF) times with those waits between, then the upload
+    (files.getUploadURLExternal and the upload for each image, files.completeUploadExternal),
+    the message that says where the images went, and one call more for the way to the
+    requester (conversations.open, or a response_url that refused)."""
+    calls = (len(IMAGE_POST_BACKOFF) + 1) + (2 * images + 1) + 1 + 1
+    return sum(IMAGE_POST_BACKOFF) + calls * SLACK_CALL_SECONDS
+
+
+def _render_once(services: Services, job: Job, context: Any, budget: float | None = None) -> None:
     """render() guarded by Powertools Idempotency on the job id (and its redrive count)."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
@@ -199,7 +234,7 @@ def _render_once(services: Services, job: Job, context: Any) -> None:
         data_keyword_argument="job", persistence_store=services.idempotency, config=config
     )
     def render_job(job: dict[str, Any]) -> dict[str, str]:
-        progress = render(services, Job.from_json(json.dumps(job)))
+        progress = render(services, Job.from_json(json.dumps(job)), budget_seconds=budget)
         return {"status": progress.status}
 
     payload = json.loads(job.to_json())
@@ -235,7 +270,7 @@ def classify(error: Exception) -> tuple[bool, str]:
     if isinstance(error, SettingsError):
         return False, "the bot is not configured correctly (an administrator has been told in the logs)"
     if isinstance(error, SlackApiError):
-        code = str(error.response.get("error", "")) if error.response is not None else ""
+        code = error_code(error)
         return code not in _SLACK_PERMANENT, f"Slack refused the message ({code or 'unknown error'})"
     if isinstance(error, ClientError):
         service = error.operation_name
@@ -266,7 +301,11 @@ def give_up(services: Services, job: Job, reason: str) -> None:
             services.slack.update(job, progress.message, messages.failed(job.user_id, job.request))
             services.slack.reply(job, progress.message, messages.failure_reply(reason))
         else:
-            services.slack.post(job, messages.failure_reply(reason))
+            services.slack.post(job, messages.failure_reply(reason), must_arrive=True)
+    except ResponseUrlRefused:
+        # A channel closed to the bot whose response_url is used up or expired: as for a
+        # result (bot/delivery.py), the requester hears it from the bot directly.
+        _tell_by_direct_message(services, job, reason)
     except Exception:
         logger.exception("could not tell the requester")
     progress.status, progress.reason, progress.redrives = "failed", reason, job.redrives
@@ -281,6 +320,14 @@ def give_up(services: Services, job: Job, reason: str) -> None:
         )
     except Exception:
         logger.exception("could not give the images back to the quota")
+
+
+def _tell_by_direct_message(services: Services, job: Job, reason: str) -> None:
+    try:
+        channel = services.slack.open_direct_message(job.user_id)
+        services.slack.client.chat_postMessage(channel=channel, **messages.failure_reply(reason))
+    except Exception:
+        logger.exception("could not tell the requester, not even by direct message")
 
 
 def _dead_letter(services: Services, body: str, reason: str, record: SQSRecord) -> None:

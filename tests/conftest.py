@@ -21,7 +21,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from bot import handlers
-from bot.local.lambda_context import LocalContext
+from bot.local.lambda_context import HTTP_RESOURCE, WORKER_RESOURCE, LocalContext
 from bot.local.poller import to_event
 from bot.local.provision import Provisioned, provision
 from bot.local.server import LocalServer
@@ -91,6 +91,24 @@ class Stack:
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
         return messages
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The jobs in the dead-letter queue with their attributes (``reason`` ...), looked at
+        without being taken: they stay visible for the next look."""
+        messages: list[dict[str, Any]] = self.services.sqs.receive_message(
+            QueueUrl=self.resources.dead_letter_queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        return messages
+
+    def dead_letter_reasons(self) -> list[str]:
+        return [
+            m.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "")
+            for m in self.dead_letters()
+        ]
 
     def sqs_event(self) -> dict[str, Any]:
         """The queued messages as Lambda's SQS event source hands them to the worker."""
@@ -218,12 +236,20 @@ def command_event(
 
 
 def call_http(event: dict[str, Any]) -> dict[str, Any]:
-    response: dict[str, Any] = handlers.http_handler(event, LocalContext("imagine-http-test"))
+    response: dict[str, Any] = handlers.http_handler(event, LocalContext("imagine-http-test", HTTP_RESOURCE))
     return response
 
 
 def call_worker(event: dict[str, Any]) -> dict[str, Any]:
-    return dict(handlers.worker_handler(event, LocalContext("imagine-worker-test")))
+    return dict(handlers.worker_handler(event, LocalContext("imagine-worker-test", WORKER_RESOURCE)))
+
+
+def use_up(response_url: str) -> None:
+    """Spend a response_url's five uses, as five earlier answers would have."""
+    from slack_sdk.webhook import WebhookClient
+
+    for n in range(5):
+        assert WebhookClient(response_url).send(text=f"earlier answer {n}").status_code == 200
 
 
 def ack_json(response: dict[str, Any]) -> dict[str, Any]:

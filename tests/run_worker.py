@@ -14,11 +14,11 @@ import json
 import sys
 
 from bot.handlers import worker_handler
-from bot.local.lambda_context import LocalContext
+from bot.local.lambda_context import WORKER_RESOURCE, LocalContext
 
 
 def main(argv: list[str]) -> int:
-    context = LocalContext("imagine-worker-killable")
+    context = LocalContext("imagine-worker-killable", WORKER_RESOURCE)
     if argv:
         context.timeout_seconds = float(argv[0])
     result = worker_handler(json.load(sys.stdin), context)

@@ -11,7 +11,6 @@ what the requester got, that the endpoint was called once, and that nothing was 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from slack_sdk.webhook import WebhookClient
@@ -52,14 +51,6 @@ def last_text(call: Call) -> str:
     return json.dumps(call.args.get("blocks", []), ensure_ascii=False)
 
 
-def dead_letters() -> list[Any]:
-    services = handlers.services()
-    found: list[Any] = services.sqs.receive_message(
-        QueueUrl=services.settings.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
-    ).get("Messages", [])
-    return found
-
-
 def test_image_downloads_failing_twice_are_retried_into_image_blocks(
     world: Stack, sagemaker: SageMakerStandIn
 ) -> None:
@@ -71,7 +62,7 @@ def test_image_downloads_failing_twice_are_retried_into_image_blocks(
     assert '"type": "image"' in last_text(updates[-1])
     assert len(sagemaker.invocations) == 1
     assert world.slack.files == []
-    assert dead_letters() == []
+    assert world.dead_letters() == []
 
 
 def test_images_slack_never_downloads_are_uploaded_into_the_thread(
@@ -90,7 +81,7 @@ def test_images_slack_never_downloads_are_uploaded_into_the_thread(
     final = accepted(world, "chat.update")[-1]
     assert '"type": "image"' not in last_text(final) and "in the thread" in last_text(final)
     assert len(sagemaker.invocations) == 1
-    assert dead_letters() == []
+    assert world.dead_letters() == []
 
 
 def test_with_uploads_refused_too_the_result_is_posted_as_plain_links(
@@ -105,7 +96,7 @@ def test_with_uploads_refused_too_the_result_is_posted_as_plain_links(
     assert f"<{world.public_base_url}/images/" in text and "|image 1>" in text
     assert world.slack.files == []
     assert len(sagemaker.invocations) == 1
-    assert dead_letters() == []
+    assert world.dead_letters() == []
 
 
 def test_upload_delivery_puts_the_jpegs_in_slack_and_needs_no_public_url(
@@ -145,7 +136,7 @@ def test_a_closed_channel_with_its_response_url_used_up_gets_a_direct_message(
     posts = [call for call in accepted(world, "chat.postMessage") if call.args["channel"] == dm]
     assert len(posts) == 1 and '"type": "image"' in last_text(posts[0])
     assert len(sagemaker.invocations) == 1
-    assert dead_letters() == []
+    assert world.dead_letters() == []
 
 
 def test_a_closed_channel_whose_images_slack_cannot_fetch_gets_links_through_the_response_url(
@@ -157,7 +148,7 @@ def test_a_closed_channel_whose_images_slack_cannot_fetch_gets_links_through_the
     answers = accepted(world, "response_url")
     assert "|image 1>" in last_text(answers[-1]) and answers[-1].args.get("response_type") == "in_channel"
     assert len(sagemaker.invocations) == 1
-    assert dead_letters() == []
+    assert world.dead_letters() == []
 
 
 def test_upload_delivery_without_a_public_url_reports_a_refused_upload(
@@ -171,7 +162,7 @@ def test_upload_delivery_without_a_public_url_reports_a_refused_upload(
     imagine(world)
     told = [last_text(call) for call in accepted(world, "chat.postMessage") if call.args.get("thread_ts")]
     assert len(told) == 1 and "missing_scope" in told[0]
-    assert len(dead_letters()) == 1
+    assert len(world.dead_letters()) == 1
     assert len(sagemaker.invocations) == 1
 
 
@@ -187,4 +178,4 @@ def test_upload_delivery_in_a_closed_channel_sends_the_files_by_direct_message(
     said = accepted(world, "response_url")[-1]
     assert "direct message" in last_text(said) and said.args.get("replace_original") is True
     assert len(sagemaker.invocations) == 1
-    assert dead_letters() == []
+    assert world.dead_letters() == []

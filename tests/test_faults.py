@@ -4,8 +4,10 @@ Each case breaks one thing at the network boundary (the SageMaker stand-in, the 
 or a proxy in front of moto), sends a signed command through http_handler, lets the worker run
 the way Lambda's SQS event source would (redelivering what fails, up to the queue's receive
 limit), and checks the exact end state: endpoint calls, channel posts, results, what the
-requester was told, and what sits in the dead-letter queue. The README's reliability table is
-this list.
+requester was told, and what sits in the dead-letter queue. These cases give most rows of the
+README's table of faults tried; the rest come from tests/test_delivery.py (image downloads,
+uploads, direct messages), tests/test_secrets.py (rotated secrets) and
+tests/test_sagemaker_contract.py (the endpoint's limits).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from bot.local.lambda_context import LocalContext, function_timeout
 from bot.local.poller import Poller, to_event
 from bot.prompt import ImageRequest
 from bot.worker import INTERRUPTED
-from tests.conftest import Stack, ack_json, call_http, command_event, http_event
+from tests.conftest import Stack, ack_json, call_http, command_event, http_event, use_up
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
@@ -86,21 +88,12 @@ def settle(world: World, deliveries: int = 10) -> None:
 def outcome(world: World) -> Outcome:
     calls = [c for c in world.env.slack.snapshot() if c.ok]
     texts = [json.dumps(c.args) for c in calls]
-    services = handlers.services()
-    dead: list[Any] = services.sqs.receive_message(
-        QueueUrl=services.settings.dead_letter_queue_url,
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        VisibilityTimeout=0,  # look without taking
-    ).get("Messages", [])
     return Outcome(
         endpoint_calls=len(world.sagemaker.invocations),
         channel_posts=sum(c.method == "chat.postMessage" and not c.args.get("thread_ts") for c in calls),
         results=sum('"type": "image"' in t for t in texts),
         told=sum("could not be rendered" in t for t in texts),
-        dead_letters=tuple(
-            m.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "") for m in dead
-        ),
+        dead_letters=tuple(world.env.dead_letter_reasons()),
     )
 
 
@@ -144,8 +137,15 @@ def _slow_once(world: World) -> None:
     world.sagemaker.scripted.append(Answer(delay=2.5))
 
 
-def _slack_rate_limited(world: World) -> None:
-    world.env.slack.fail("chat.postMessage", status=429, error="ratelimited", retry_after=1)
+def _channel_rate_limited(world: World) -> None:
+    # Slack limits posting to about one message a second per channel and answers 429 with
+    # Retry-After (https://docs.slack.dev/apis/web-api/rate-limits): here the job's first post.
+    world.env.slack.rate_limit("C0LOCAL", times=1, retry_after=1)
+
+
+def _channel_rate_limited_past_retries(world: World) -> None:
+    # slack_sdk's RateLimitErrorRetryHandler(max_retry_count=2): three answers of 429 in a row.
+    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)
 
 
 def _slack_update_failing(world: World) -> None:
@@ -159,15 +159,6 @@ def _closed_channel(world: World) -> None:
 def _closed_channel_expired_response_url(world: World) -> None:
     world.env.slack.closed_channels.add("C0LOCAL")
     world.env.slack.fail("response_url", times=2, status=404, error="expired_url")  # status and result
-
-
-def _slack_update_rate_limited(world: World) -> None:
-    world.env.slack.fail("chat.update", status=429, error="ratelimited", retry_after=1)
-
-
-def _slack_update_rate_limited_past_retries(world: World) -> None:
-    # slack_sdk's RateLimitErrorRetryHandler(max_retry_count=2): three answers of 429 in a row.
-    world.env.slack.fail("chat.update", times=3, status=429, error="ratelimited", retry_after=1)
 
 
 def _response_url_rate_limited(world: World) -> None:
@@ -210,7 +201,8 @@ CASES: list[tuple[str, Callable[[World], None], Outcome]] = [
         Outcome(1, 1, 0, 1, ("the image service returned an image that is not a JPEG",)),
     ),
     ("endpoint slower than the client timeout once", _slow_once, Outcome(2, 1, 1, 0, ())),
-    ("Slack rate-limits chat.postMessage (429, Retry-After)", _slack_rate_limited, POSTED_ONCE),
+    ("Slack rate-limits the channel (429, Retry-After)", _channel_rate_limited, POSTED_ONCE),
+    ("Slack rate-limits the channel past the SDK's retries", _channel_rate_limited_past_retries, POSTED_ONCE),
     ("Slack chat.update fails with 500 past the SDK's retries", _slack_update_failing, POSTED_ONCE),
     ("channel closed to the bot: response_url", _closed_channel, Outcome(1, 0, 1, 0, ())),
     (
@@ -220,12 +212,6 @@ CASES: list[tuple[str, Callable[[World], None], Outcome]] = [
     ),
     ("crash between storing the images and posting", _crash_after_images_stored, POSTED_ONCE),
     ("S3 PutObject fails past the SDK's retries", _s3_put_failing, Outcome(2, 1, 1, 0, ())),
-    ("Slack rate-limits chat.update (429, Retry-After)", _slack_update_rate_limited, POSTED_ONCE),
-    (
-        "Slack rate-limits chat.update past the SDK's retries",
-        _slack_update_rate_limited_past_retries,
-        POSTED_ONCE,
-    ),
     (
         "channel closed and response_url rate-limited (429, Retry-After)",
         _response_url_rate_limited,
@@ -418,7 +404,8 @@ def _deliver_until_settled(poller: Poller, polls: int = 4) -> None:
 
 
 def test_throttled_job_comes_back_after_a_short_backoff_saying_retrying(world: World) -> None:
-    """Defect 7: a retryable failure hands the job back with ChangeMessageVisibility.
+    """A retryable failure hands the job back with ChangeMessageVisibility, to come back after
+    a short backoff.
 
     With ReportBatchItemFailures Lambda leaves a failed message alone, so it would come back only
     when the queue's visibility timeout (720 s) ends
@@ -448,6 +435,65 @@ def test_throttled_job_comes_back_after_a_short_backoff_saying_retrying(world: W
     assert world.env.slack.calls_to("chat.update")[-1].args["ts"] == retrying.args["ts"]
 
 
+def test_a_retried_job_says_rendering_again_while_it_renders(world: World) -> None:
+    """The message said "retrying in about N s" after the first delivery; the next delivery
+    says "rendering" again before it calls the endpoint, then shows the result."""
+    world.setenv("RENDER_BUDGET_SECONDS", "0")  # one endpoint call per delivery
+    world.sagemaker.scripted.append(THROTTLED)
+
+    run(world)
+
+    updates = [c for c in world.env.slack.calls_to("chat.update") if c.ok]
+    assert [c.args["text"].split(":", 1)[0] for c in updates] == ["Retrying", "Rendering", "Imagined"]
+    assert len({c.args["ts"] for c in updates}) == 1  # the one message, throughout
+    assert outcome(world) == Outcome(2, 1, 1, 0, ())
+
+
+def test_a_rendering_note_slack_refuses_does_not_stop_the_render(world: World) -> None:
+    """Saying "rendering" again is best effort: with the channel rate-limited past the SDK's
+    retries just then, the job still renders and its result is shown."""
+    world.setenv("RENDER_BUDGET_SECONDS", "0")
+    world.sagemaker.scripted.append(THROTTLED)
+    ack_json(call_http(command_event("a cyborg tiger")))
+    services = handlers.services()
+    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
+    assert poller.poll_once() == 1  # throttled: handed back, "retrying" shown
+    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)  # the "rendering" note's three tries
+
+    settle(world)
+
+    updates = world.env.slack.calls_to("chat.update")
+    assert [(c.ok, c.error) for c in updates] == [(True, "")] + [(False, "ratelimited")] * 3 + [(True, "")]
+    shown = [c.args["text"].split(":", 1)[0] for c in updates]
+    assert shown == ["Retrying"] + ["Rendering"] * 3 + ["Imagined"]  # the result in the same delivery
+    assert outcome(world) == Outcome(2, 1, 1, 0, ())
+
+
+@pytest.mark.parametrize("limited", [1, 3], ids=["once", "past the SDK's retries"])
+def test_a_channel_rate_limited_when_the_result_is_shown_gets_it_once(world: World, limited: int) -> None:
+    """Slack limits chat.update per channel too, answering 429 with Retry-After
+    (https://docs.slack.dev/apis/web-api/rate-limits). The job's message and images exist from
+    an earlier delivery (it stopped after storing them); the channel is rate-limited when the
+    next delivery shows the result: it is sent again after Retry-After, or, past the SDK's
+    retries, on the delivery after that, and never rendered again."""
+    _crash_after_images_stored(world)
+    ack_json(call_http(command_event("a cyborg tiger")))
+    services = handlers.services()
+    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
+    assert poller.poll_once() == 1  # posted, rendered, stored; the job store failed after that
+    world.env.slack.rate_limit("C0LOCAL", times=limited, retry_after=1)
+
+    settle(world)
+
+    updates = world.env.slack.calls_to("chat.update")
+    retrying, result = updates[0], updates[-1]
+    assert "retrying" in json.dumps(retrying.args)
+    assert [(c.ok, c.error) for c in updates[1:]] == [(False, "ratelimited")] * limited + [(True, "")]
+    assert result.args["text"].startswith("Imagined") and result.args["ts"] == retrying.args["ts"]
+    assert outcome(world) == POSTED_ONCE
+    assert [r.times for r in world.aws.rules] == [0]
+
+
 def test_dynamodb_down_for_good_the_requester_is_still_told(world: World) -> None:
     """Every DynamoDB call fails from the moment the job is queued: the give-up path meets a
     DynamoDB still down, and the requester is told all the same."""
@@ -467,6 +513,24 @@ def test_dynamodb_down_for_good_the_requester_is_still_told(world: World) -> Non
     table = boto3.client("dynamodb", endpoint_url=world.aws.upstream, region_name="us-east-1")
     items = table.scan(TableName=handlers.services().settings.jobs_table)["Items"]
     assert sorted(item["pk"]["S"].split("#")[0] for item in items) == ["command", "quota", "quota"]
+
+
+def test_dynamodb_down_in_a_closed_channel_with_its_response_url_used_up_tells_by_dm(world: World) -> None:
+    """No message was ever posted (the job store failed first), the channel is closed to the bot
+    and its response_url used up: the failure note still reaches the requester, by DM."""
+    world.env.slack.closed_channels.add("C0LOCAL")
+    response_url = world.env.slack.response_url("used-up")
+    use_up(response_url)
+    ack_json(call_http(command_event("a cyborg tiger", response_url=response_url)))
+    for operation in DYNAMODB_OPERATIONS:
+        world.aws.fail(operation, times=10_000)
+
+    settle(world)
+
+    dm = world.env.slack.dm_channel("U0LOCAL")
+    [told] = [c for c in world.env.slack.calls_to("chat.postMessage") if c.ok]
+    assert told.args["channel"] == dm and "could not be rendered" in told.args["text"]
+    assert world.env.dead_letter_reasons() == ["a storage service failed (PutItem)"]
 
 
 def test_two_deliveries_at_once_call_the_endpoint_once(world: World) -> None:
@@ -571,7 +635,7 @@ def test_quota_release_after_midnight_gives_back_the_day_the_job_was_counted_on(
     assert room(today + timedelta(hours=1)) and not room(today + timedelta(hours=2))  # today untouched
 
 
-# A worker killed mid-render (defect 12). Lambda stops a function at its timeout, or when it runs
+# A worker killed mid-render. Lambda stops a function at its timeout, or when it runs
 # out of memory or crashes, with no chance to clean up: Powertools' idempotency record then
 # stays "in progress" until its in_progress_expiration, which Powertools sets from the Lambda
 # context's remaining time (aws-powertools/powertools-lambda-python PR 1387).
@@ -636,10 +700,10 @@ def test_job_killed_mid_render_is_taken_over_and_posted_once(world: World, recei
     """Killed mid-render, then delivered again before the dead worker's claim lapsed: the
     delivery that finds it claimed is handed back until the claim lapses (or, on the last
     delivery, waits for it), and the job is then rendered and posted once, never left
-    "Rendering…" for SQS to dead-letter without a reason."""
+    "Rendering…" for SQS to dead-letter without a reason. The render budget and the endpoint's
+    timeout are the deployed defaults, and the worker has the deployed function's timeout: a
+    take-over on the last delivery fits in it by rendering with the time left."""
     _max_receives(world, receives)
-    world.setenv("RENDER_BUDGET_SECONDS", "1")  # a render fits in a short time: it may take over
-    world.setenv("SAGEMAKER_TIMEOUT_SECONDS", "5")
     message = _killed_mid_render(world, timeout=3)
     assert len(_claims()) == 1
 
@@ -649,6 +713,22 @@ def test_job_killed_mid_render_is_taken_over_and_posted_once(world: World, recei
 
     assert outcome(world) == Outcome(2, 1, 1, 0, ())  # the dead worker's call, then one render
     assert _claims() == []
+
+
+def test_each_local_context_has_its_own_functions_timeout() -> None:
+    """The http handler's context runs out with the http function's Timeout, the worker's with
+    the worker's, as infra/template.yaml sets them: an http request must not get a render's
+    time."""
+    from bot.local.lambda_context import HTTP_RESOURCE, WORKER_RESOURCE
+    from bot.local.template import load
+
+    timeouts = {
+        name: load()["Resources"][name]["Properties"]["Timeout"] for name in (HTTP_RESOURCE, WORKER_RESOURCE)
+    }
+    assert timeouts[HTTP_RESOURCE] < timeouts[WORKER_RESOURCE]
+    for resource, timeout in timeouts.items():
+        remaining = LocalContext("imagine-test", resource).get_remaining_time_in_millis() / 1000
+        assert timeout - 1 < remaining <= timeout
 
 
 def test_job_killed_mid_render_is_given_up_properly_when_it_cannot_be_taken_over(world: World) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
 from bot.local.slack_recorder import Call
-from tests.conftest import STAGE, Stack, call_http, call_worker, command_event, http_event
+from tests.conftest import STAGE, Stack, call_http, call_worker, command_event, http_event, use_up
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
 KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
@@ -147,6 +147,32 @@ def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMa
     assert _s3_objects(env) == {}
 
 
+def test_a_failure_in_a_closed_channel_with_its_response_url_used_up_is_told_by_direct_message(
+    env: Stack, use_sagemaker: SageMakerStandIn
+) -> None:
+    """The channel is closed to the bot and the command's response_url has had its five uses
+    (Slack then answers 404 used_url: docs.slack.dev, "Handling user interaction"): the
+    requester hears of the failure in a direct message from the bot, as a result would reach
+    them (tests/test_delivery.py)."""
+    env.slack.closed_channels.add("C0LOCAL")
+    response_url = env.slack.response_url("used-up")
+    use_up(response_url)
+    use_sagemaker.scripted.append(Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError"))
+    call_http(command_event("a tiger made of smaller tigers", response_url=response_url))
+
+    assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
+
+    dm = env.slack.dm_channel("U0LOCAL")
+    assert [c.args["users"] for c in env.slack.calls_to("conversations.open") if c.ok] == ["U0LOCAL"]
+    [told] = [c for c in env.slack.calls_to("chat.postMessage") if c.ok]
+    assert told.args["channel"] == dm
+    assert "could not be rendered" in told.args["text"] and "model could not render" in told.args["text"]
+    # Five earlier answers, then the status and the failure note, refused: used up.
+    assert [c.ok for c in env.slack.calls_to("response_url")] == [True] * 5 + [False, False]
+    [dead] = env.dead_letters()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "the model could not render this request"
+
+
 def test_malformed_endpoint_answer_is_reported_not_crashed_on(
     env: Stack, use_sagemaker: SageMakerStandIn
 ) -> None:
@@ -231,9 +257,7 @@ def test_unreadable_job_is_dead_lettered_with_its_reason_and_nothing_posted(env:
 
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}  # settled: deleted, not retried
 
-    [dead] = sqs.receive_message(
-        QueueUrl=env.resources.dead_letter_queue_url, MessageAttributeNames=["All"], WaitTimeSeconds=1
-    )["Messages"]
+    [dead] = env.dead_letters()
     assert dead["Body"] == body
     assert dead["MessageAttributes"]["reason"]["StringValue"] == "the queued job could not be read"
     assert env.slack.snapshot() == []

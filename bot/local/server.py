@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.local.lambda_context import LocalContext
+from bot.local.lambda_context import HTTP_RESOURCE, LocalContext
 from bot.local.loopback import READ_TIMEOUT, Loopback, QuietHandler, Served
 
 HTTP_FUNCTION = "imagine-http-local"
@@ -70,7 +70,7 @@ class LocalServer(Served):
                 )
                 from bot.handlers import http_handler
 
-                response = http_handler(event, LocalContext(HTTP_FUNCTION))
+                response = http_handler(event, LocalContext(HTTP_FUNCTION, HTTP_RESOURCE))
                 body = response.get("body") or ""
                 data = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
                 headers = {name: str(value) for name, value in (response.get("headers") or {}).items()}
