@@ -1,16 +1,12 @@
-"""``build_app(services)``: the Bolt app with every listener registered, and ``SlackHandler``,
-which keeps that app keyed to the current signing secret."""
+"""``build_app(services)``: the Bolt app with every listener registered."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.http_events import Event, Response
 from bot.listeners import commands
 from bot.services import Services
 
@@ -38,37 +34,3 @@ def build_app(services: Services) -> App:
     bolt_logger.setLevel(logging.NOTSET)
     commands.register(app, services)
     return app
-
-
-class SlackHandler:
-    """Slack's requests through the Bolt app built for the signing secret in use.
-
-    Bolt takes the signing secret once, when the app is built, so a new secret gets a new app.
-    A request that fails the signature check may have been signed with a secret stored moments
-    ago: the Slack secret is read again (at most once every few seconds, see bot/secrets.py)
-    and, if the signing secret changed, the same request is checked once more with it, so the
-    first command after a rotation already succeeds.
-    """
-
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._handler: SlackRequestHandler | None = None
-        self._signed_with = ""
-
-    def handle(self, event: Event, context: Any) -> Response:
-        handler = self._current()
-        response: Response = handler.handle(event, context)  # type: ignore[no-untyped-call]
-        # Bolt answers 401 when a request fails its check (the v0 HMAC of the body under the
-        # signing secret: https://api.slack.com/docs/verifying-requests-from-slack).
-        if response.get("statusCode") == 401 and self._services.refresh_slack_secret():
-            renewed = self._current()
-            if renewed is not handler:
-                response = renewed.handle(event, context)  # type: ignore[no-untyped-call]
-        return response
-
-    def _current(self) -> SlackRequestHandler:
-        secret = self._services.settings.signing_secret
-        if self._handler is None or secret != self._signed_with:
-            self._handler = SlackRequestHandler(build_app(self._services))
-            self._signed_with = secret
-        return self._handler

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import warnings
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -13,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import boto3  # noqa: F401 - loaded before Bolt: the same modules import ~30 ms faster (bench/)
 from aws_lambda_powertools import Logger, Metrics
 
-from bot.app import SlackHandler
-from bot.http_events import Event, Response, method_and_path, normalized, slack_refusal, text_response
+from bot.http_events import Event, Response, method_and_path, normalized, text_response
+from bot.secrets import forced_refresh_seconds
 from bot.services import Services
 from bot.settings import SettingsError
+from bot.slack_http import SlackHandler, slack_refusal
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -29,10 +33,33 @@ metrics = Metrics(namespace="imagine", service="imagine")
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-@cache
+_lock = threading.Lock()
+_built: Services | None = None
+_failed: tuple[float, Exception] | None = None  # (when to try again, why building failed)
+
+
 def services() -> Services:
-    # Built once per container; its secrets still follow Secrets Manager (bot/secrets.py).
-    return Services.from_env()
+    """Built once per container; its secrets still follow Secrets Manager (bot/secrets.py).
+
+    A failed build (a setting missing, a stored secret malformed, Secrets Manager unreachable)
+    is held for SECRETS_FORCED_REFRESH_SECONDS before the next try, so a burst of requests
+    meanwhile cannot each read Secrets Manager.
+    """
+    global _built, _failed
+    if _built is not None:
+        return _built
+    with _lock:
+        if _built is not None:
+            return _built
+        if _failed is not None and time.monotonic() < _failed[0]:
+            raise _failed[1].with_traceback(None)
+        try:
+            _built = Services.from_env()
+        except Exception as error:
+            _failed = (time.monotonic() + forced_refresh_seconds(os.environ), error)
+            raise
+        _failed = None
+        return _built
 
 
 @cache
@@ -42,7 +69,9 @@ def _slack() -> SlackHandler:
 
 def reset() -> None:
     """Forget settings and clients, so the next call reads the environment afresh."""
-    services.cache_clear()
+    global _built, _failed
+    with _lock:
+        _built, _failed = None, None
     _slack.cache_clear()
 
 
@@ -86,6 +115,17 @@ def _render_record(record: SQSRecord, lambda_context: Any = None) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
+    try:
+        services()
+    except Exception as error:
+        # Without settings the worker knows no dead-letter queue to file a job in, nor anyone to
+        # tell: every record goes back to SQS, whose redrive and the dead-letter alarm take over.
+        if isinstance(error, SettingsError):  # its message names the variable, never a value
+            logger.error("the worker is not configured correctly; its jobs go back to the queue",
+                         problem=str(error))  # fmt: skip
+        else:
+            logger.exception("the worker could not start; its jobs go back to the queue")
+        return _all_failed(event)
     # Imported here: the http function never pays for the batch utility at cold start.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
@@ -94,3 +134,10 @@ def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=_render_record, processor=processor, context=context
     )
+
+
+def _all_failed(event: Event) -> PartialItemFailureResponse:
+    """Every record of the batch reported failed, in the shape ReportBatchItemFailures reads
+    (docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)."""
+    records = event.get("Records", []) if isinstance(event, dict) else []
+    return {"batchItemFailures": [{"itemIdentifier": str(r.get("messageId", ""))} for r in records]}

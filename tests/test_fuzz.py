@@ -27,7 +27,7 @@ header_names = st.sampled_from(
         "X-Slack-Signature",
     ]
 ) | st.text(min_size=1, max_size=20)
-# Timestamps Slack never sends: slack_sdk's int(timestamp) raised on these inside Bolt (a 500).
+# Timestamps Slack never sends: slack_sdk's int(timestamp) would raise on these inside Bolt (a 500).
 timestamps = st.one_of(
     st.sampled_from(["abc", "1e3", "9" * 400, "-5", "12.5", " 12", "1_000", "\u0661\u0662", "0x10", ""]),
     st.integers(min_value=-(10**500), max_value=10**500).map(str),
@@ -36,7 +36,7 @@ timestamps = st.one_of(
 )
 headers = st.dictionaries(header_names, st.one_of(texts, timestamps, st.integers(), st.none()), max_size=6)
 # JSON that is not an object, nested past the recursion limit, or of the wrong type where Bolt reads
-# a field: each answered 500 before Bolt's signature check, bare or inside a form's payload=.
+# a field: each would raise in Bolt before its signature check, bare or inside a form's payload=.
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
@@ -48,13 +48,36 @@ deep_json = st.integers(1, 3000).flatmap(
     )
 )
 wrong_types = st.sampled_from(
-    ["authorizations", "response_urls", "enterprise", "team", "user", "channel", "event", "container"]
+    [
+        "authorizations",
+        "response_urls",
+        "enterprise",
+        "team",
+        "user",
+        "channel",
+        "event",
+        "container",
+        "view",
+        "command",
+        "actions",
+    ]
 ).flatmap(lambda key: json_values.map(lambda value: json.dumps({key: value})))
+# The same inside the payloads Bolt tells apart by type: interactions, views and events.
+typed_wrong = st.builds(
+    lambda kind, key, value: json.dumps({"type": kind, key: value}),
+    st.sampled_from(
+        ["block_actions", "view_submission", "view_closed", "event_callback", "block_suggestion"]
+    ),
+    st.sampled_from(["actions", "view", "event", "action_id", "callback_id"]),
+    json_values
+    | st.dictionaries(st.sampled_from(["type", "callback_id", "action_id", "bot_id"]), json_values),
+)
 json_bodies = st.one_of(
     st.sampled_from(["[]", "1", '"x"', "null", "true", "{}"]),
     json_values.map(json.dumps),
     deep_json,
     wrong_types,
+    typed_wrong,
 )
 slack_bodies = json_bodies | json_bodies.map(lambda body: "payload=" + quote(body))
 content_types = st.sampled_from(

@@ -1,4 +1,4 @@
-"""Image links from a bucket in its first day, in any region (tracker issue 7, defect 2).
+"""Image links from a bucket in its first day, in any region.
 
 botocore presigns for the global ``{bucket}.s3.amazonaws.com`` host. For about a day after a
 bucket is created outside us-east-1, S3 answers that host with a 307 to the regional one, and

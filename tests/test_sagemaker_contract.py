@@ -228,9 +228,28 @@ def test_an_answer_over_6_mb_is_a_permanent_error(runtime: Any, sagemaker: SageM
     assert len(sagemaker.invocations) == 1  # never retried: the same request is always too big
 
 
-def test_the_real_limits_are_the_stand_ins_defaults() -> None:
-    stand_in = SageMakerStandIn()
-    assert (stand_in.time_limit_seconds, stand_in.max_response_bytes) == (60.0, 6_291_456)
+def _answer_of(size: int) -> bytes:
+    """A contract-shaped answer of exactly ``size`` bytes (the prompt field pads it)."""
+    shell = _answer(base64.b64encode(JPEG).decode())
+    padded = json.loads(shell) | {"prompt": "x" * (size - len(shell) + 1)}
+    raw = json.dumps(padded).encode()
+    assert len(raw) == size
+    return raw
+
+
+def test_by_default_an_answer_of_exactly_6_mb_passes_and_one_byte_more_is_refused(
+    runtime: Any, sagemaker: SageMakerStandIn
+) -> None:
+    """InvokeEndpoint's response Body is at most 6291456 bytes (the service model's BodyBlob
+    maximum, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html);
+    the stand-in keeps that limit unless a test lowers it."""
+    sagemaker.scripted += [Answer(body=_answer_of(6_291_456)), Answer(body=_answer_of(6_291_457))]
+
+    assert len(_invoke(runtime, EXAMPLE)) == 6_291_456
+    with pytest.raises(ClientError) as refused:
+        _invoke(runtime, EXAMPLE)
+    assert refused.value.response["Error"]["Code"] == "ModelError"
+    assert "could not load the entire response body" in refused.value.response["Error"]["Message"]
 
 
 @pytest.fixture
@@ -276,7 +295,7 @@ def test_an_answer_over_6_mb_fails_the_job_and_says_why(env: Stack, endpoint: Sa
     assert "could not be rendered" in told and "6 MB" in told
 
 
-# --- endpoint names keep their case (tracker issue 7, defect 8) --------------------------------
+# --- endpoint names keep their case -----------------------------------------------------------
 
 
 def test_a_mixed_case_endpoint_name_reaches_the_endpoint_as_written(

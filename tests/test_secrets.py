@@ -555,7 +555,7 @@ def test_a_failed_start_is_tried_again_once_the_interval_has_passed(
 ) -> None:
     monkeypatch.setenv("SECRETS_FORCED_REFRESH_SECONDS", "1")
     rotation.store_slack("", NEW_BOT_TOKEN)
-    assert call_http(command_event("before the fix"))["statusCode"] == 503
+    assert call_http(command_event("a lantern festival"))["statusCode"] == 503
 
     rotation.store_slack(SIGNING_SECRET, BOT_TOKEN)
     time.sleep(1.5)  # past the 1-second hold

@@ -518,3 +518,273 @@ def test_ephemeral_messages_are_checked_like_any_other(
     slack.closed_channels.add("G0PRIVATE")
     closed = _refusal(lambda: client.chat_postEphemeral(channel="G0PRIVATE", user="U0LOCAL", text="t"))
     assert closed["error"] == "not_in_channel"
+
+
+# ---- views: modals and the Home tab ------------------------------------------------------------
+# Rules and answers: bot/local/slack/views.py cites each (docs.slack.dev/reference/views/...,
+# the methods' documented errors, and what users report from views.open).
+
+
+def _modal(title: str = "Imagine", **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title},
+        "blocks": [_section("hi")],
+    } | fields
+
+
+def _home(**fields: Any) -> dict[str, Any]:
+    return {"type": "home", "blocks": [_section("Your images")]} | fields
+
+
+def _input() -> dict[str, Any]:
+    return {
+        "type": "input",
+        "label": {"type": "plain_text", "text": "Prompt"},
+        "element": {"type": "plain_text_input", "action_id": "prompt"},
+    }
+
+
+def _invalid_arguments(*messages: str) -> dict[str, Any]:
+    return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": list(messages)}}
+
+
+def test_a_modal_opens_with_a_fresh_trigger_and_is_recorded(client: WebClient, slack: SlackRecorder) -> None:
+    sent = _modal(
+        callback_id="imagine", private_metadata="job-1", submit={"type": "plain_text", "text": "Go"}
+    )
+    sent["blocks"] = [_section("Describe it"), _input()]
+
+    opened = client.views_open(trigger_id=slack.trigger_id("U0LOCAL"), view=sent)["view"]
+
+    assert opened["id"].startswith("V") and opened["root_view_id"] == opened["id"]
+    assert opened["previous_view_id"] is None and opened["hash"]
+    assert (opened["callback_id"], opened["private_metadata"], opened["blocks"]) == (
+        "imagine",
+        "job-1",
+        sent["blocks"],
+    )
+    [recorded] = slack.modal_stack("U0LOCAL")
+    assert recorded.id == opened["id"] and recorded.view == sent and recorded.user == "U0LOCAL"
+    assert slack.views == {opened["id"]: recorded}
+    assert slack.modal_stack("U0OTHER") == [] and slack.home_view("U0LOCAL") is None
+    [call] = slack.calls_to("views.open")
+    assert call.ok
+
+
+@pytest.mark.parametrize(
+    ("view", "messages"),
+    [
+        (_modal("x" * 25), ["must be less than 25 characters [json-pointer:/view/title/text]"]),
+        (
+            _modal() | {"title": {"type": "mrkdwn", "text": "Imagine"}},
+            ["unsupported type: mrkdwn [json-pointer:/view/title/type]"],
+        ),
+        (
+            {"type": "modal", "blocks": [_section("hi")]},
+            ["missing required field: title [json-pointer:/view]"],
+        ),
+        (
+            _modal(close={"type": "plain_text", "text": "c" * 25}),
+            ["must be less than 25 characters [json-pointer:/view/close/text]"],
+        ),
+        (
+            _modal(submit={"type": "plain_text", "text": "s" * 25}),
+            ["must be less than 25 characters [json-pointer:/view/submit/text]"],
+        ),
+        (
+            _modal(private_metadata="m" * 3001),
+            [
+                "failed to match all allowed schemas [json-pointer:/view]",
+                "must be less than 3001 characters [json-pointer:/view/private_metadata]",
+            ],
+        ),
+        (
+            _modal(callback_id="c" * 256),
+            [
+                "failed to match all allowed schemas [json-pointer:/view]",
+                "must be less than 256 characters [json-pointer:/view/callback_id]",
+            ],
+        ),
+        (
+            _modal(blocks=[_section("b")] * 101),
+            ["no more than 100 items allowed [json-pointer:/view/blocks]"],
+        ),
+        (
+            _modal(blocks=[_section("ok"), _section("x" * 3001)]),
+            [
+                "failed to match all allowed schemas [json-pointer:/view/blocks/1/text]",
+                "must be less than 3001 characters [json-pointer:/view/blocks/1/text/text]",
+            ],
+        ),
+        (
+            _modal(blocks=[_section("Describe it"), _input()]),
+            ["must define `submit` to use an `input` block in modals [json-pointer:/view/blocks/1/input]"],
+        ),
+        (
+            _modal(blocks=[]),
+            ["views must contain between 1 and 100 blocks [json-pointer:/view]"],
+        ),  # slack_sdk
+        (_home(), ["unsupported type: home [json-pointer:/view/type]"]),
+        ({"type": "dialog", "blocks": []}, ["unsupported type: dialog [json-pointer:/view/type]"]),
+    ],
+    ids=[
+        "title 25",
+        "title mrkdwn",
+        "no title",
+        "close 25",
+        "submit 25",
+        "metadata 3001",
+        "callback_id 256",
+        "101 blocks",
+        "section 3001",
+        "input no submit",
+        "no blocks",
+        "home as modal",
+        "unknown type",
+    ],
+)
+def test_views_slack_refuses_get_invalid_arguments_in_slacks_format(
+    client: WebClient, slack: SlackRecorder, view: dict[str, Any], messages: list[str]
+) -> None:
+    trigger = slack.trigger_id()
+    refused = _refusal(lambda: client.views_open(trigger_id=trigger, view=view))
+    assert refused == _invalid_arguments(*(f"[ERROR] {m}" for m in messages))
+    assert slack.views == {} and slack.modal_stack("U0LOCAL") == []
+    # The trigger was used up by the refused call: one operation per trigger.
+    assert _refusal(lambda: client.views_open(trigger_id=trigger, view=_modal()))["error"] == (
+        "exchanged_trigger_id"
+    )
+
+
+def test_a_view_over_250_kb_is_too_large(client: WebClient, slack: SlackRecorder) -> None:
+    big = _modal(blocks=[_section("x" * 3000)] * 90)  # valid block by block, 270 kB in all
+    assert _refusal(lambda: client.views_open(trigger_id=slack.trigger_id(), view=big)) == {
+        "ok": False,
+        "error": "view_too_large",
+    }
+    assert client.views_open(trigger_id=slack.trigger_id(), view=_modal(blocks=[_section("x" * 3000)] * 80))[
+        "ok"
+    ]
+
+
+def test_a_trigger_works_once_within_3_seconds(client: WebClient, slack: SlackRecorder) -> None:
+    clock = Clock()
+    slack.clock = clock
+    in_time, late = slack.trigger_id(), slack.trigger_id()
+    clock.now += 2.9
+    assert client.views_open(trigger_id=in_time, view=_modal())["ok"]
+    assert (
+        _refusal(lambda: client.views_open(trigger_id=in_time, view=_modal()))["error"]
+        == "exchanged_trigger_id"
+    )
+    clock.now += 0.2
+    assert _refusal(lambda: client.views_open(trigger_id=late, view=_modal())) == {
+        "ok": False,
+        "error": "expired_trigger_id",
+    }
+    # Not in Slack's form, or never handed out (a command the stand-in did not see).
+    assert (
+        _refusal(lambda: client.views_open(trigger_id="abc", view=_modal()))["error"] == "invalid_trigger_id"
+    )
+    unknown = "12345.98765.abcd2358fdea"
+    assert _refusal(lambda: client.views_open(trigger_id=unknown, view=_modal())) == {
+        "ok": False,
+        "error": "invalid_arguments",
+        "response_metadata": {"messages": ["invalid `trigger_id`"]},
+    }
+    assert _refusal(lambda: client.views_open(view=_modal()))["error"] == "invalid_arguments"
+
+
+def test_a_push_comes_from_inside_the_open_modal_and_a_modal_holds_three_views(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    root = client.views_open(trigger_id=slack.trigger_id(), view=_modal("Root"))["view"]
+    # A trigger from outside the modal (a command, a message button) cannot push.
+    outside = _refusal(lambda: client.views_push(trigger_id=slack.trigger_id(), view=_modal("Two")))
+    assert outside["response_metadata"]["messages"] == ["invalid `trigger_id`"]
+
+    second = client.views_push(trigger_id=slack.trigger_id(view_id=root["id"]), view=_modal("Two"))["view"]
+    third = client.views_push(trigger_id=slack.trigger_id(view_id=second["id"]), view=_modal("Three"))["view"]
+    assert (second["root_view_id"], second["previous_view_id"]) == (root["id"], root["id"])
+    assert (third["root_view_id"], third["previous_view_id"]) == (root["id"], second["id"])
+    assert [v.id for v in slack.modal_stack("U0LOCAL")] == [root["id"], second["id"], third["id"]]
+
+    full = _refusal(
+        lambda: client.views_push(trigger_id=slack.trigger_id(view_id=third["id"]), view=_modal())
+    )
+    assert full == {"ok": False, "error": "push_limit_reached"}
+    assert len(slack.modal_stack("U0LOCAL")) == 3
+
+
+def test_a_push_from_the_home_tab_is_refused(client: WebClient, slack: SlackRecorder) -> None:
+    home = client.views_publish(user_id="U0LOCAL", view=_home())["view"]
+    refused = _refusal(
+        lambda: client.views_push(trigger_id=slack.trigger_id(view_id=home["id"]), view=_modal())
+    )
+    assert refused == _invalid_arguments(
+        "[ERROR] must match the `type` of the root view whose stack we're pushing onto"
+        " [json-pointer:/view/type]"
+    )
+
+
+def test_an_update_finds_its_view_checks_it_and_keeps_the_latest(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    opened = client.views_open(trigger_id=slack.trigger_id(), view=_modal(external_id="job-1"))["view"]
+    assert _refusal(lambda: client.views_update(view_id="V0NOPE", view=_modal()))["error"] == "not_found"
+    too_long = _refusal(lambda: client.views_update(view_id=opened["id"], view=_modal("x" * 25)))
+    assert too_long["error"] == "invalid_arguments"
+
+    done = client.views_update(
+        external_id="job-1", view=_modal("Done", external_id="job-1"), hash=opened["hash"]
+    )
+    assert done["view"]["id"] == opened["id"] and done["view"]["hash"] != opened["hash"]
+    assert slack.views[opened["id"]].view["title"]["text"] == "Done"
+    # The hash a view had before this change is stale now.
+    stale = _refusal(lambda: client.views_update(view_id=opened["id"], view=_modal(), hash=opened["hash"]))
+    assert stale == {"ok": False, "error": "hash_conflict"}
+    assert slack.views[opened["id"]].view["title"]["text"] == "Done"
+    # An external_id names one view in the team.
+    taken = _refusal(
+        lambda: client.views_open(trigger_id=slack.trigger_id(), view=_modal(external_id="job-1"))
+    )
+    assert taken == {"ok": False, "error": "duplicate_external_id"}
+
+
+def test_publish_keeps_one_home_tab_per_user(client: WebClient, slack: SlackRecorder) -> None:
+    first = client.views_publish(user_id="U0LOCAL", view=_home())["view"]
+    again = client.views_publish(
+        user_id="U0LOCAL", view=_home(blocks=[_section("Three images")]), hash=first["hash"]
+    )
+    assert again["view"]["id"] == first["id"] and first["type"] == "home"
+    home = slack.home_view("U0LOCAL")
+    assert home is not None and home.view["blocks"] == [_section("Three images")]
+    assert slack.home_view("U0OTHER") is None
+
+    stale = _refusal(lambda: client.views_publish(user_id="U0LOCAL", view=_home(), hash=first["hash"]))
+    assert stale == {"ok": False, "error": "hash_conflict"}
+    assert _refusal(lambda: client.views_publish(user_id="C0LOCAL", view=_home())) == _invalid_arguments(
+        "invalid `user_id`"
+    )
+    assert _refusal(lambda: client.views_publish(user_id="U0LOCAL", view=_modal())) == _invalid_arguments(
+        "[ERROR] unsupported type: modal [json-pointer:/view/type]"
+    )
+    with_buttons = _home(submit={"type": "plain_text", "text": "Go"})
+    assert _refusal(lambda: client.views_publish(user_id="U0LOCAL", view=with_buttons)) == _invalid_arguments(
+        "[ERROR] home view cannot have submit and close [json-pointer:/view]"  # slack_sdk's View
+    )
+
+
+def test_a_views_images_are_downloaded_as_a_messages_are(
+    client: WebClient, slack: SlackRecorder, images: ImageHost
+) -> None:
+    broken = _home(blocks=[_section("Latest"), _image(f"{images.url}/missing.jpg")])
+    assert _refusal(lambda: client.views_publish(user_id="U0LOCAL", view=broken)) == _invalid_arguments(
+        "[ERROR] downloading image failed [json-pointer:/view/blocks/1/image_url]"
+    )
+    assert client.views_publish(user_id="U0LOCAL", view=_home(blocks=[_image(f"{images.url}/ok.jpg")]))["ok"]
+    assert [(f.url, f.ok) for f in slack.image_fetches] == [
+        (f"{images.url}/missing.jpg", False),
+        (f"{images.url}/ok.jpg", True),
+    ]

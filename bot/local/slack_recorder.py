@@ -38,7 +38,13 @@ The API tests and tools use:
   ``files_upload_v2`` works against it end to end;
 - ``conversations.open`` with ``users=U...`` opens the bot's DM with that user: ``dm_channel(user)``
   is its ``D...`` id, the same on every call; chat.postMessage and file uploads then work there;
-- ``closed_channels``: channels the bot is not in.
+- ``closed_channels``: channels the bot is not in;
+- views.open, views.push, views.update and views.publish, with Slack's rules for views and
+  trigger ids (:mod:`bot.local.slack.views`): ``trigger_id(user, view_id=None)`` issues a trigger
+  as an interaction by ``user`` would (in the view ``view_id``, for a push from inside a modal;
+  3 seconds by ``clock``, one use); ``views`` is the latest :class:`RecordedView` by view id,
+  ``home_view(user)`` a user's Home tab, ``modal_stack(user)`` the user's open modal, root first.
+  A view's ``image_url``s are downloaded as a message's are.
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ from bot.local.slack.blocks import Problem, image_urls, invalid_blocks, message_
 from bot.local.slack.files import SharedFile, Uploads
 from bot.local.slack.images import ImageFetch, fetch_all
 from bot.local.slack.response_urls import ResponseUrls
+from bot.local.slack.views import RecordedView, Views
 
-__all__ = ["Call", "Fault", "ImageFetch", "SharedFile", "SlackRecorder"]
+__all__ = ["Call", "Fault", "ImageFetch", "RecordedView", "SharedFile", "SlackRecorder"]
 
 Answer = tuple[int, dict[str, Any] | str, dict[str, str]]  # status, body (JSON or text), headers
 MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
@@ -108,6 +115,7 @@ class SlackRecorder(Served):
     _rate_limits: dict[str, RateLimit] = field(default_factory=dict)
     _failing_downloads: int | None = 0  # None: every download fails
     _uploads: Uploads = field(default_factory=Uploads)
+    _views: Views = field(default_factory=Views)
     _response_urls: ResponseUrls | None = None
 
     def start(self, port: int = 0) -> SlackRecorder:
@@ -190,6 +198,27 @@ class SlackRecorder(Served):
         with self._lock:
             self._failing_downloads = times
 
+    def trigger_id(self, user: str = "U0LOCAL", *, view_id: str | None = None) -> str:
+        """A trigger id, as Slack hands one out with an interaction by ``user`` (inside the view
+        ``view_id``, if given): good for one views.open or views.push within 3 seconds."""
+        return self._views.issue(user, view_id, self.clock())
+
+    @property
+    def views(self) -> dict[str, RecordedView]:
+        """Every view opened, pushed or published, as last updated, by view id."""
+        with self._views.lock:
+            return dict(self._views.by_id)
+
+    def home_view(self, user: str) -> RecordedView | None:
+        """The Home tab views.publish last gave ``user``."""
+        with self._views.lock:
+            return self._views.by_id.get(self._views.homes.get(user, ""))
+
+    def modal_stack(self, user: str) -> list[RecordedView]:
+        """The views of ``user``'s open modal, root first."""
+        with self._views.lock:
+            return [self._views.by_id[v] for v in self._views.stacks.get(user, [])]
+
     @staticmethod
     def dm_channel(user: str) -> str:
         """The id of the bot's DM with ``user``, as conversations.open gives it (stable)."""
@@ -250,6 +279,10 @@ class SlackRecorder(Served):
             "conversations.open": self._open_conversation,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "views.open": lambda a: self._views.open(a, self.clock(), self._download_problems),
+            "views.push": lambda a: self._views.push(a, self.clock(), self._download_problems),
+            "views.update": lambda a: self._views.update(a, self.clock(), self._download_problems),
+            "views.publish": lambda a: self._views.publish(a, self.clock(), self._download_problems),
         }
         handler = handlers.get(method)
         return 200, handler(args) if handler else {"ok": False, "error": "unknown_method"}, {}
@@ -301,9 +334,14 @@ class SlackRecorder(Served):
 
     def _download_refusal(self, blocks: Any) -> dict[str, Any] | None:
         """Download every image_url now, as Slack does; its answer when any download fails."""
-        found = list(image_urls(blocks))
+        problems = self._download_problems(blocks, "/blocks")
+        return invalid_blocks(problems) if problems else None
+
+    def _download_problems(self, blocks: Any, at: str) -> list[Problem]:
+        """Download every image_url in ``blocks`` (at JSON pointer ``at``) now, as Slack does."""
+        found = list(image_urls(blocks, at))
         if not found:
-            return None
+            return []
         forced = [self._take_failing_download() for _ in found]
         real = fetch_all(
             [url for (_, url), fail in zip(found, forced, strict=True) if not fail],
@@ -315,12 +353,11 @@ class SlackRecorder(Served):
             results.append(ImageFetch(url, None, False, error="failed on purpose") if fail else next(fetched))
         with self._lock:
             self.image_fetches.extend(results)
-        problems = [
+        return [
             Problem("downloading image failed", pointer)
             for (pointer, _), result in zip(found, results, strict=True)
             if not result.ok
         ]
-        return invalid_blocks(problems) if problems else None
 
     # ---- conversations and files --------------------------------------------------------------
 

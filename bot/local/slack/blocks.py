@@ -64,12 +64,13 @@ def message_refusal(args: Mapping[str, Any]) -> dict[str, Any] | None:
     return invalid_blocks(problems) if problems else None
 
 
-def block_problems(blocks: list[Any]) -> list[Problem]:
-    if len(blocks) > MAX_BLOCKS:
-        return [Problem(f"no more than {MAX_BLOCKS} items allowed", "/blocks")]
+def block_problems(blocks: list[Any], at: str = "/blocks", limit: int = MAX_BLOCKS) -> list[Problem]:
+    """What Slack refuses in a list of blocks at ``at``: a message's (50 at most) or a view's."""
+    if len(blocks) > limit:
+        return [Problem(f"no more than {limit} items allowed", at)]
     problems: list[Problem] = []
     for n, block in enumerate(blocks):
-        problems += _block(block, f"/blocks/{n}")
+        problems += _block(block, f"{at}/{n}")
     return problems
 
 
@@ -95,7 +96,7 @@ def _block(block: Any, at: str) -> list[Problem]:
         return [Problem(f"unsupported type: {kind}", f"{at}/type")]
     found: list[Problem] = []
     if "block_id" in block:
-        found += _string(block["block_id"], f"{at}/block_id", 255)
+        found += string_problems(block["block_id"], f"{at}/block_id", 255)
     check = _CHECKS.get(str(kind))
     if check:
         found += check(block, at)
@@ -116,7 +117,7 @@ def _sdk_model(block: dict[str, Any], at: str) -> list[Problem]:
     return []
 
 
-def _string(value: Any, at: str, limit: int, minimum: int = 1) -> list[Problem]:
+def string_problems(value: Any, at: str, limit: int, minimum: int = 1) -> list[Problem]:
     if not isinstance(value, str):
         return [Problem("must provide a string", at)]
     if len(value) < minimum:
@@ -136,19 +137,19 @@ def _items(value: Any, at: str, limit: int) -> list[Problem]:
     return []
 
 
-def _text(value: Any, at: str, limit: int, kinds: tuple[str, ...] = TEXT_TYPES) -> list[Problem]:
+def text_problems(value: Any, at: str, limit: int, kinds: tuple[str, ...] = TEXT_TYPES) -> list[Problem]:
     if not isinstance(value, dict):
         return [Problem("must provide an object", at)]
     if value.get("type") not in kinds:
         return [Problem(f"unsupported type: {value.get('type')}", f"{at}/type")]
-    return _string(value.get("text"), f"{at}/text", limit)
+    return string_problems(value.get("text"), f"{at}/text", limit)
 
 
 def _image(value: dict[str, Any], at: str) -> list[Problem]:
     """An image block or image element: alt text, and a URL or a Slack file."""
-    found = _string(value.get("alt_text"), f"{at}/alt_text", 2000)
+    found = string_problems(value.get("alt_text"), f"{at}/alt_text", 2000)
     if "image_url" in value:
-        found += _string(value["image_url"], f"{at}/image_url", 3000)
+        found += string_problems(value["image_url"], f"{at}/image_url", 3000)
     elif "slack_file" not in value:
         found.append(Problem("must provide either image_url or slack_file", at))
     return found
@@ -160,12 +161,12 @@ def _section(block: dict[str, Any], at: str) -> list[Problem]:
         return [Problem("must define either `text` or `fields`", at)]
     found: list[Problem] = []
     if text is not None:
-        inner = _text(text, f"{at}/text", 3000)
+        inner = text_problems(text, f"{at}/text", 3000)
         found += [Problem("failed to match all allowed schemas", f"{at}/text"), *inner] if inner else []
     if fields is not None:
         found += _items(fields, f"{at}/fields", 10)
         for n, field in enumerate(fields[:10] if isinstance(fields, list) else []):
-            found += _text(field, f"{at}/fields/{n}", 2000)
+            found += text_problems(field, f"{at}/fields/{n}", 2000)
     accessory = block.get("accessory")
     if isinstance(accessory, dict) and accessory.get("type") == "image":
         found += _image(accessory, f"{at}/accessory")
@@ -178,14 +179,14 @@ def _context(block: dict[str, Any], at: str) -> list[Problem]:
     for n, element in enumerate(elements if isinstance(elements, list) and not found else []):
         where = f"{at}/elements/{n}"
         is_image = isinstance(element, dict) and element.get("type") == "image"
-        found += _image(element, where) if is_image else _text(element, where, 3000)
+        found += _image(element, where) if is_image else text_problems(element, where, 3000)
     return found
 
 
 def _image_block(block: dict[str, Any], at: str) -> list[Problem]:
     found = _image(block, at)
     if "title" in block:
-        found += _text(block["title"], f"{at}/title", 2000, ("plain_text",))
+        found += text_problems(block["title"], f"{at}/title", 2000, ("plain_text",))
     return found
 
 
@@ -193,7 +194,7 @@ _CHECKS: dict[str, Callable[[dict[str, Any], str], list[Problem]]] = {
     "section": _section,
     "context": _context,
     "image": _image_block,
-    "header": lambda block, at: _text(block.get("text"), f"{at}/text", 150, ("plain_text",)),
+    "header": lambda block, at: text_problems(block.get("text"), f"{at}/text", 150, ("plain_text",)),
     "actions": lambda block, at: _items(block.get("elements"), f"{at}/elements", 25),
 }
 
