@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.listeners import commands
+from bot.listeners import actions, commands
 from bot.services import Services
 
 
@@ -33,4 +33,5 @@ def build_app(services: Services) -> App:
     )
     bolt_logger.setLevel(logging.NOTSET)
     commands.register(app, services)
+    actions.register(app, services)
     return app

@@ -92,7 +92,8 @@ def _into_message(services: Services, result: Result, channel: str, ts: str) -> 
     def update(payload: messages.Payload) -> None:
         services.slack.client.chat_update(channel=channel, ts=ts, **payload)
 
-    return _into_conversation(services, result, channel, update, thread_ts=ts)
+    # Threads do not nest: a follow-up's files go into the thread it lives in.
+    return _into_conversation(services, result, channel, update, thread_ts=result.job.thread_ts or ts)
 
 
 def _through_response_url(services: Services, result: Result) -> str:
@@ -104,14 +105,14 @@ def _through_response_url(services: Services, result: Result) -> str:
         slack.respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
 
     try:
-        respond(messages.result(job.user_id, job.request, links, result.seconds))
+        respond(messages.result(job.user_id, job.request, links, result.seconds, job_id=job.job_id))
         return "image blocks"
     except ResponseUrlRefused as refused:
         if refused.status != 400:
             raise  # used up or expired: the caller goes on by DM
         # A response_url says only 400 for bad blocks; an image Slack could not fetch is the
         # likely one. No retries here: each try would spend one of its five uses.
-    respond(messages.result_links(job.user_id, job.request, links, result.seconds))
+    respond(messages.result_links(job.user_id, job.request, links, result.seconds, job_id=job.job_id))
     return "plain links"
 
 
@@ -146,16 +147,26 @@ def _into_conversation(
         logger.warning("could not upload the images", error=error_code(error))
     else:
         if thread_ts:  # the job's own message says where its images went
-            send(messages.result_uploaded(job.user_id, job.request, len(result.keys), result.seconds))
+            send(
+                messages.result_uploaded(
+                    job.user_id, job.request, len(result.keys), result.seconds, job_id=job.job_id
+                )
+            )
         return "files"
-    send(messages.result_links(job.user_id, job.request, _links(services, result), result.seconds))
+    send(
+        messages.result_links(
+            job.user_id, job.request, _links(services, result), result.seconds, job_id=job.job_id
+        )
+    )
     return "plain links"
 
 
 def _with_image_blocks(services: Services, result: Result, send: Callable[[messages.Payload], None]) -> bool:
     """Send the result with image blocks; False when Slack would not download the images."""
     job = result.job
-    payload = messages.result(job.user_id, job.request, _links(services, result), result.seconds)
+    payload = messages.result(
+        job.user_id, job.request, _links(services, result), result.seconds, job_id=job.job_id
+    )
     for wait in (*IMAGE_POST_BACKOFF, None):
         try:
             send(payload)

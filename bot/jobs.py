@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 _SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-RECORD_DAYS = 30  # progress records expire (DynamoDB TTL) well after any redelivery
+_SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Job:
     created_at: float
     response_url: str = field(default="", repr=False)
     redrives: int = 0  # times `imagine-bot redrive` sent it back after it failed for good
+    thread_ts: str = ""  # the result thread this job's messages go into ("" for the channel)
+    parent_job_id: str = ""  # the result a button or a mention started from
 
     def __post_init__(self) -> None:
         if not _JOB_ID.match(self.job_id):
@@ -43,6 +46,10 @@ class Job:
                 raise ValueError(f"{name} is not a Slack id")
         if self.request.seed is None:
             raise ValueError("a job's seed is chosen before it is queued")
+        if self.thread_ts and not _SLACK_TS.match(self.thread_ts):
+            raise ValueError("thread_ts is not a Slack message timestamp")
+        if self.parent_job_id and not _JOB_ID.match(self.parent_job_id):
+            raise ValueError("parent_job_id must be a job id")
 
     @classmethod
     def new(
@@ -53,6 +60,8 @@ class Job:
         user_id: str,
         request: ImageRequest,
         response_url: str = "",
+        thread_ts: str = "",
+        parent_job_id: str = "",
         now: float | None = None,
     ) -> Job:
         # A random uuid4, not a timestamp, so jobs created in the same instant never collide.
@@ -66,6 +75,8 @@ class Job:
             request=request,
             created_at=time.time() if now is None else now,
             response_url=response_url,
+            thread_ts=thread_ts,
+            parent_job_id=parent_job_id,
         )
 
     @property
@@ -83,6 +94,8 @@ class Job:
                 "created_at": self.created_at,
                 "response_url": self.response_url,
                 "redrives": self.redrives,
+                "thread_ts": self.thread_ts,
+                "parent_job_id": self.parent_job_id,
             },
             separators=(",", ":"),
         )
@@ -99,6 +112,8 @@ class Job:
             created_at=float(data["created_at"]),
             response_url=data.get("response_url", ""),
             redrives=int(data.get("redrives", 0)),
+            thread_ts=str(data.get("thread_ts", "")),
+            parent_job_id=str(data.get("parent_job_id", "")),
         )
 
     def redriven(self) -> Job:
@@ -128,19 +143,29 @@ class Progress:
 
 
 class JobStore:
-    """Job progress in DynamoDB, one item per job under ``pk = job#<id>``."""
+    """Each job and its progress in DynamoDB, one item per job under ``pk = job#<id>``.
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    A record lives as long as the job's images (``keep_days``, from IMAGE_RETENTION_DAYS), so a
+    button on a weeks-old result still finds what it was made from.
+    """
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str, keep_days: int = 90) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.keep_days = keep_days
 
     def load(self, job_id: str) -> Progress:
+        found = self.find(job_id)
+        return found[1] if found else Progress()
+
+    def find(self, job_id: str) -> tuple[Job | None, Progress] | None:
+        """The job (None for records written before jobs were kept) and its progress."""
         item = self.dynamodb.get_item(
             TableName=self.table, Key={"pk": {"S": _pk(job_id)}}, ConsistentRead=True
         ).get("Item")
         if not item:
-            return Progress()
-        return Progress(
+            return None
+        progress = Progress(
             status=item["status"]["S"],
             message=json.loads(item.get("message", {}).get("S", "{}")),
             keys=json.loads(item.get("keys", {}).get("S", "[]")),
@@ -148,19 +173,55 @@ class JobStore:
             reason=item.get("reason", {}).get("S", ""),
             redrives=int(item.get("redrives", {}).get("N", "0")),
         )
+        body = item.get("job", {}).get("S")
+        return (Job.from_json(body) if body else None), progress
 
-    def save(self, job_id: str, progress: Progress) -> None:
+    def save(self, job: Job, progress: Progress) -> None:
+        # Without the response_url: it can post to the channel, and it expires in 30 minutes.
+        kept = replace(job, response_url="")
         item: dict[str, Any] = {
-            "pk": {"S": _pk(job_id)},
+            "pk": {"S": _pk(job.job_id)},
+            "job": {"S": kept.to_json()},
             "status": {"S": progress.status},
             "message": {"S": json.dumps(progress.message)},
             "keys": {"S": json.dumps(progress.keys)},
             "seconds": {"N": f"{progress.seconds:.3f}"},
             "reason": {"S": progress.reason},
             "redrives": {"N": str(progress.redrives)},
-            "expires_at": {"N": str(int(time.time()) + RECORD_DAYS * 86400)},
+            # A day past the images' own lifetime (the bucket's lifecycle rule).
+            "expires_at": {"N": str(int(job.created_at) + (self.keep_days + 1) * 86400)},
         }
         self.dynamodb.put_item(TableName=self.table, Item=item)
+
+    def note_latest_in_thread(self, job: Job, root_ts: str) -> None:
+        """Remember ``job`` as the newest result in the thread under ``root_ts``, for mentions
+        there to start from. A job older than the one remembered changes nothing."""
+        # A newer result in the thread already remembered fails the condition: nothing to do.
+        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": _thread_pk(job.team_id, job.channel_id, root_ts)},
+                    "job_id": {"S": job.job_id},
+                    "created_at": {"N": repr(job.created_at)},
+                    "expires_at": {"N": str(int(job.created_at) + (self.keep_days + 1) * 86400)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR created_at <= :created",
+                ExpressionAttributeValues={":created": {"N": repr(job.created_at)}},
+            )
+
+    def latest_in_thread(self, team_id: str, channel_id: str, root_ts: str) -> str | None:
+        """The id of the newest result in a thread, or None when the thread holds no result."""
+        item = self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": _thread_pk(team_id, channel_id, root_ts)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item["job_id"]["S"] if item else None
+
+
+def _thread_pk(team_id: str, channel_id: str, root_ts: str) -> str:
+    return f"thread#{team_id}#{channel_id}#{root_ts}"
 
 
 def _pk(job_id: str) -> str:

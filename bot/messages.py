@@ -120,24 +120,61 @@ def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> 
     }
 
 
-def result(user_id: str, request: ImageRequest, links: list[str], seconds: float) -> Payload:
-    """The channel message once the images are stored."""
+# The result buttons. Their labels are a contract (README, tests); each button's value carries
+# only the job id, and which image it is about rides in its block's id.
+FOLLOW_UPS = {"reroll": "Re-roll", "variations": "Variations"}
+ACTION_PREFIX = "imagine_"
+ACTIONS_BLOCK = "imagine_actions"  # block_id: "imagine_actions" (the whole result) or "..._<n>"
+
+
+def follow_up_buttons(job_id: str, index: int | None = None) -> Block:
+    """A row of the result's buttons, for the whole result or for image ``index``."""
+    block_id = ACTIONS_BLOCK if index is None else f"{ACTIONS_BLOCK}_{index}"
+    return {
+        "type": "actions",
+        "block_id": block_id,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ACTION_PREFIX + name,
+                "text": {"type": "plain_text", "text": label if index is None else f"{label} {index + 1}"},
+                "value": job_id,
+            }
+            for name, label in FOLLOW_UPS.items()
+        ],
+    }
+
+
+def _buttons(job_id: str | None) -> list[Block]:
+    return [follow_up_buttons(job_id)] if job_id else []
+
+
+def result(
+    user_id: str, request: ImageRequest, links: list[str], seconds: float, *, job_id: str | None = None
+) -> Payload:
+    """The channel message once the images are stored, with the buttons when ``job_id`` is given."""
     alt = _truncate(request.prompt, _ALT_TEXT_LIMIT - 10)
-    images: list[Block] = [
-        {"type": "image", "image_url": link, "alt_text": alt if len(links) == 1 else f"{alt} ({n + 1})"}
-        for n, link in enumerate(links)
-    ]
+    images: list[Block] = []
+    for n, link in enumerate(links):
+        images.append(
+            {"type": "image", "image_url": link, "alt_text": alt if len(links) == 1 else f"{alt} ({n + 1})"}
+        )
+        if job_id and len(links) > 1:
+            images.append(follow_up_buttons(job_id, n))
     return {
         "text": f"Imagined: {escape(request.prompt)}",
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
             *images,
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
+            *_buttons(job_id),
         ],
     }
 
 
-def result_uploaded(user_id: str, request: ImageRequest, count: int, seconds: float) -> Payload:
+def result_uploaded(
+    user_id: str, request: ImageRequest, count: int, seconds: float, *, job_id: str | None = None
+) -> Payload:
     """The channel message when the images were uploaded into its thread as Slack files."""
     where = "the image is" if count == 1 else f"the {count} images are"
     return {
@@ -146,11 +183,14 @@ def result_uploaded(user_id: str, request: ImageRequest, count: int, seconds: fl
             _mrkdwn(_headline(user_id, request)),
             _context(f":frame_with_picture: {where} in the thread · {describe(request)}"
                      f" · rendered in {_duration(seconds)}"),
+            *_buttons(job_id),
         ],
     }  # fmt: skip
 
 
-def result_links(user_id: str, request: ImageRequest, links: list[str], seconds: float) -> Payload:
+def result_links(
+    user_id: str, request: ImageRequest, links: list[str], seconds: float, *, job_id: str | None = None
+) -> Payload:
     """The result as plain links: what Slack always accepts, since it downloads nothing."""
     named = [f"<{link}|image {n + 1}>" for n, link in enumerate(links)]
     return {
@@ -159,6 +199,7 @@ def result_links(user_id: str, request: ImageRequest, links: list[str], seconds:
             _mrkdwn(_headline(user_id, request)),
             _mrkdwn(":frame_with_picture: " + " · ".join(named)),
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
+            *_buttons(job_id),
         ],
     }
 

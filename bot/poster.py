@@ -44,7 +44,11 @@ class SlackPoster:
         """
         try:
             response = self.client.chat_postMessage(
-                channel=job.channel_id, unfurl_links=False, unfurl_media=False, **payload
+                channel=job.channel_id,
+                thread_ts=job.thread_ts or None,  # a follow-up goes into its result's thread
+                unfurl_links=False,
+                unfurl_media=False,
+                **payload,
             )
         except SlackApiError as error:
             if error_code(error) not in CHANNEL_CLOSED or not job.response_url:
@@ -67,7 +71,9 @@ class SlackPoster:
     def reply(self, job: Job, where: dict[str, str], payload: Payload) -> None:
         """A follow-up in the message's thread, or an ephemeral note where there is no thread."""
         if "ts" in where:
-            self.client.chat_postMessage(channel=where["channel"], thread_ts=where["ts"], **payload)
+            # Threads do not nest: a follow-up's notes go into the thread it lives in.
+            thread = job.thread_ts or where["ts"]
+            self.client.chat_postMessage(channel=where["channel"], thread_ts=thread, **payload)
         else:
             self.respond(job, {**payload, "response_type": "ephemeral", "replace_original": False})
 

@@ -81,6 +81,28 @@ def parse(text: str, limits: PromptLimits | None = None) -> ImageRequest:
     return request
 
 
+def refine(base: ImageRequest, text: str, limits: PromptLimits | None = None) -> ImageRequest:
+    """A follow-up to ``base`` in its thread: options change only what they name, text replaces
+    the prompt, and text starting with ``+`` is added to it (``+ at sunset, oil painting``)."""
+    limits = limits or PromptLimits()
+    words = _clean(text).split()
+    if not words or (len(words) == 1 and words[0].lower() in ("help", "--help", "-h")):
+        raise UsageNeeded(None)
+    prompt_words, options = _split_options(words)
+    prompt = " ".join(prompt_words)
+    if prompt.startswith("+"):
+        addition = prompt[1:].strip()
+        prompt = f"{base.prompt}, {addition}" if addition else base.prompt
+    prompt = prompt or base.prompt
+    _check_length("The prompt", prompt, limits.max_prompt_chars)
+    request = replace(base, prompt=prompt)
+    if any(name == "no" for name, _ in options):
+        request = replace(request, negative_prompt="")  # a new --no says all that is left out
+    for name, values in options:
+        request = _apply(request, name, values, limits)
+    return request
+
+
 def size_for_aspect(aspect_w: int, aspect_h: int) -> tuple[int, int]:
     """Width and height with about the native area, both multiples of 8, for W:H."""
     area = NATIVE_SIDE * NATIVE_SIDE

@@ -36,8 +36,18 @@ class QuotaStore:
         self.table = table
 
     def reserve(
-        self, *, team_id: str, user_id: str, images: int, command_id: str, guards: Guards, now: datetime
+        self,
+        *,
+        team_id: str,
+        user_id: str,
+        images: int,
+        command_id: str,
+        guards: Guards,
+        now: datetime,
+        remember_seconds: int = COMMAND_MEMORY_SECONDS,
     ) -> Reservation:
+        """Count the images and remember ``command_id`` for ``remember_seconds``: a repeat of it
+        within that time is a duplicate. A short memory lets a second click be a new ask."""
         day = quota_day(now)
         counts = [
             ("user", _user_key(team_id, user_id, day), guards.daily_images_per_user),
@@ -50,9 +60,11 @@ class QuotaStore:
                     "TableName": self.table,
                     "Item": {
                         "pk": {"S": f"command#{team_id}#{command_id}"},
-                        "expires_at": {"N": str(int(time.time()) + COMMAND_MEMORY_SECONDS)},
+                        "expires_at": {"N": str(int(time.time()) + remember_seconds)},
                     },
-                    "ConditionExpression": "attribute_not_exists(pk)",
+                    # TTL deletes lazily (within days), so a memory past its time is checked here.
+                    "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+                    "ExpressionAttributeValues": {":now": {"N": str(int(time.time()))}},
                 }
             }
         ]

@@ -53,7 +53,7 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     if not progress.message:
         progress.message = services.slack.post(job, messages.rendering(job.user_id, job.request))
         progress.status = "rendering"
-        store.save(job.job_id, progress)
+        store.save(job, progress)
 
     if not progress.keys and resumed:
         progress.keys = _stored_already(services, job)  # stored before a crash, not yet recorded
@@ -65,12 +65,15 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
         progress.seconds = time.perf_counter() - started
         metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=progress.seconds)
         progress.keys = _store_images(services, job, jpegs)
-        store.save(job.job_id, progress)
+        store.save(job, progress)
 
     # From here on the images exist: whatever Slack refuses, they are delivered, never rendered again.
     way = deliver(services, Result(job, progress.keys, progress.seconds), progress.message)
     progress.status = "done"
-    store.save(job.job_id, progress)
+    store.save(job, progress)
+    root_ts = job.thread_ts or progress.message.get("ts", "")
+    if root_ts:  # a mention in this thread starts from the newest result
+        store.note_latest_in_thread(job, root_ts)
     metrics.add_metric(name="ImagesPosted", unit=MetricUnit.Count, value=len(progress.keys))
     logger.info("job done", job_id=job.job_id, images=len(progress.keys), delivered_as=way,
                 backend_seconds=round(progress.seconds, 3))  # fmt: skip

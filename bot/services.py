@@ -122,7 +122,7 @@ class Services:
     def store(self) -> JobStore:
         from bot.jobs import JobStore
 
-        return JobStore(self.dynamodb, self.settings.jobs_table)
+        return JobStore(self.dynamodb, self.settings.jobs_table, self.settings.image_retention_days)
 
     @cached_property
     def quotas(self) -> QuotaStore:

@@ -50,6 +50,7 @@ class Settings:
     # Seconds before the next delivery of a job that failed in a way a retry may get past, by
     # how many times it was received (the last repeats); at most SQS's 12-hour visibility limit.
     retry_backoff_seconds: tuple[int, ...] = (10, 30, 90)
+    image_retention_days: int = 90  # the bucket keeps images this long; job records as long
     sagemaker_timeout_seconds: float = 65.0  # the endpoint's 60 s limit plus the network
     guards: Guards = field(default_factory=lambda: Guards())
     limits: PromptLimits = field(default_factory=PromptLimits)
@@ -83,6 +84,7 @@ class Settings:
             dead_letter_queue_url=reader.optional("DEAD_LETTER_QUEUE_URL", ""),
             render_budget_seconds=reader.number("RENDER_BUDGET_SECONDS", 40.0, 0.0, 900.0),
             retry_backoff_seconds=reader.seconds_list("RETRY_BACKOFF_SECONDS", (10, 30, 90), 43200),
+            image_retention_days=reader.integer("IMAGE_RETENTION_DAYS", 90, 1, 36500),
             sagemaker_timeout_seconds=reader.number("SAGEMAKER_TIMEOUT_SECONDS", 65.0, 1.0, 300.0),
             guards=Guards(
                 daily_images_per_user=reader.integer("DAILY_IMAGES_PER_USER", 50, 0, 1_000_000),

@@ -310,7 +310,7 @@ def give_up(services: Services, job: Job, reason: str) -> None:
         logger.exception("could not tell the requester")
     progress.status, progress.reason, progress.redrives = "failed", reason, job.redrives
     try:
-        store.save(job.job_id, progress)
+        store.save(job, progress)
     except Exception:
         logger.exception("could not record the failure")
     try:

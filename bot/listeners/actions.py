@@ -1,0 +1,38 @@
+"""The result's buttons. Each is acknowledged at once; a refusal (quota, a result that is gone)
+is said only to the clicker, through the interaction's response_url."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.messages import ACTION_PREFIX, ACTIONS_BLOCK
+from bot.services import Services
+from bot.usecases.follow_up import KINDS, follow_up
+
+FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(KINDS)})$")
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(FOLLOW_UP)
+    def follow_up_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        answer = follow_up(
+            services,
+            kind=str(action.get("action_id", "")).removeprefix(ACTION_PREFIX),
+            job_id=str(action.get("value", "")),
+            index=image_index(str(action.get("block_id", ""))),
+            team_id=str((body.get("team") or {}).get("id", "")),
+            user_id=str((body.get("user") or {}).get("id", "")),
+            response_url=str(body.get("response_url") or ""),
+        )
+        ack()
+        if answer.job is None and body.get("response_url"):
+            respond(**answer.payload, replace_original=False)
+
+
+def image_index(block_id: str) -> int | None:
+    """Which image a row of buttons is about: ``imagine_actions_2`` is image 2, none is all."""
+    suffix = block_id.removeprefix(ACTIONS_BLOCK + "_")
+    return int(suffix) if suffix != block_id and suffix.isdigit() and len(suffix) < 3 else None
