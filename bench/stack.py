@@ -72,6 +72,7 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
             "JOBS_QUEUE_URL": f"http://127.0.0.1:{moto_port}/123456789012/jobs-{suffix}",
+            "TASKS_QUEUE_URL": f"http://127.0.0.1:{moto_port}/123456789012/tasks-{suffix}",
             "JOBS_TABLE": f"jobs-{suffix}",
             "IMAGES_BUCKET": f"images-{suffix}",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{app_port}",
@@ -91,7 +92,9 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
         from bot.local.provision import provision
 
         handlers.reset()
-        env["JOBS_QUEUE_URL"] = provision(handlers.services()).queue_url
+        provisioned = provision(handlers.services())
+        env["JOBS_QUEUE_URL"] = provisioned.queue_url
+        env["TASKS_QUEUE_URL"] = provisioned.tasks_queue_url
         os.environ.update(env)
         handlers.reset()
         app = subprocess.Popen([sys.executable, "-c", APP_SERVER, str(app_port)])

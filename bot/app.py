@@ -7,7 +7,7 @@ import logging
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.listeners import actions, commands
+from bot.listeners import actions, commands, events, shortcuts, views
 from bot.services import Services
 
 
@@ -34,4 +34,7 @@ def build_app(services: Services) -> App:
     bolt_logger.setLevel(logging.NOTSET)
     commands.register(app, services)
     actions.register(app, services)
+    events.register(app, services)
+    shortcuts.register(app, services)
+    views.register(app, services)
     return app

@@ -1,7 +1,8 @@
 """Lambda entry points: thin wiring, nothing else.
 
 ``http_handler`` serves ``POST /slack/events`` (through Bolt) and ``GET /images/...``;
-``worker_handler`` renders the jobs of an SQS batch and reports partial failures.
+``worker_handler`` runs the records of an SQS batch, jobs to render or tasks (bot/tasks.py),
+and reports partial failures.
 """
 
 from __future__ import annotations
@@ -106,10 +107,17 @@ def http_handler(event: Event, context: Any) -> Response:
     return text_response(404, "Not found.")
 
 
-def _render_record(record: SQSRecord, lambda_context: Any = None) -> None:
+def _handle_record(record: SQSRecord, lambda_context: Any = None) -> None:
+    """A task (from the tasks queue, or a body that says it is one) or a job to render."""
+    from bot.tasks import handle_task, is_task
+
+    built = services()
+    if is_task(record, built.settings.tasks_queue_url):
+        handle_task(built, record, lambda_context)
+        return
     from bot.worker import handle_record
 
-    handle_record(services(), record, lambda_context)
+    handle_record(built, record, lambda_context)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -132,7 +140,7 @@ def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     # Report every failure per record, even a whole failed batch, so SQS retries only those.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
-        event=event, record_handler=_render_record, processor=processor, context=context
+        event=event, record_handler=_handle_record, processor=processor, context=context
     )
 
 

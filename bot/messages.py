@@ -66,6 +66,27 @@ def usage(problem: str | None, *, default_steps: int, max_steps: int, default_gu
     return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
 
+REFINING = (
+    "*In a result's thread*, `@imagine` starts from the thread's newest image:\n"
+    "• `@imagine --ar 9:16`: the options you name change, the rest (seed included) stay\n"
+    "• `@imagine a fox in the snow`: a new prompt, with the same options\n"
+    "• `@imagine + at sunset, oil painting`: added to the prompt"
+)
+
+
+def mention_usage(
+    problem: str | None, *, default_steps: int, max_steps: int, default_guidance: float
+) -> Payload:
+    """The answer to a mention that is not a request: the options, asked with ``@imagine``, and
+    how a mention in a result's thread refines it."""
+    help_text = USAGE.format(
+        default_steps=default_steps, max_steps=max_steps, default_guidance=default_guidance
+    ).replace("/imagine", "@imagine")
+    blocks = [_mrkdwn(f":warning: {escape(problem)}")] if problem else []
+    blocks += [_mrkdwn(help_text), _mrkdwn(REFINING)]
+    return {"text": escape(problem) if problem else "How to use @imagine", "blocks": blocks}
+
+
 def describe(request: ImageRequest) -> str:
     """The parameters, one line, as shown under a request and its result."""
     parts = [
@@ -122,7 +143,7 @@ def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> 
 
 # The result buttons. Their labels are a contract (README, tests); each button's value carries
 # only the job id, and which image it is about rides in its block's id.
-FOLLOW_UPS = {"reroll": "Re-roll", "variations": "Variations"}
+FOLLOW_UPS = {"reroll": "Re-roll", "variations": "Variations", "edit": "Edit"}
 ACTION_PREFIX = "imagine_"
 ACTIONS_BLOCK = "imagine_actions"  # block_id: "imagine_actions" (the whole result) or "..._<n>"
 

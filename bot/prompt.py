@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -103,6 +104,59 @@ def refine(base: ImageRequest, text: str, limits: PromptLimits | None = None) ->
     return request
 
 
+# A form's fields (the /imagine modal), each with the option that checks it and how it is named
+# in a problem shown under the field.
+FIELD_OPTIONS = {
+    "aspect": ("ar", "The aspect ratio"),
+    "count": ("n", "The number of images"),
+    "steps": ("steps", "Steps"),
+    "guidance": ("cfg", "Guidance"),
+    "seed": ("seed", "The seed"),
+}
+
+
+class InvalidFields(ValueError):
+    """Fields that do not make a request: field name -> what is wrong with it, for each one."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
+        self.problems = problems
+
+
+def from_fields(fields: Mapping[str, str | None], limits: PromptLimits | None = None) -> ImageRequest:
+    """A request from a form's fields (``prompt``, ``negative_prompt`` and :data:`FIELD_OPTIONS`),
+    under the same checks as the options. An empty option field keeps its default (a random seed);
+    the text fields are taken as written, options and all. Raises :class:`InvalidFields`."""
+    limits = limits or PromptLimits()
+    problems: dict[str, str] = {}
+
+    def text(name: str) -> str:
+        return " ".join(_clean(fields.get(name) or "", dashes=False).split())
+
+    prompt, negative = text("prompt"), text("negative_prompt")
+    for name, what, written in (("prompt", "The prompt", prompt), ("negative_prompt", "The text", negative)):
+        try:
+            _check_length(what, written, limits.max_prompt_chars)
+        except UsageNeeded as needed:
+            problems[name] = str(needed.problem)
+    if not prompt:
+        problems["prompt"] = "Say what you want to see."
+    request = ImageRequest(
+        prompt=prompt, negative_prompt=negative, steps=limits.default_steps, guidance=limits.default_guidance
+    )
+    for name, (option, label) in FIELD_OPTIONS.items():
+        raw = (fields.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            request = _apply(request, option, [raw], limits)
+        except UsageNeeded as needed:
+            problems[name] = str(needed.problem).replace(f"`--{option}`", label).replace("`", "")
+    if problems:
+        raise InvalidFields(problems)
+    return request
+
+
 def size_for_aspect(aspect_w: int, aspect_h: int) -> tuple[int, int]:
     """Width and height with about the native area, both multiples of 8, for W:H."""
     area = NATIVE_SIDE * NATIVE_SIDE
@@ -122,9 +176,10 @@ _JOINERS = ("\u200d", "\u200c")
 _BLACK_FLAG, _TAGS, _CANCEL_TAG = "\U0001f3f4", range(0xE0020, 0xE007F), "\U000e007f"
 
 
-def _clean(text: str) -> str:
+def _clean(text: str, *, dashes: bool = True) -> str:
     # Control and format characters (newlines, bidi overrides, zero-width spaces) become spaces,
-    # except the joiners and tags that hold an emoji or a word together; dashes become "--".
+    # except the joiners and tags that hold an emoji or a word together; dashes become "--"
+    # where options may follow (not in a form's fields, which hold no options).
     kept: list[str] = []
     i = 0
     while i < len(text):
@@ -138,7 +193,7 @@ def _clean(text: str) -> str:
         kept.append(" " if invisible else ch)
         i += 1
     cleaned = "".join(kept)
-    for dash in _DASHES:
+    for dash in _DASHES if dashes else ():
         cleaned = cleaned.replace(dash, "--")
     return cleaned
 

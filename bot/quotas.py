@@ -53,6 +53,15 @@ class QuotaStore:
             ("user", _user_key(team_id, user_id, day), guards.daily_images_per_user),
             ("workspace", _team_key(team_id, day), guards.daily_images_per_workspace),
         ]
+        for whose, key, limit in counts:
+            # More than a whole day's quota: refused before the transaction, whose condition
+            # lets a count that does not exist yet (the day's first request) through.
+            if limit and images > limit:
+                used = self._used(key)
+                return Reservation(
+                    accepted=False,
+                    refusal=quota_refusal(whose=whose, used=used, limit=limit, asked=images, now=now),
+                )
         expires = str(int(quota_resets(now).timestamp()) + QUOTA_RECORD_DAYS * 86400)
         items: list[Any] = [
             {

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.quotas import QuotaStore
     from bot.secrets import SecretSource
     from bot.storage import ImageStore
+    from bot.tasks import TaskQueue
 
 
 class Services:
@@ -117,6 +118,12 @@ class Services:
         from bot.jobs import JobQueue
 
         return JobQueue(self.sqs, self.settings.jobs_queue_url)
+
+    @cached_property
+    def tasks(self) -> TaskQueue:
+        from bot.tasks import TaskQueue
+
+        return TaskQueue(self.sqs, self.settings.tasks_queue_url)
 
     @cached_property
     def store(self) -> JobStore:

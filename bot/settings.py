@@ -31,6 +31,7 @@ class SettingsError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     jobs_queue_url: str
+    tasks_queue_url: str  # Slack-side work after an acknowledgement, apart from the renders
     jobs_table: str
     images_bucket: str
     signing_secret: str = field(repr=False)
@@ -67,6 +68,7 @@ class Settings:
         backend = reader.choice("IMAGE_BACKEND", BACKENDS, "placeholder")
         settings = cls(
             jobs_queue_url=reader.required("JOBS_QUEUE_URL"),
+            tasks_queue_url=reader.required("TASKS_QUEUE_URL"),
             jobs_table=reader.required("JOBS_TABLE"),
             images_bucket=reader.required("IMAGES_BUCKET"),
             public_base_url=reader.optional("PUBLIC_BASE_URL", "").rstrip("/"),

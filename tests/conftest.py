@@ -22,10 +22,10 @@ from moto.server import ThreadedMotoServer
 
 from bot import handlers
 from bot.local.lambda_context import HTTP_RESOURCE, WORKER_RESOURCE, LocalContext
-from bot.local.poller import to_event
+from bot.local.poller import EventSources, to_event
 from bot.local.provision import Provisioned, provision
 from bot.local.server import LocalServer
-from bot.local.signing import command_body, signed_headers
+from bot.local.signing import JSON, command_body, event_body, signed_headers
 from bot.local.slack_recorder import SlackRecorder
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
@@ -79,13 +79,28 @@ class Stack:
     def services(self) -> Any:
         return handlers.services()
 
-    def queued_bodies(self) -> list[str]:
-        return [m["Body"] for m in self.receive()]
+    def queued_bodies(self, queue_url: str | None = None) -> list[str]:
+        return [m["Body"] for m in self.receive(queue_url=queue_url)]
 
-    def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
+    def peek(self, queue_url: str | None = None) -> list[str]:
+        """The bodies waiting in the jobs queue (or ``queue_url``), left there for the worker."""
+        messages = self.services.sqs.receive_message(
+            QueueUrl=queue_url or self.resources.queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        return [str(m["Body"]) for m in messages]
+
+    def queued_tasks(self) -> list[str]:
+        """The bodies waiting in the tasks queue (taken: they come back after its visibility)."""
+        return self.queued_bodies(self.resources.tasks_queue_url)
+
+    def receive(self, max_messages: int = 10, queue_url: str | None = None) -> list[dict[str, Any]]:
+        """Messages from the jobs queue, or from ``queue_url``."""
         sqs = self.services.sqs
         messages: list[dict[str, Any]] = sqs.receive_message(
-            QueueUrl=self.resources.queue_url,
+            QueueUrl=queue_url or self.resources.queue_url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=0,
             MessageSystemAttributeNames=["All"],
@@ -110,14 +125,25 @@ class Stack:
             for m in self.dead_letters()
         ]
 
-    def sqs_event(self) -> dict[str, Any]:
-        """The queued messages as Lambda's SQS event source hands them to the worker."""
-        messages = self.receive()
+    def sqs_event(self, queue_url: str | None = None) -> dict[str, Any]:
+        """The messages queued in the jobs queue (or ``queue_url``) as Lambda's SQS event source
+        hands them to the worker."""
+        queue_url = queue_url or self.resources.queue_url
+        messages = self.receive(queue_url=queue_url)
         assert messages, "nothing was queued"
-        arn = self.services.sqs.get_queue_attributes(
-            QueueUrl=self.resources.queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        arn = self.services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         return to_event(messages, arn, "us-east-1")
+
+    def tasks_event(self) -> dict[str, Any]:
+        return self.sqs_event(self.resources.tasks_queue_url)
+
+    def settle(self) -> int:
+        """Run the worker on both of its queues, jobs and tasks, as Lambda's event sources do,
+        until neither holds anything (failed messages come back at once); messages handled."""
+        sources = EventSources.of(self.services, wait_seconds=0, redeliver_after=0)
+        return sources.drain()
 
 
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,6 +156,7 @@ def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
                 "SAGEMAKER_",
                 "IMAGE_",
                 "JOBS_",
+                "TASKS_",
                 "LINK_",
                 "PUBLIC_BASE_URL",
                 "DEAD_LETTER_",
@@ -156,6 +183,7 @@ def env(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "JOBS_QUEUE_URL": f"{moto_url}/123456789012/jobs-{suffix}",
+        "TASKS_QUEUE_URL": f"{moto_url}/123456789012/tasks-{suffix}",
         "JOBS_TABLE": f"jobs-{suffix}",
         "IMAGES_BUCKET": f"images-{suffix}",
         "PUBLIC_BASE_URL": public_base_url,
@@ -171,6 +199,7 @@ def env(
     handlers.reset()
     resources = provision(handlers.services())
     monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
+    monkeypatch.setenv("TASKS_QUEUE_URL", resources.tasks_queue_url)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", resources.dead_letter_queue_url)
     handlers.reset()
     yield Stack(resources, slack, public_base_url)
@@ -233,6 +262,23 @@ def command_event(
         signed_headers(secret, body, timestamp),
         base64_body=shape != "rest",
     )
+
+
+def slack_event(
+    event: dict[str, Any], *, event_id: str | None = None, team_id: str = "T0LOCAL"
+) -> dict[str, Any]:
+    """An Events API request for ``event`` in its event_callback wrapper, signed."""
+    return event_request(event_body(event, event_id=event_id, team_id=team_id))
+
+
+def event_request(body: str, *, retry: int = 0, secret: str = SIGNING_SECRET) -> dict[str, Any]:
+    """An Events API body (JSON), signed, as API Gateway's HTTP API hands it over. ``retry`` > 0
+    sends it as Slack sends its retry number ``retry`` of the same body, event_id included
+    (X-Slack-Retry-Num, X-Slack-Retry-Reason: https://api.slack.com/apis/events-api#retries)."""
+    headers = signed_headers(secret, body, content_type=JSON)
+    if retry:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+    return http_event("http", "POST", "/slack/events", body, headers)
 
 
 def call_http(event: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,17 @@ def test_a_refusal_says_what_remains_and_when_it_resets(env: Stack, monkeypatch:
     assert ack_json(call_http(command_event("a tiger --n 2")))["text"].startswith("Queued")  # exactly fits
 
 
+@pytest.mark.parametrize("limit", ["DAILY_IMAGES_PER_USER", "DAILY_IMAGES_PER_WORKSPACE"])
+def test_a_first_request_larger_than_a_whole_days_quota_is_refused(
+    env: Stack, monkeypatch: pytest.MonkeyPatch, limit: str
+) -> None:
+    _use(monkeypatch, **{limit: "1"})
+    refusal = ack_json(call_http(command_event("a tiger --n 2")))
+    assert "this request needs 2 images; 1 left" in refusal["text"]
+    assert env.queued_bodies() == []
+    assert ack_json(call_http(command_event("a tiger")))["text"].startswith("Queued")  # nothing was counted
+
+
 def test_the_workspace_budget_covers_everyone_in_it(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     _use(monkeypatch, DAILY_IMAGES_PER_WORKSPACE="3")
     assert ack_json(call_http(command_event("a tiger --n 2", user_id="U0ALICE")))["text"].startswith("Queued")

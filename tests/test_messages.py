@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import messages
+from bot.local.slack.blocks import message_refusal
 from bot.prompt import ImageRequest, parse
 from tests.conftest import Stack, ack_json, call_http, call_worker, command_event
 
@@ -112,3 +113,20 @@ def test_long_prompts_are_cut_inside_slack_limits_and_never_inside_an_entity(pro
         for text in _texts(block):
             assert len(text) <= SECTION_LIMIT
             assert not BROKEN_ENTITY.search(text.replace("<@U1>", ""))
+
+
+def test_result_buttons_are_re_roll_variations_and_edit_carrying_only_the_job_id() -> None:
+    """The labels are a contract (DESIGN.md); which image a row is about rides in its block_id."""
+    job_id = "a" * 32
+    whole = messages.follow_up_buttons(job_id)
+    one = messages.follow_up_buttons(job_id, 1)
+    assert [(e["action_id"], e["text"]["text"], e["value"]) for e in whole["elements"]] == [
+        ("imagine_reroll", "Re-roll", job_id),
+        ("imagine_variations", "Variations", job_id),
+        ("imagine_edit", "Edit", job_id),
+    ]
+    assert (one["block_id"], [e["text"]["text"] for e in one["elements"]]) == (
+        "imagine_actions_1",
+        ["Re-roll 2", "Variations 2", "Edit 2"],
+    )
+    assert message_refusal({"text": "x", "blocks": [whole, one]}) is None

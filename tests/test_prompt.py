@@ -16,8 +16,10 @@ from bot.prompt import (
     MAX_SIDE,
     NATIVE_SIDE,
     ImageRequest,
+    InvalidFields,
     PromptLimits,
     UsageNeeded,
+    from_fields,
     parse,
     size_for_aspect,
 )
@@ -217,3 +219,66 @@ def test_only_joiners_and_flag_tags_survive_among_format_characters(text: str) -
             assert without_flags[i - 1].strip() and without_flags[i + 1].strip(), repr(prompt)
     tags = [ch for ch in prompt if 0xE0020 <= ord(ch) <= 0xE007F]
     assert len(tags) == sum(len(m) - 1 for m in re.findall("\U0001f3f4[\U000e0020-\U000e007f]+", prompt))
+
+
+# ---- a form's fields (the /imagine modal) -----------------------------------------------------
+
+
+def test_fields_make_the_request_the_same_options_make() -> None:
+    fields = {
+        "prompt": "a lighthouse\nat dusk",
+        "negative_prompt": "people, boats",
+        "aspect": "16:9",
+        "count": "2",
+        "steps": "20",
+        "guidance": "9.5",
+        "seed": "42",
+    }
+    typed = "a lighthouse at dusk --ar 16:9 --n 2 --steps 20 --cfg 9.5 --seed 42 --no people, boats"
+    assert from_fields(fields, LIMITS) == parse(typed, LIMITS)
+
+
+@pytest.mark.parametrize("empty", [None, "", "  "])
+def test_empty_option_fields_keep_the_defaults(empty: str | None) -> None:
+    fields = {name: empty for name in ("negative_prompt", "aspect", "count", "steps", "guidance", "seed")}
+    assert from_fields({"prompt": "a fox", **fields}, LIMITS) == parse("a fox", LIMITS)
+
+
+def test_text_fields_are_taken_as_written() -> None:
+    """No options in a field: a dash stays a dash, and --ar is words of the prompt."""
+    request = from_fields({"prompt": "sunset — oil painting --ar 16:9", "negative_prompt": "a – b"}, LIMITS)
+    assert (request.prompt, request.aspect, request.negative_prompt) == (
+        "sunset — oil painting --ar 16:9",
+        "1:1",
+        "a – b",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "problems"),
+    [
+        ({"steps": "51"}, {"steps": "Steps must be a whole number from 1 to 50."}),
+        ({"steps": "2.5"}, {"steps": "Steps must be a whole number from 1 to 50."}),
+        ({"guidance": "20.5"}, {"guidance": "Guidance must be a number from 1 to 20."}),
+        ({"guidance": "NaN"}, {"guidance": "Guidance must be a number from 1 to 20."}),
+        ({"seed": str(MAX_SEED + 1)}, {"seed": f"The seed must be a whole number from 0 to {MAX_SEED}."}),
+        ({"count": "5"}, {"count": f"The number of images must be a whole number from 1 to {MAX_IMAGES}."}),
+        ({"aspect": "9:1"}, {"aspect": "The aspect ratio must look like 16:9, between 1:4 and 4:1."}),
+        ({"prompt": " \n "}, {"prompt": "Say what you want to see."}),
+        ({"prompt": "x" * 201}, {"prompt": "The prompt is 201 characters; the limit is 200."}),
+        (
+            {"negative_prompt": "y" * 201},
+            {"negative_prompt": "The text is 201 characters; the limit is 200."},
+        ),
+        (
+            {"prompt": "", "steps": "0"},
+            {"prompt": "Say what you want to see.", "steps": "Steps must be a whole number from 1 to 50."},
+        ),
+    ],
+)
+def test_each_bad_field_is_named_with_the_options_bound(
+    fields: dict[str, str], problems: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidFields) as raised:
+        from_fields({"prompt": "a fox", **fields}, LIMITS)
+    assert raised.value.problems == problems

@@ -83,6 +83,7 @@ def regional(
         "IMAGES_BUCKET": bucket,
         "IMAGE_LINK_MODE": "redirect",  # HeadObject, then a presigned URL
         "JOBS_QUEUE_URL": f"https://sqs.{region}.amazonaws.com/123456789012/imagine-jobs",
+        "TASKS_QUEUE_URL": f"https://sqs.{region}.amazonaws.com/123456789012/imagine-tasks",
         "JOBS_TABLE": "imagine-jobs",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,

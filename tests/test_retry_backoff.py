@@ -9,6 +9,7 @@ from bot.worker import backoff
 
 REQUIRED = {
     "JOBS_QUEUE_URL": "http://127.0.0.1:1/q",
+    "TASKS_QUEUE_URL": "http://127.0.0.1:1/t",
     "JOBS_TABLE": "t",
     "IMAGES_BUCKET": "b",
     "SLACK_SIGNING_SECRET": "s",

@@ -28,9 +28,10 @@ from bot import handlers
 from bot.local.manifest import PLACEHOLDER, filled
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
+from bot.local.signing import app_mention
 from bot.local.slack_recorder import SlackRecorder
 from bot.settings import LINK_MODES
-from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event
+from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event, slack_event
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +156,11 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "s3:GetObject",
         "secretsmanager:GetSecretValue",
     }  # fmt: skip
-    assert http["sqs:SendMessage"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
+    # Jobs to render, and tasks: what must be said after the acknowledgement.
+    assert http["sqs:SendMessage"] == [
+        {"Fn::GetAtt": ["JobsQueue", "Arn"]},
+        {"Fn::GetAtt": ["TasksQueue", "Arn"]},
+    ]
     assert "sagemaker:InvokeEndpoint" not in http and "s3:PutObject" not in http
     assert http["s3:GetObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
     [endpoint_arn] = worker["sagemaker:InvokeEndpoint"]
@@ -164,8 +169,16 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     assert worker["sqs:SendMessage"] == [
         {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
     ]  # failed jobs, with why
-    # A retryable job is handed back with a short visibility (backoff), on the jobs queue only.
-    assert worker["sqs:ChangeMessageVisibility"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
+    # Its two event sources' queues, and nothing else: a retryable job or task is handed back
+    # with a short visibility (backoff) on the queue it came from.
+    queues = [{"Fn::GetAtt": ["JobsQueue", "Arn"]}, {"Fn::GetAtt": ["TasksQueue", "Arn"]}]
+    for action in (
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    ):
+        assert worker[action] == queues, action
     for actions in (http, worker):
         assert actions["secretsmanager:GetSecretValue"] == [{"Ref": "SlackSecret"}, {"Ref": "LinkSecret"}]
 
@@ -183,16 +196,20 @@ def test_bucket_is_private_encrypted_tls_only_and_expiring(cfn: dict[str, Any]) 
     assert deny["Principal"] == "*"
 
 
-def test_queue_outlasts_the_worker_and_dead_letters(cfn: dict[str, Any]) -> None:
-    queue = cfn["Resources"]["JobsQueue"]["Properties"]
+def test_queues_outlast_the_worker_and_dead_letter(cfn: dict[str, Any]) -> None:
+    """Both of the worker's queues: AWS's guidance for a Lambda source is a visibility timeout of
+    at least six times the function's timeout
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)."""
     worker = cfn["Resources"]["WorkerFunction"]["Properties"]
     assert worker["Timeout"] > 60  # above SageMaker's real-time limit
-    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
-    assert queue["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
-        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
-    }
-    for name in ("JobsQueue", "JobsDeadLetterQueue"):
+    for name in ("JobsQueue", "TasksQueue"):
+        queue = cfn["Resources"][name]["Properties"]
+        assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"], name
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+            "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+        }, name
+    for name in ("JobsQueue", "TasksQueue", "JobsDeadLetterQueue"):
         assert cfn["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
 
 
@@ -205,14 +222,33 @@ def test_renders_are_bounded_by_the_event_source_and_a_reservation_is_opt_in(cfn
     assert _evaluate(cfn, worker["ReservedConcurrentExecutions"]) is _NO_VALUE
     reserved = {"WorkerReservedConcurrency": "5"}
     assert _evaluate(cfn, worker["ReservedConcurrentExecutions"], reserved) == "5"
-    [mapping] = _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["BatchSize"] == 1
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrentRenders"}}
-    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    mappings = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"] for m in
+                _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()}  # fmt: skip
+    assert set(mappings) == {"JobsQueue", "TasksQueue"}
+    jobs = mappings["JobsQueue"]
+    assert jobs["BatchSize"] == 1
+    assert jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert jobs["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrentRenders"}}
     renders = cfn["Parameters"]["MaxConcurrentRenders"]
     assert (renders["MinValue"], renders["MaxValue"]) == (2, 1000)
     assert cfn["Parameters"]["WorkerReservedConcurrency"]["Default"] == 0
+
+
+def test_tasks_have_their_own_event_source_so_they_never_wait_behind_renders(cfn: dict[str, Any]) -> None:
+    """The same worker, a second SQS event source with its own MaximumConcurrency (2 to 1000:
+    https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html), one task an invocation,
+    each failure reported on its own (ReportBatchItemFailures)."""
+    [tasks] = [m["Properties"] for m in _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+               if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["TasksQueue", "Arn"]}]  # fmt: skip
+    assert tasks["FunctionName"] == {"Ref": "WorkerFunction"}
+    assert tasks["BatchSize"] == 1
+    assert tasks["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert tasks["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrentTasks"}}
+    bound = cfn["Parameters"]["MaxConcurrentTasks"]
+    assert (bound["Default"], bound["MinValue"], bound["MaxValue"]) == (5, 2, 1000)
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Environment"]["Variables"]["TASKS_QUEUE_URL"] == {"Ref": "TasksQueue"}
+    assert cfn["Outputs"]["TasksQueueUrl"]["Value"] == {"Ref": "TasksQueue"}
 
 
 def test_endpoint_name_keeps_its_case_and_the_grant_names_it_as_its_arn_does(cfn: dict[str, Any]) -> None:
@@ -452,8 +488,9 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
     )
     created = {r["LogicalResourceId"]: r for r in
                cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]}  # fmt: skip
-    expected = ["JobsQueue", "JobsDeadLetterQueue", "JobsTable", "ImagesBucket", "HttpFunction",
-                "WorkerFunction", "WorkerFunctionJobs", "HttpFunctionRole", "WorkerFunctionRole"]  # fmt: skip
+    expected = ["JobsQueue", "TasksQueue", "JobsDeadLetterQueue", "JobsTable", "ImagesBucket", "HttpFunction",
+                "WorkerFunction", "WorkerFunctionJobs", "WorkerFunctionTasks", "HttpFunctionRole",
+                "WorkerFunctionRole"]  # fmt: skip
     for name in expected:
         assert created[name]["ResourceStatus"] == "CREATE_COMPLETE", name
     lam = boto3.client("lambda")
@@ -516,6 +553,29 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         key = "images/" + image["image_url"].split("/images/", 1)[1].split("/", 1)[1]
         bucket = created["ImagesBucket"]["PhysicalResourceId"]
         assert boto3.client("s3").head_object(Bucket=bucket, Key=key)["ContentType"] == "image/jpeg"
+
+        # The tasks lane: a mention the http function cannot queue is told to its author by the
+        # worker, from the tasks queue the stack made and named to both functions.
+        mappings = lam.list_event_source_mappings(FunctionName=worker_name)["EventSourceMappings"]
+        tasks_name = created["TasksQueue"]["PhysicalResourceId"].rsplit("/", 1)[-1]
+        tasks_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{tasks_name}"
+        assert tasks_arn in {m["EventSourceArn"] for m in mappings}
+        become("HttpFunction")
+        thread = update.args["ts"]
+        response = call_http(
+            slack_event(app_mention("--ar 99:1", channel_id=update.args["channel"], thread_ts=thread))
+        )
+        assert response["statusCode"] == 200, response
+        assert recorder.calls_to("chat.postEphemeral") == []
+        become("WorkerFunction")
+        tasks_url = handlers.services().settings.tasks_queue_url
+        assert tasks_url == created["TasksQueue"]["PhysicalResourceId"]
+        messages = handlers.services().sqs.receive_message(
+            QueueUrl=tasks_url, MessageSystemAttributeNames=["All"]
+        )["Messages"]
+        assert call_worker(to_event(messages, tasks_arn, "us-east-1")) == {"batchItemFailures": []}
+        [notice] = recorder.calls_to("chat.postEphemeral")
+        assert notice.ok and (notice.args["user"], notice.args["thread_ts"]) == ("U0LOCAL", thread)
     finally:
         recorder.stop()
         handlers.reset()
@@ -536,10 +596,14 @@ def test_manifest_declares_imagine_with_a_url_the_fill_in_replaces(manifest: dic
     assert command["usage_hint"]
     assert command["url"] == PLACEHOLDER
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    # Mentions arrive through the Events API, at the same /slack/events.
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == PLACEHOLDER
     url = "https://abc123.execute-api.eu-west-1.amazonaws.com/slack/events"
     done: dict[str, Any] = yaml.safe_load(filled(url))
     assert done["features"]["slash_commands"][0]["url"] == url
     assert done["settings"]["interactivity"]["request_url"] == url
+    assert done["settings"]["event_subscriptions"]["request_url"] == url
     assert PLACEHOLDER not in filled(url)
     with pytest.raises(ValueError, match="https"):
         filled("http://plain.example/slack/events")
@@ -550,6 +614,8 @@ def test_every_scope_the_manifest_asks_for_is_used(manifest: dict[str, Any]) -> 
     # Each scope and the code that needs it. chat:write.public is what lets chat.postMessage
     # reach public channels the bot was never invited to.
     evidence = {
+        # The app_mention event: Slack sends it only to an app holding this scope.
+        "app_mentions:read": r"@app\.event\(\s*\"app_mention\"\s*\)",
         "commands": r"@app\.command\(",
         "chat:write": r"chat_postMessage\(|chat_update\(",
         "chat:write.public": r"chat_postMessage\(\s*channel=job\.channel_id",

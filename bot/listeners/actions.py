@@ -1,5 +1,6 @@
 """The result's buttons. Each is acknowledged at once; a refusal (quota, a result that is gone)
-is said only to the clicker, through the interaction's response_url."""
+is said only to the clicker, through the interaction's response_url. Edit opens the modal
+before the acknowledgement (views.open, the one call allowed there)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot import messages
+from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.messages import ACTION_PREFIX, ACTIONS_BLOCK
 from bot.services import Services
 from bot.usecases.follow_up import KINDS, follow_up
+from bot.usecases.modal import edit_form
 
 FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(KINDS)})$")
+EDIT = ACTION_PREFIX + "edit"
 
 
 def register(app: App, services: Services) -> None:
@@ -30,6 +35,21 @@ def register(app: App, services: Services) -> None:
         ack()
         if answer.job is None and body.get("response_url"):
             respond(**answer.payload, replace_original=False)
+
+    @app.action(EDIT)
+    def edit_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        form = edit_form(
+            services,
+            job_id=str(action.get("value", "")),
+            index=image_index(str(action.get("block_id", ""))),
+            team_id=str((body.get("team") or {}).get("id", "")),
+        )
+        problem = form.refusal
+        if form.view is not None and open_modal(services, str(body.get("trigger_id") or ""), form.view):
+            problem = OPEN_FAILED
+        ack()
+        if problem and body.get("response_url"):
+            respond(**messages.notice(problem), replace_original=False)
 
 
 def image_index(block_id: str) -> int | None:

@@ -80,7 +80,7 @@ def _quiet_logs(*, verbose: bool, metrics: bool) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from bot.handlers import services
-    from bot.local.poller import Poller
+    from bot.local.poller import EventSources
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
 
@@ -95,7 +95,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\n/imagine {prompt}\n-> HTTP {status}, ephemeral: {ack.get('text', ack)}")
         if status != 200 or not ack.get("text", "").startswith("Queued"):
             return 1
-        Poller(services().sqs, os.environ["JOBS_QUEUE_URL"]).drain()
+        EventSources.of(services()).drain()  # the jobs queue and the tasks queue, as Lambda polls them
         if stack.recorder is None:
             print("posted to the real Slack workspace; see the channel")
             return 0
@@ -141,7 +141,7 @@ def _open_link(link: str) -> tuple[bytes, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from bot.handlers import services
-    from bot.local.poller import Poller
+    from bot.local.poller import EventSources
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
 
@@ -166,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
     STATE.chmod(0o600)
     print(f"imagine is listening on {server.url}/slack/events and {server.url}/images/")
     print("try: imagine-bot send a cyborg tiger --ar 16:9     (Ctrl-C stops)")
-    poller = Poller(services().sqs, os.environ["JOBS_QUEUE_URL"], wait_seconds=2)
+    # Both queues, in turn: a long poll on each would make a task wait out the jobs queue's.
+    poller = EventSources.of(services(), wait_seconds=1)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         poller.run_forever()

@@ -1,4 +1,5 @@
-"""manifest.yml with the deployed stack's request URL in place of the placeholder."""
+"""manifest.yml with the deployed stack's request URL in place of the placeholder: the slash
+command's, interactivity's and the event subscriptions' (all three are ``/slack/events``)."""
 
 from __future__ import annotations
 

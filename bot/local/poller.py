@@ -1,16 +1,21 @@
-"""Feed SQS messages to ``worker_handler`` the way Lambda's SQS event source does.
+"""Feed SQS messages to ``worker_handler`` the way Lambda's SQS event sources do.
 
 Messages come in batches with their system attributes; those the handler does not report in
 ``batchItemFailures`` are deleted, the rest stay hidden until their visibility timeout ends
 and are received again (or moved to the dead-letter queue by the queue's redrive policy).
+The worker has two event sources, the jobs queue's and the tasks queue's (infra/template.yaml):
+:class:`EventSources` polls both, in turn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.local.lambda_context import LocalContext
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 WORKER_FUNCTION = "imagine-worker-local"
 
@@ -90,6 +95,38 @@ class Poller:
 
     def drain(self, idle_polls: int = 1) -> int:
         """Poll until the queue has stayed empty for ``idle_polls`` polls; messages handled."""
+        handled, idle = 0, 0
+        while idle < idle_polls:
+            count = self.poll_once()
+            handled += count
+            idle = 0 if count else idle + 1
+        return handled
+
+    def run_forever(self) -> None:
+        while True:
+            self.poll_once()
+
+
+class EventSources:
+    """The worker's event sources, each queue polled in turn. Lambda runs them side by side; one
+    process taking turns keeps a task from waiting for more than the render in progress."""
+
+    def __init__(self, pollers: Sequence[Poller]) -> None:
+        self.pollers = list(pollers)
+
+    @classmethod
+    def of(cls, services: Services, **options: Any) -> EventSources:
+        """Pollers for the jobs and tasks queues the settings name, each with ``options``."""
+        settings = services.settings
+        urls = (settings.jobs_queue_url, settings.tasks_queue_url)
+        return cls([Poller(services.sqs, url, **options) for url in urls])
+
+    def poll_once(self) -> int:
+        """One batch from each queue; the number of messages handled."""
+        return sum(poller.poll_once() for poller in self.pollers)
+
+    def drain(self, idle_polls: int = 1) -> int:
+        """Poll until every queue has stayed empty for ``idle_polls`` rounds; messages handled."""
         handled, idle = 0, 0
         while idle < idle_polls:
             count = self.poll_once()

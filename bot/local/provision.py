@@ -1,5 +1,5 @@
-"""Create the bucket, the jobs queue with its dead-letter queue, and the table that the settings
-name, on whatever AWS endpoint the environment points to, configured as infra/template.yaml
+"""Create the bucket, the jobs and tasks queues with their dead-letter queue, and the table that
+the settings name, on whatever AWS endpoint the environment points to, configured as infra/template.yaml
 configures them in AWS, so the local stack cannot drift from what deploys."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedS
 class Provisioned:
     queue_url: str
     dead_letter_queue_url: str
+    tasks_queue_url: str
     bucket: str
     table: str
 
@@ -32,9 +33,11 @@ def provision(services: Services) -> Provisioned:
     settings = services.settings
     overrides = {"MaxReceiveCount": settings.max_receive_count}
     dlq_url, queue_url = _create_queues(services.sqs, queue_name(settings.jobs_queue_url), overrides)
+    tasks_name = queue_name(settings.tasks_queue_url)
+    tasks_url = _create_queue(services.sqs, tasks_name, "TasksQueue", dlq_url, overrides)
     _create_bucket(services.s3, settings.images_bucket, services.region, properties("ImagesBucket"))
     _create_table(services.dynamodb, settings.jobs_table, properties("JobsTable"))
-    return Provisioned(queue_url, dlq_url, settings.images_bucket, settings.jobs_table)
+    return Provisioned(queue_url, dlq_url, tasks_url, settings.images_bucket, settings.jobs_table)
 
 
 def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
@@ -49,17 +52,21 @@ def _create_queues(sqs: Any, name: str, overrides: dict[str, Any]) -> tuple[str,
     dlq_url = sqs.create_queue(
         QueueName=name + DLQ_SUFFIX, Attributes=_queue_attributes(properties("JobsDeadLetterQueue"))
     )["QueueUrl"]
+    return dlq_url, _create_queue(sqs, name, "JobsQueue", dlq_url, overrides)
+
+
+def _create_queue(sqs: Any, name: str, resource: str, dlq_url: str, overrides: dict[str, Any]) -> str:
+    """The queue ``resource`` of the template, redriving to the dead-letter queue as it does."""
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    props = properties("JobsQueue", overrides)
+    props = properties(resource, overrides)
     redrive = {
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": str(props["RedrivePolicy"]["maxReceiveCount"]),
     }
     attributes = _queue_attributes(props) | {"RedrivePolicy": json.dumps(redrive)}
-    queue_url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    return dlq_url, queue_url
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
 
 
 def _create_bucket(s3: Any, bucket: str, region: str, props: dict[str, Any]) -> None:

@@ -2,8 +2,8 @@
 settings that point the bot at them. The recorder downloads every image link of a message as
 Slack does, from loopback hosts only: PUBLIC_BASE_URL must be the local server for its images to
 be accepted (bot.local.slack_recorder). Whatever the environment already names is left alone:
-set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` for other AWS resources, ``SLACK_BOT_TOKEN``
-for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint."""
+set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` and ``TASKS_QUEUE_URL`` for other AWS resources,
+``SLACK_BOT_TOKEN`` for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ LOCAL_DEFAULTS = {
     "IMAGES_BUCKET": "imagine-images-local",
 }
 LOCAL_QUEUE = "imagine-jobs"
+LOCAL_TASKS_QUEUE = "imagine-tasks"
 
 
 def aws_defaults(env: MutableMapping[str, str]) -> None:
@@ -28,6 +29,7 @@ def aws_defaults(env: MutableMapping[str, str]) -> None:
     for name, value in LOCAL_DEFAULTS.items():
         env.setdefault(name, value)
     env.setdefault("JOBS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_QUEUE}")
+    env.setdefault("TASKS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_TASKS_QUEUE}")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class LocalStack:
         handlers.reset()
         provisioned = provision(handlers.services())
         env["JOBS_QUEUE_URL"] = provisioned.queue_url
+        env["TASKS_QUEUE_URL"] = provisioned.tasks_queue_url
         env["DEAD_LETTER_QUEUE_URL"] = provisioned.dead_letter_queue_url
         handlers.reset()
         return self

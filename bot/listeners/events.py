@@ -1,0 +1,40 @@
+"""Events API listeners. Bolt acknowledges an event itself, and on Lambda only after the listener
+returns, so a listener here makes no Slack Web API call: bot/usecases/mention.py queues the job,
+or a notice task the worker sends once Slack has its answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, BoltRequest
+
+from bot.services import Services
+from bot.usecases.mention import Mention, mention
+
+
+def register(app: App, services: Services) -> None:
+    @app.event("app_mention")
+    def mentioned(body: dict[str, Any], event: dict[str, Any], request: BoltRequest) -> None:
+        if event.get("bot_id") or event.get("subtype"):
+            return  # only people's mentions render: another bot's could start a loop
+        # Slack sends an event it thinks went unanswered again, with the same event_id and an
+        # X-Slack-Retry-Num header (https://api.slack.com/apis/events-api#retries).
+        retry = (request.headers.get("x-slack-retry-num") or [""])[0]
+        mention(services, mention_of(body, event, slack_retry=bool(retry)))
+
+
+def mention_of(body: dict[str, Any], event: dict[str, Any], *, slack_retry: bool = False) -> Mention:
+    authorizations = body.get("authorizations") or []
+    bots = {str(a.get("user_id")) for a in authorizations if isinstance(a, dict) and a.get("is_bot")}
+    return Mention(
+        # The workspace the app is installed in (an event in a shared channel may carry the
+        # author's own team in event.team).
+        team_id=str(body.get("team_id") or ""),
+        channel_id=str(event.get("channel") or ""),
+        user_id=str(event.get("user") or ""),
+        text=str(event.get("text") or ""),
+        event_id=str(body.get("event_id") or ""),
+        thread_ts=str(event.get("thread_ts") or ""),
+        slack_retry=slack_retry,
+        bot_user_ids=frozenset(bots - {"None", ""}),
+    )

@@ -1,0 +1,70 @@
+"""The ``/imagine`` modal: its submission, and opening it.
+
+Opening is the one Web API call allowed before an acknowledgement: ``views.open`` with the
+interaction's ``trigger_id``, which expires in three seconds and works once
+(api.slack.com/docs/triggers). A submission makes no Web API call: it is answered in the
+acknowledgement itself, with ``response_action: errors`` to keep the modal open or nothing to
+close it (docs.slack.dev/surfaces/modals).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.services import Services
+from bot.slack_client import error_code
+from bot.usecases.modal import Submission, submit
+from bot.views import MODAL_CALLBACK
+
+logger = Logger(service="imagine", child=True)
+
+# Within the trigger's three seconds, with the acknowledgement still to go. No retries: a retry
+# after the trigger expired cannot succeed, and the caller has a fallback.
+OPEN_TIMEOUT_SECONDS = 2
+OPEN_FAILED = "The form could not open in time. Please try again."
+
+
+def register(app: App, services: Services) -> None:
+    @app.view(MODAL_CALLBACK)
+    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        ack(**submit(services, submission_of(body, view)))
+
+
+def submission_of(body: dict[str, Any], view: dict[str, Any]) -> Submission:
+    team = body.get("team") if isinstance(body.get("team"), dict) else {}
+    user = body.get("user") if isinstance(body.get("user"), dict) else {}
+    state = view.get("state") if isinstance(view.get("state"), dict) else {}
+    return Submission(
+        # An org-wide install sends team: null; the view still names its workspace.
+        team_id=str((team or {}).get("id") or view.get("team_id") or ""),
+        user_id=str((user or {}).get("id") or ""),
+        view_id=str(view.get("id") or ""),
+        private_metadata=str(view.get("private_metadata") or ""),
+        values=(state or {}).get("values"),
+    )
+
+
+def open_modal(services: Services, trigger_id: str, view: dict[str, Any]) -> str:
+    """Open ``view`` with ``trigger_id``: "" when it opened, else why not (Slack's error code)."""
+    settings = services.settings
+    client = WebClient(
+        token=settings.bot_token,
+        base_url=settings.slack_api_url,
+        timeout=OPEN_TIMEOUT_SECONDS,
+        retry_handlers=[],
+    )
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as error:
+        code = error_code(error) or "unknown"
+        logger.warning("views.open was refused", error=code)
+        return code
+    except Exception as error:  # Slack unreachable or too slow: the caller falls back
+        logger.warning("views.open did not answer", error=type(error).__name__)
+        return "unreachable"
+    return ""

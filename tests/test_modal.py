@@ -1,0 +1,502 @@
+"""The /imagine modal: opened by /imagine with no text, by Edit on a result and by the "Imagine
+this" message shortcut; its submission queues through the same use case as the command.
+
+Every request is signed the way Slack signs it and goes through http_handler. Triggers come from
+the strict Slack stand-in (``trigger_id(user)``: three seconds, one use, as api.slack.com/docs/
+triggers says), which validates every view the bot opens; a submission is built from the view
+the bot actually opened, with ``view.state.values`` keyed by block_id and action_id as Slack
+sends them (docs.slack.dev/reference/interaction-payloads/view-interactions-payload), and is
+answered in its acknowledgement (``response_action: errors`` keeps the modal open:
+docs.slack.dev/surfaces/modals).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import handlers
+from bot.jobs import Job
+from bot.listeners.shortcuts import IMAGINE_THIS
+from bot.local.signing import click_body, shortcut_body, signed_headers, submission_body, view_state
+from bot.local.slack.views import view_problems
+from bot.prompt import MAX_SEED, ImageRequest, PromptLimits, from_fields, size_for_aspect
+from bot.views import (
+    ASPECTS,
+    BLOCKS,
+    MODAL_CALLBACK,
+    Target,
+    fields_from_state,
+    imagine_modal,
+    prompt_from_message,
+)
+from tests.conftest import SIGNING_SECRET, Stack, call_http, command_event, http_event
+from tests.test_follow_ups import buttons, latest_result
+
+USER = "U0LOCAL"
+
+
+# ---- driving it as Slack does ---------------------------------------------------------------------
+
+
+def post(body: str) -> dict[str, Any]:
+    headers = signed_headers(SIGNING_SECRET, body)
+    return call_http(http_event("http", "POST", "/slack/events", body, headers, base64_body=True))
+
+
+def ack_body(response: dict[str, Any]) -> dict[str, Any]:
+    """The acknowledgement's body: {} for an empty one."""
+    assert response["statusCode"] == 200, response
+    return json.loads(response["body"]) if response["body"] else {}
+
+
+def open_modal(env: Stack, channel_id: str = "C0LOCAL", user_id: str = USER) -> dict[str, Any]:
+    """/imagine with no text, with a trigger Slack issued; the view it opened, as Slack holds it."""
+    trigger = env.slack.trigger_id(user_id)
+    response = call_http(command_event("", channel_id=channel_id, user_id=user_id, trigger_id=trigger))
+    assert ack_body(response) == {}
+    return opened(env, user_id)
+
+
+def opened(env: Stack, user_id: str = USER) -> dict[str, Any]:
+    [*_, top] = env.slack.modal_stack(user_id)
+    return top.answer()
+
+
+def submit(view: dict[str, Any], typed: Mapping[str, str | None], user_id: str = USER) -> dict[str, Any]:
+    return ack_body(post(submission_body(view, typed, user_id=user_id)))
+
+
+def queued_jobs(env: Stack) -> list[Job]:
+    return [Job.from_json(body) for body in env.queued_bodies()]
+
+
+def imagine(env: Stack, text: str) -> tuple[str, str, dict[str, Any]]:
+    """A command run to its result: the result's channel, ts and message as Slack holds it."""
+    assert ack_body(call_http(command_event(text, response_url=env.slack.response_url())))
+    env.settle()
+    return latest_result(env)
+
+
+def click_edit(
+    env: Stack, where: tuple[str, str, dict[str, Any]], block_id: str = "imagine_actions"
+) -> dict[str, Any]:
+    channel, ts, message = where
+    body = click_body(
+        message,
+        channel,
+        ts,
+        action_id="imagine_edit",
+        block_id=block_id,
+        response_url=env.slack.response_url(f"click-{len(env.slack.calls)}"),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    return ack_body(post(body))
+
+
+def said(env: Stack, words: str) -> list[dict[str, Any]]:
+    return [c.args for c in env.slack.calls_to("response_url") if c.ok and words in json.dumps(c.args)]
+
+
+def input_blocks(view: dict[str, Any]) -> set[str]:
+    return {block["block_id"] for block in view["blocks"] if block["type"] == "input"}
+
+
+# ---- /imagine with no text ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_imagine_with_no_text_opens_the_modal_and_acks_with_nothing(env: Stack, text: str) -> None:
+    trigger = env.slack.trigger_id(USER)
+    response = call_http(command_event(text, trigger_id=trigger))
+    assert response["statusCode"] == 200 and response["body"] == ""  # Slack shows nothing for it
+    [call] = env.slack.calls_to("views.open")
+    assert call.ok and call.args["trigger_id"] == trigger
+    view = opened(env)
+    assert view["callback_id"] == MODAL_CALLBACK
+    assert input_blocks(view) == set(BLOCKS.values())
+    assert json.loads(view["private_metadata"]) == {"channel": "C0LOCAL"}
+    assert [c.method for c in env.slack.snapshot()] == ["views.open"]  # nothing else before the ack
+    assert env.queued_bodies() == []
+
+
+def test_help_still_answers_usage_and_opens_nothing(env: Stack) -> None:
+    answer = ack_body(call_http(command_event("help", trigger_id=env.slack.trigger_id(USER))))
+    assert answer["response_type"] == "ephemeral" and "Usage:" in json.dumps(answer)
+    assert env.slack.snapshot() == []
+
+
+@pytest.mark.parametrize("why", ["expired", "never issued", "Slack is down"])
+def test_when_the_modal_cannot_open_the_ack_is_usage_help(env: Stack, why: str) -> None:
+    trigger = env.slack.trigger_id(USER)
+    if why == "expired":
+        env.slack.clock = lambda: time.time() + 4  # the trigger's three seconds are over
+    elif why == "never issued":
+        trigger = "123.456.abcdef"
+    else:
+        env.slack.fail("views.open", status=500, error="internal_error")
+    answer = ack_body(call_http(command_event("", trigger_id=trigger)))
+    assert answer["response_type"] == "ephemeral"
+    assert "Usage:" in json.dumps(answer) and "could not open" in answer["text"]
+    [call] = env.slack.calls_to("views.open")
+    assert not call.ok
+    assert env.slack.modal_stack(USER) == []
+
+
+def test_a_retried_empty_command_leaves_one_modal_and_no_help_over_it(env: Stack) -> None:
+    """Slack sends a command again, same trigger_id, when it thinks the first went unanswered."""
+    trigger = env.slack.trigger_id(USER)
+    first = call_http(command_event("", trigger_id=trigger))
+    again = call_http(command_event("", trigger_id=trigger))
+    assert first["body"] == again["body"] == ""
+    assert [c.error for c in env.slack.calls_to("views.open")] == ["", "exchanged_trigger_id"]
+    assert len(env.slack.modal_stack(USER)) == 1
+
+
+def test_a_channel_the_bot_is_not_enabled_in_gets_the_refusal_and_no_modal(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ART")
+    handlers.reset()
+    answer = ack_body(
+        call_http(command_event("", channel_id="C0RANDOM", trigger_id=env.slack.trigger_id(USER)))
+    )
+    assert "not enabled in this channel" in answer["text"]
+    assert env.slack.snapshot() == []
+
+
+# ---- submitting it --------------------------------------------------------------------------------
+
+
+def test_a_submission_queues_exactly_the_fields_in_the_commands_channel(env: Stack) -> None:
+    view = open_modal(env, channel_id="C0ART")
+    typed = {
+        "imagine_prompt": "a lighthouse at dusk,\nstormy sea",
+        "imagine_negative": "people",
+        "imagine_aspect": "16:9",
+        "imagine_count": "2",
+        "imagine_steps": "20",
+        "imagine_guidance": "9.5",
+        "imagine_seed": "42",
+    }
+    assert submit(view, typed) == {}  # an empty acknowledgement closes the modal
+
+    [job] = queued_jobs(env)
+    assert (job.team_id, job.channel_id, job.user_id, job.thread_ts, job.parent_job_id) == (
+        "T0LOCAL",
+        "C0ART",
+        USER,
+        "",
+        "",
+    )
+    width, height = size_for_aspect(16, 9)
+    assert job.request == ImageRequest(
+        prompt="a lighthouse at dusk, stormy sea",
+        negative_prompt="people",
+        aspect="16:9",
+        width=width,
+        height=height,
+        seed=42,
+        steps=20,
+        guidance=9.5,
+        count=2,
+    )
+    assert [c.method for c in env.slack.snapshot()] == ["views.open"]  # no Web API call for the ack
+
+
+def test_a_form_left_at_its_defaults_asks_for_the_defaults_with_a_random_seed(env: Stack) -> None:
+    view = open_modal(env)
+    assert submit(view, {"imagine_prompt": "a paper crane"}) == {}
+    [job] = queued_jobs(env)
+    request = job.request
+    assert (request.prompt, request.aspect, request.count, request.steps, request.guidance) == (
+        "a paper crane",
+        "1:1",
+        1,
+        30,
+        7.5,
+    )
+    assert request.seed is not None and 0 <= request.seed <= MAX_SEED
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ({"imagine_steps": "51"}, {"imagine_steps": "1 to 50"}),
+        ({"imagine_guidance": "25"}, {"imagine_guidance": "1 to 20"}),
+        ({"imagine_guidance": "0.5"}, {"imagine_guidance": "1 to 20"}),
+        ({"imagine_seed": "-1"}, {"imagine_seed": "0 to 4294967295"}),
+        ({"imagine_prompt": "   "}, {"imagine_prompt": "Say what you want to see"}),
+        ({"imagine_prompt": "x" * 1001}, {"imagine_prompt": "the limit is 1000"}),
+        (
+            {"imagine_prompt": None, "imagine_steps": "0"},
+            {"imagine_prompt": "Say", "imagine_steps": "1 to 50"},
+        ),
+    ],
+)
+def test_invalid_fields_are_shown_on_their_field_and_queue_nothing(
+    env: Stack, typed: dict[str, str | None], expected: dict[str, str]
+) -> None:
+    view = open_modal(env)
+    answer = submit(view, {"imagine_prompt": "a paper crane", **typed})
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == set(expected) <= input_blocks(view)
+    for block_id, words in expected.items():
+        assert words in answer["errors"][block_id]
+    assert env.queued_bodies() == []
+    assert [c.method for c in env.slack.snapshot()] == ["views.open"]
+
+
+def test_the_same_submission_delivered_twice_queues_one_job(env: Stack) -> None:
+    view = open_modal(env)
+    body = submission_body(view, {"imagine_prompt": "a paper crane"})
+    assert ack_body(post(body)) == ack_body(post(body)) == {}  # the repeat closes the modal too
+    assert len(queued_jobs(env)) == 1
+
+    # The same words in a form opened again are a new ask.
+    assert submit(open_modal(env), {"imagine_prompt": "a paper crane"}) == {}
+    assert len(queued_jobs(env)) == 1
+
+
+def test_a_refusal_is_shown_on_the_form_which_stays_usable(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAILY_IMAGES_PER_USER", "2")
+    handlers.reset()
+    assert ack_body(call_http(command_event("a paper crane")))["text"].startswith("Queued")  # 1 of 2
+    assert len(queued_jobs(env)) == 1
+    view = open_modal(env)
+    answer = submit(view, {"imagine_prompt": "a paper crane", "imagine_count": "2"})
+    assert answer["response_action"] == "errors"
+    assert "of your 2 images today" in answer["errors"]["imagine_prompt"]
+    assert env.queued_bodies() == []
+
+    # Slack kept the modal open as it was: with one image, the same form is accepted.
+    assert submit(view, {"imagine_prompt": "a paper crane", "imagine_count": "1"}) == {}
+    assert len(queued_jobs(env)) == 1
+
+
+def test_a_blocked_term_is_shown_on_the_prompt(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLOCKED_TERMS", "gore")
+    handlers.reset()
+    answer = submit(open_modal(env), {"imagine_prompt": "so much GORE"})
+    assert "not allowed here" in answer["errors"]["imagine_prompt"]
+    assert env.queued_bodies() == []
+
+
+# ---- Edit on a result -----------------------------------------------------------------------------
+
+
+def test_edit_opens_the_modal_filled_in_from_the_job_record(env: Stack) -> None:
+    where = imagine(env, "a paper crane --seed 5 --ar 16:9 --no text --steps 20 --cfg 9")
+    channel, root_ts, message = where
+    [job_id] = {value for *_, value in buttons(message)}
+    assert ("imagine_actions", "imagine_edit", "Edit", job_id) in buttons(message)
+
+    assert click_edit(env, where) == {}
+    [call] = env.slack.calls_to("views.open")
+    assert call.ok
+    view = opened(env)
+    assert view["title"]["text"] == "Edit and imagine"
+    assert json.loads(view["private_metadata"]) == {
+        "channel": channel,
+        "thread_ts": root_ts,
+        "parent_job_id": job_id,
+    }
+    state = fields_from_state(view_state(view, {}))  # what the form holds before anyone types
+    assert state == {
+        "prompt": "a paper crane",
+        "negative_prompt": "text",
+        "aspect": "16:9",
+        "count": "1",
+        "steps": "20",
+        "guidance": "9",
+        "seed": "5",
+    }
+
+
+def test_an_edit_renders_into_the_results_thread_with_its_parent(env: Stack) -> None:
+    where = imagine(env, "a paper crane --seed 5 --ar 16:9 --no text --steps 20 --cfg 9")
+    channel, root_ts, message = where
+    [job_id] = {value for *_, value in buttons(message)}
+    click_edit(env, where)
+
+    assert submit(opened(env), {"imagine_prompt": "a paper crane at dawn"}) == {}
+    [job] = queued_jobs(env)
+    assert (job.channel_id, job.thread_ts, job.parent_job_id) == (channel, root_ts, job_id)
+    request = job.request
+    assert (request.prompt, request.seed, request.aspect, request.negative_prompt) == (
+        "a paper crane at dawn",
+        5,
+        "16:9",
+        "text",
+    )
+    assert (request.steps, request.guidance) == (20, 9.0)
+
+
+def test_edit_on_one_image_of_several_asks_for_one_image(env: Stack) -> None:
+    where = imagine(env, "a lighthouse --seed 41 --n 2")
+    assert ("imagine_actions_1", "imagine_edit", "Edit 2") in [b[:3] for b in buttons(where[2])]
+    click_edit(env, where, block_id="imagine_actions_1")
+    assert fields_from_state(view_state(opened(env), {}))["count"] == "1"
+
+
+def test_edit_on_a_result_that_is_gone_says_so_and_opens_nothing(env: Stack) -> None:
+    channel, ts, message = imagine(env, "a paper crane --seed 5")
+    forged = json.loads(json.dumps(message).replace(buttons(message)[0][3], "0" * 32))
+    assert click_edit(env, (channel, ts, forged)) == {}
+    [refusal] = said(env, "no longer available")
+    assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
+    assert env.slack.calls_to("views.open") == []
+
+
+# ---- the "Imagine this" message shortcut ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_imagine_this_opens_the_modal_with_the_messages_words_and_renders_in_its_thread(
+    env: Stack, in_thread: bool
+) -> None:
+    message = {
+        "ts": "1700000000.000200",
+        "user": "U0ALICE",
+        "text": "<@U0BOB> what about a fox in the snow &amp; <https://example.com/fox|a lantern>? <!here>",
+    }
+    if in_thread:
+        message["thread_ts"] = "1700000000.000100"
+    body = shortcut_body(
+        message,
+        "C0TEAM",
+        callback_id=IMAGINE_THIS,
+        response_url=env.slack.response_url("shortcut"),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    assert ack_body(post(body)) == {}
+    view = opened(env)
+    assert view["title"]["text"] == "Imagine this"
+    assert fields_from_state(view_state(view, {}))["prompt"] == "what about a fox in the snow & a lantern?"
+
+    assert submit(view, {}) == {}
+    [job] = queued_jobs(env)
+    assert (job.channel_id, job.thread_ts, job.parent_job_id) == (
+        "C0TEAM",
+        message.get("thread_ts", message["ts"]),
+        "",
+    )
+    assert job.request.prompt == "what about a fox in the snow & a lantern?"
+
+
+def test_imagine_this_where_the_bot_is_not_enabled_says_so_to_the_person_alone(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ART")
+    handlers.reset()
+    body = shortcut_body(
+        {"ts": "1700000000.000200", "text": "a fox"},
+        "C0RANDOM",
+        callback_id=IMAGINE_THIS,
+        response_url=env.slack.response_url("shortcut"),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    assert ack_body(post(body)) == {}
+    [refusal] = said(env, "not enabled in this channel")
+    assert refusal["response_type"] == "ephemeral"
+    assert env.slack.calls_to("views.open") == []
+
+
+def test_the_manifest_declares_the_shortcut_the_app_listens_for() -> None:
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "manifest.yml").read_text())
+    [shortcut] = manifest["features"]["shortcuts"]
+    assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == (
+        "Imagine this",
+        "message",
+        IMAGINE_THIS,
+    )
+    assert 0 < len(shortcut["description"]) <= 150
+    assert "commands" in manifest["oauth_config"]["scopes"]["bot"]  # what a shortcut needs
+
+
+# ---- the view builder, pure -----------------------------------------------------------------------
+
+LIMITS = PromptLimits()
+words = st.text(max_size=1200)  # any Unicode text, surrogates aside
+plain_words = st.lists(
+    st.sampled_from(["a", "fox", "lantern", "ünïcode", "🦊", "snow"]), min_size=1, max_size=8
+)
+
+
+@given(text=words)
+def test_any_message_makes_a_modal_slack_accepts(text: str) -> None:
+    prompt = prompt_from_message(text, LIMITS.max_prompt_chars)
+    assert len(prompt) <= LIMITS.max_prompt_chars
+    assert view_problems(imagine_modal(Target("C0LOCAL", "1700000000.000200"), LIMITS, prompt=prompt)) == []
+
+
+@given(
+    prompt=plain_words.map(" ".join),
+    negative=st.lists(st.sampled_from(["text", "blur"]), max_size=3).map(", ".join),
+    aspect=st.sampled_from([*ASPECTS, "5:4", "7:3"]),
+    seed=st.none() | st.integers(0, MAX_SEED),
+    steps=st.integers(1, LIMITS.max_steps),
+    guidance=st.integers(10, 200).map(lambda tenths: tenths / 10),
+    count=st.integers(1, 4),
+)
+def test_a_prefilled_modal_is_valid_and_submits_the_request_it_shows(
+    prompt: str, negative: str, aspect: str, seed: int | None, steps: int, guidance: float, count: int
+) -> None:
+    w, h = (int(side) for side in aspect.split(":"))
+    width, height = size_for_aspect(w, h)
+    request = ImageRequest(prompt, negative, aspect, width, height, seed, steps, guidance, count)
+    view = imagine_modal(Target("C0LOCAL", "", "a" * 32), LIMITS, prefill=request)
+    assert view_problems(view) == []
+    assert from_fields(fields_from_state(view_state(view, {})), LIMITS) == request
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt"),
+    [
+        ("<@U0BOB> draw <@U0ALICE|alice> a cat", "draw alice a cat"),
+        ("in <#C0ART|art> please", "in art please"),
+        ("<!channel> <!here> a fox <!subteam^S1|@design>", "a fox design"),
+        ("see <https://example.com> and <mailto:a@b.c|mail>", "see https://example.com and mail"),
+        ("cats &amp; dogs &lt;3", "cats & dogs <3"),
+        ("on <!date^1700000000^{date}|Nov 14> at\n\nnoon", "on Nov 14 at noon"),
+        ("", ""),
+    ],
+)
+def test_slack_markup_becomes_the_words_it_shows(text: str, prompt: str) -> None:
+    assert prompt_from_message(text, 1000) == prompt
+
+
+def test_a_long_message_is_cut_at_a_space_within_the_limit() -> None:
+    assert prompt_from_message("a fox " * 50, 20) == "a fox a fox a fox a"
+    assert prompt_from_message("x" * 50, 20) == "x" * 20
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "",
+        "[]",
+        '{"channel": "not a channel"}',
+        '{"channel": "C0LOCAL", "thread_ts": "yesterday"}',
+        '{"channel": "C0LOCAL", "parent_job_id": "../../etc"}',
+        '{"thread_ts": "1700000000.000200"}',
+    ],
+)
+def test_metadata_that_names_no_place_is_refused(metadata: str) -> None:
+    assert Target.from_metadata(metadata) is None
+
+
+def test_metadata_round_trips_and_holds_only_the_place() -> None:
+    target = Target("C0LOCAL", "1700000000.000200", "a" * 32)
+    assert Target.from_metadata(target.metadata()) == target
+    assert set(json.loads(target.metadata())) == {"channel", "thread_ts", "parent_job_id"}
