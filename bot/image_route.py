@@ -1,10 +1,15 @@
-"""``GET /images/{token}/{key}``: a stable link answered with a fresh presigned URL or the bytes."""
+"""``GET /images/{token}/{key}``: a stable link answered with a fresh presigned URL or the bytes.
+
+An image that is not there answers 410 Gone when its job's record says Delete removed it (RFC
+9110 §15.5.11: gone on purpose, for good), else 404 (expired, or never made). The record is read
+only then: an image that exists costs nothing more.
+"""
 
 from __future__ import annotations
 
 from bot.http_events import Response, bytes_response, text_response
 from bot.services import Services
-from bot.storage import split_link_path, token_matches
+from bot.storage import job_id_of, split_link_path, token_matches
 
 
 def serve_image(services: Services, path: str) -> Response:
@@ -16,16 +21,23 @@ def serve_image(services: Services, path: str) -> Response:
     if settings.image_link_mode == "bytes":
         data = services.images.read(key)
         if data is None:
-            return text_response(404, "This image no longer exists.")
+            return _missing(services, key)
         return bytes_response(200, data, "image/jpeg", {"Cache-Control": "private, max-age=86400"})
     # One S3 client checks and signs, so the URL names the host the check just reached: the
     # bucket's regional endpoint, or the configured one locally (bot.storage.s3_addressing).
     if not services.images.exists(key):
-        return text_response(404, "This image no longer exists.")
+        return _missing(services, key)
     url = services.images.presign(key, settings.presigned_url_seconds)
     # The presigned URL is short-lived, so the redirect may be cached only briefly.
     max_age = max(0, settings.presigned_url_seconds // 2)
     return text_response(302, "", {"Location": url, "Cache-Control": f"private, max-age={max_age}"})
+
+
+def _missing(services: Services, key: str) -> Response:
+    found = services.store.find(job_id_of(key))
+    if found is not None and found[1].deleted_at:
+        return text_response(410, "This image was deleted.")
+    return text_response(404, "This image no longer exists.")
 
 
 def _opens(services: Services, token: str, key: str) -> bool:

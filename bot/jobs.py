@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 _SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
+RECENT_LIMIT = 10  # jobs kept in a person's recent list (the Home tab)
+_RECENT_ATTEMPTS = 5  # tries at the recent list's version condition before giving up
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class Progress:
     seconds: float = 0.0  # backend time, reported in the result
     reason: str = ""  # why it failed, when it did
     redrives: int = 0  # the job's redrive count when this was written
+    deleted_at: float = 0.0  # when Delete removed its images (the record stays, for the links' 410)
+    shared: list[dict[str, str]] = field(default_factory=list)  # copies Share posted: {"channel", "ts"}
 
 
 class JobStore:
@@ -172,6 +176,11 @@ class JobStore:
             seconds=float(item.get("seconds", {}).get("N", "0")),
             reason=item.get("reason", {}).get("S", ""),
             redrives=int(item.get("redrives", {}).get("N", "0")),
+            deleted_at=float(item.get("deleted_at", {}).get("N", "0")),
+            shared=[
+                {name: value["S"] for name, value in copy["M"].items()}
+                for copy in item.get("shared", {}).get("L", [])
+            ],
         )
         body = item.get("job", {}).get("S")
         return (Job.from_json(body) if body else None), progress
@@ -191,7 +200,50 @@ class JobStore:
             # A day past the images' own lifetime (the bucket's lifecycle rule).
             "expires_at": {"N": str(int(job.created_at) + (self.keep_days + 1) * 86400)},
         }
+        if progress.deleted_at:
+            item["deleted_at"] = {"N": f"{progress.deleted_at:.3f}"}
+        if progress.shared:
+            item["shared"] = {"L": [_copy(where) for where in progress.shared]}
         self.dynamodb.put_item(TableName=self.table, Item=item)
+
+    def mark_deleted(self, job_id: str, now: float) -> None:
+        """Say in the job's record that its images were deleted on purpose (the first time
+        counts); the record itself stays until it expires, so its links can answer 410 Gone."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": _pk(job_id)}},
+            UpdateExpression="SET deleted_at = if_not_exists(deleted_at, :now)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+        )
+
+    def note_shared(self, job_id: str, where: dict[str, str]) -> None:
+        """Remember a copy of the result that Share posted, for Delete to remove with it."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": _pk(job_id)}},
+            # SHARED is one of DynamoDB's reserved words: named through a placeholder.
+            UpdateExpression="SET #shared = list_append(if_not_exists(#shared, :none), :copy)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#shared": "shared"},
+            ExpressionAttributeValues={":none": {"L": []}, ":copy": {"L": [_copy(where)]}},
+        )
+
+    def remember(self, key: str, seconds: int, now: float | None = None) -> bool:
+        """Remember ``key`` for ``seconds``; False when it is already remembered (a double-click,
+        or Slack delivering the same click twice), so a repeat within that time does nothing."""
+        now = time.time() if now is None else now
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"click#{key}"}, "expires_at": {"N": str(int(now) + seconds)}},
+                # TTL deletes lazily (within days), so a memory past its time is checked here.
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def note_latest_in_thread(self, job: Job, root_ts: str) -> None:
         """Remember ``job`` as the newest result in the thread under ``root_ts``, for mentions
@@ -218,6 +270,65 @@ class JobStore:
             ConsistentRead=True,
         ).get("Item")
         return item["job_id"]["S"] if item else None
+
+    def note_recent(self, job: Job, keep: int = RECENT_LIMIT) -> None:
+        """Put a finished ``job`` in its requester's list of recent jobs (for the Home tab): one
+        item per person, the ``keep`` newest by creation, newest first. The table has only a hash
+        key, so the list lives in one item, read and written back under a version condition: two
+        jobs finishing at once for the same person both land, neither overwrites the other."""
+        key = {"pk": {"S": _recent_pk(job.team_id, job.user_id)}}
+        for _ in range(_RECENT_ATTEMPTS):
+            item = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            entries = _recent_entries(item)
+            if any(job_id == job.job_id for job_id, _ in entries):
+                return  # a job delivered again is listed once
+            kept = sorted([*entries, (job.job_id, job.created_at)], key=lambda entry: -entry[1])[:keep]
+            if all(job_id != job.job_id for job_id, _ in kept):
+                return  # older than every job kept
+            version = int(item["version"]["N"]) if item and "version" in item else 0
+            newest = kept[0][1]
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.table,
+                    Item={
+                        **key,
+                        "jobs": {"L": [{"M": {"id": {"S": i}, "at": {"N": repr(at)}}} for i, at in kept]},
+                        "version": {"N": str(version + 1)},
+                        # Gone with the newest job's images: nothing listed outlives them.
+                        "expires_at": {"N": str(int(newest) + (self.keep_days + 1) * 86400)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR version = :version",
+                    ExpressionAttributeValues={":version": {"N": str(version)}},
+                )
+                return
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # another job of this person's was written first: read it and try again
+        raise RecentListBusy(job.job_id)
+
+    def recent(self, team_id: str, user_id: str) -> list[str]:
+        """The ids of a person's recent jobs, newest first (some may have expired or been deleted)."""
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"pk": {"S": _recent_pk(team_id, user_id)}}, ConsistentRead=True
+        ).get("Item")
+        return [job_id for job_id, _ in _recent_entries(item)]
+
+
+class RecentListBusy(Exception):
+    """The recent list kept changing under every attempt to add a job to it."""
+
+
+def _recent_entries(item: dict[str, Any] | None) -> list[tuple[str, float]]:
+    if not item or "jobs" not in item:
+        return []
+    return [(entry["M"]["id"]["S"], float(entry["M"]["at"]["N"])) for entry in item["jobs"]["L"]]
+
+
+def _recent_pk(team_id: str, user_id: str) -> str:
+    return f"recent#{team_id}#{user_id}"
+
+
+def _copy(where: dict[str, str]) -> dict[str, Any]:
+    return {"M": {name: {"S": value} for name, value in where.items()}}
 
 
 def _thread_pk(team_id: str, channel_id: str, root_ts: str) -> str:

@@ -143,25 +143,44 @@ def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> 
 
 # The result buttons. Their labels are a contract (README, tests); each button's value carries
 # only the job id, and which image it is about rides in its block's id.
-FOLLOW_UPS = {"reroll": "Re-roll", "variations": "Variations", "edit": "Edit"}
+FOLLOW_UPS = {
+    "reroll": "Re-roll", "variations": "Variations", "edit": "Edit", "share": "Share", "delete": "Delete",
+}  # fmt: skip
+WHOLE_RESULT_ONLY = ("share", "delete")  # they act on the whole message: only on its own row
 ACTION_PREFIX = "imagine_"
 ACTIONS_BLOCK = "imagine_actions"  # block_id: "imagine_actions" (the whole result) or "..._<n>"
+# Slack asks before a destructive click (Block Kit's confirmation dialog object).
+_CONFIRM_DELETE = {
+    "title": {"type": "plain_text", "text": "Delete this picture?"},
+    "text": {"type": "plain_text", "text": "It goes for everyone, and its image links stop working."},
+    "confirm": {"type": "plain_text", "text": "Delete"},
+    "deny": {"type": "plain_text", "text": "Keep it"},
+    "style": "danger",
+}
+
+
+def _button(name: str, label: str, job_id: str) -> Block:
+    button: Block = {
+        "type": "button",
+        "action_id": ACTION_PREFIX + name,
+        "text": {"type": "plain_text", "text": label},
+        "value": job_id,
+    }
+    if name == "delete":
+        button |= {"style": "danger", "confirm": _CONFIRM_DELETE}
+    return button
 
 
 def follow_up_buttons(job_id: str, index: int | None = None) -> Block:
     """A row of the result's buttons, for the whole result or for image ``index``."""
-    block_id = ACTIONS_BLOCK if index is None else f"{ACTIONS_BLOCK}_{index}"
+    suffix = "" if index is None else f" {index + 1}"
     return {
         "type": "actions",
-        "block_id": block_id,
+        "block_id": ACTIONS_BLOCK if index is None else f"{ACTIONS_BLOCK}_{index}",
         "elements": [
-            {
-                "type": "button",
-                "action_id": ACTION_PREFIX + name,
-                "text": {"type": "plain_text", "text": label if index is None else f"{label} {index + 1}"},
-                "value": job_id,
-            }
+            _button(name, label + suffix, job_id)
             for name, label in FOLLOW_UPS.items()
+            if index is None or name not in WHOLE_RESULT_ONLY
         ],
     }
 
@@ -223,6 +242,42 @@ def result_links(
             *_buttons(job_id),
         ],
     }
+
+
+def shared(
+    sharer_id: str,
+    user_id: str,
+    request: ImageRequest,
+    links: list[str],
+    seconds: float,
+    *,
+    job_id: str,
+    permalink: str = "",
+    images: bool = True,
+) -> Payload:
+    """A result Share posted elsewhere: who shared it, the result (image blocks, or plain links
+    when ``images`` is False; none when there are no links), where it came from, its buttons."""
+    if not links:  # the images are Slack files in the original's thread: the link says where
+        blocks = [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
+            *_buttons(job_id),
+        ]
+    else:
+        make = result if images else result_links
+        blocks = make(user_id, request, links, seconds, job_id=job_id)["blocks"]
+    # Only Slack's own permalink (https, no spaces or brackets) becomes a link, with & escaped
+    # as everywhere in message text (docs.slack.dev/messaging/formatting-message-text).
+    origin = f" · <{permalink.replace('&', '&amp;')}|see the original>" if _safe_link(permalink) else ""
+    said_by = _context(f":outbox_tray: <@{sharer_id}> shared{origin}")
+    return {
+        "text": f"<@{sharer_id}> shared: {escape(request.prompt)}",
+        "blocks": [said_by, *blocks],
+    }
+
+
+def _safe_link(url: str) -> bool:
+    return url.startswith("https://") and not any(c in url for c in " <>|\n")
 
 
 def sent_by_direct_message(user_id: str, request: ImageRequest) -> Payload:

@@ -74,10 +74,20 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     root_ts = job.thread_ts or progress.message.get("ts", "")
     if root_ts:  # a mention in this thread starts from the newest result
         store.note_latest_in_thread(job, root_ts)
+    _note_recent(services, job)
     metrics.add_metric(name="ImagesPosted", unit=MetricUnit.Count, value=len(progress.keys))
     logger.info("job done", job_id=job.job_id, images=len(progress.keys), delivered_as=way,
                 backend_seconds=round(progress.seconds, 3))  # fmt: skip
     return progress
+
+
+def _note_recent(services: Services, job: Job) -> None:
+    """List the job on its requester's Home tab. Best effort, after the job is recorded done: a
+    failure here must not send a delivered job round again (its files would be uploaded twice)."""
+    try:
+        services.store.note_recent(job)
+    except Exception as error:
+        logger.warning("the Home tab will not list this job", job_id=job.job_id, error=type(error).__name__)
 
 
 def _show_rendering(services: Services, job: Job, where: dict[str, str]) -> None:

@@ -67,6 +67,11 @@ def image_key(team_id: str, job_id: str, created: datetime, index: int) -> str:
     return f"{PREFIX}{team_id}/{created:%Y/%m/%d}/{job_id}/{index}.jpg"
 
 
+def job_id_of(key: str) -> str:
+    """The job an image key belongs to (its second-to-last part); "" for a key not of that form."""
+    return key.split("/")[-2] if _KEY.match(key) else ""
+
+
 def link_token(secret: str, key: str) -> str:
     digest = hmac.new(secret.encode(), key.encode(), hashlib.sha256).digest()[:_TOKEN_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -161,6 +166,10 @@ class ImageStore:
             if error.response.get("Error", {}).get("Code") in _MISSING:
                 return None
             raise
+
+    def delete(self, key: str) -> None:
+        """Delete the object; deleting one that is already gone succeeds (S3 answers 204)."""
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def presign(self, key: str, seconds: int) -> str:
         return self.s3.generate_presigned_url(

@@ -74,6 +74,15 @@ def _blocks(value: Any) -> bool:
     return isinstance(value, list) and len(value) <= BLOCKS_LIMIT and all(isinstance(b, dict) for b in value)
 
 
+def _job_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_TASK_ID.match(value))  # job ids share the form
+
+
+def _url(value: Any) -> bool:
+    """A click's response_url (https at Slack; http on loopback for the local stand-in)."""
+    return isinstance(value, str) and len(value) <= 2000 and value.startswith(("https://", "http://"))
+
+
 # Each kind's fields: (check, required).
 _FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], bool]]] = {
     "notice": {
@@ -83,6 +92,25 @@ _FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], bool]]] = {
         "text": (_text, True),
         "thread_ts": (_optional_ts, False),
         "blocks": (_blocks, False),
+    },
+    "delete": {  # Delete on a result (bot/usecases/delete.py)
+        "team_id": (_slack_id, True),
+        "user_id": (_slack_id, True),  # who clicked: may they delete it is decided when it runs
+        "job_id": (_job_id, True),
+        "response_url": (_url, False),  # the click's: a refusal is said there
+    },
+    "share": {  # Share on a result (bot/usecases/share.py)
+        "team_id": (_slack_id, True),
+        "user_id": (_slack_id, True),  # who shares
+        "job_id": (_job_id, True),
+        "channel_id": (_slack_id, True),  # where it is posted
+        "from_channel_id": (_slack_id, True),  # where the sharer clicked: told there if it fails
+        "thread_ts": (_optional_ts, False),  # ... in this thread
+        "response_url": (_url, False),  # ... or through the click's response_url
+    },
+    "home": {  # publish the person's App Home tab (bot/usecases/home.py)
+        "team_id": (_slack_id, True),
+        "user_id": (_slack_id, True),
     },
 }
 KINDS = tuple(_FIELDS)
@@ -281,7 +309,30 @@ def _notice(services: Services, task: Task) -> None:
     )
 
 
-_RUNNERS: dict[str, Callable[[Services, Task], None]] = {"notice": _notice}
+def _delete(services: Services, task: Task) -> None:
+    from bot.usecases.delete import run_delete
+
+    run_delete(services, **task.fields)
+
+
+def _share(services: Services, task: Task) -> None:
+    from bot.usecases.share import run_share
+
+    run_share(services, **task.fields)
+
+
+def _home(services: Services, task: Task) -> None:
+    from bot.usecases.home import publish_home
+
+    publish_home(services, task.fields["team_id"], task.fields["user_id"])
+
+
+_RUNNERS: dict[str, Callable[[Services, Task], None]] = {
+    "notice": _notice,
+    "home": _home,
+    "delete": _delete,
+    "share": _share,
+}
 
 
 def classify(error: Exception) -> tuple[bool, str]:

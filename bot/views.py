@@ -226,6 +226,68 @@ def field_errors(problems: Mapping[str, str]) -> dict[str, Any]:
     return {"response_action": "errors", "errors": {BLOCKS[field]: text for field, text in problems.items()}}
 
 
+# ---- the Share modal ---------------------------------------------------------------------------
+
+SHARE_CALLBACK = "imagine_share_modal"
+SHARE_TO = "imagine_share_to"  # the conversations_select's input block
+
+
+def share_modal(job_id: str, from_channel: str, headline: str) -> dict[str, Any]:
+    """Share on a result in a channel: pick a conversation to post it in. ``headline`` is mrkdwn
+    already escaped (bot/messages.py). The picker lists public and private channels, no bots and
+    no DMs, and preselects nothing (a result is already where it was clicked)
+    (docs.slack.dev/reference/block-kit/block-elements/select-menu-element#conversations_select,
+    .../composition-objects/conversation-filter-object)."""
+    picker = {
+        "type": "conversations_select",
+        "placeholder": _text("Pick a channel"),
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+        "default_to_current_conversation": False,
+    }
+    return {
+        "type": "modal",
+        "callback_id": SHARE_CALLBACK,
+        "title": _text("Share"),
+        "submit": _text("Share"),
+        "close": _text("Cancel"),
+        "private_metadata": json.dumps({"job_id": job_id, "from": from_channel}, separators=(",", ":")),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
+            {
+                "type": "input",
+                "block_id": SHARE_TO,
+                "label": _text("Post it in"),
+                "element": {**picker, "action_id": VALUE},
+                "hint": _text("It is posted there for everyone, with a link back to the original."),
+            },
+        ],
+    }
+
+
+def share_metadata(text: str) -> tuple[str, str] | None:
+    """The job id and the clicked channel a Share modal's private_metadata names, or None."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    job_id, channel = data.get("job_id"), data.get("from")
+    if not (isinstance(job_id, str) and _JOB_ID.match(job_id)):
+        return None
+    if not (isinstance(channel, str) and _SLACK_ID.match(channel)):
+        return None
+    return job_id, channel
+
+
+def chosen_conversation(values: Any) -> str:
+    """The conversation a Share submission picked (``selected_conversation``), or ""."""
+    block = values.get(SHARE_TO) if isinstance(values, Mapping) else None
+    state = block.get(VALUE) if isinstance(block, Mapping) else None
+    chosen = state.get("selected_conversation") if isinstance(state, Mapping) else None
+    return chosen if isinstance(chosen, str) and bool(_SLACK_ID.match(chosen)) else ""
+
+
 # Slack's markup in a message's text (docs.slack.dev/messaging/formatting-message-text):
 # <@U123> and <@U123|name> people, <#C123|general> channels, <!here> and <!subteam^S1|@team>
 # broadcasts and groups, <!date^...|fallback> dates, <https://...|label> and <https://...> links;

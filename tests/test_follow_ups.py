@@ -81,7 +81,7 @@ def buttons(message: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def test_a_result_carries_re_roll_variations_and_edit_buttons_whose_value_is_only_the_job_id(
+def test_a_result_carries_its_five_buttons_whose_value_is_only_the_job_id(
     env: Stack,
 ) -> None:
     where = imagine(env, "a paper crane --seed 5")
@@ -91,6 +91,8 @@ def test_a_result_carries_re_roll_variations_and_edit_buttons_whose_value_is_onl
         ("imagine_actions", "imagine_reroll", "Re-roll"),
         ("imagine_actions", "imagine_variations", "Variations"),
         ("imagine_actions", "imagine_edit", "Edit"),
+        ("imagine_actions", "imagine_share", "Share"),
+        ("imagine_actions", "imagine_delete", "Delete"),
     ]
 
 
@@ -122,7 +124,9 @@ def test_the_re_roll_lands_in_the_thread_with_the_same_buttons(env: Stack) -> No
     assert [c.args["thread_ts"] for c in in_thread] == [root_ts]  # the status note of the re-roll
     reply = latest_result(env)
     assert reply[1] != root_ts and '"type": "image"' in json.dumps(reply[2])
-    assert {a for _, a, _, _ in buttons(reply[2])} == {"imagine_reroll", "imagine_variations", "imagine_edit"}
+    assert {a for _, a, _, _ in buttons(reply[2])} == {
+        "imagine_reroll", "imagine_variations", "imagine_edit", "imagine_share", "imagine_delete",
+    }  # fmt: skip
 
     # A re-roll of the re-roll stays in the same thread: threads do not nest.
     click(env, reply, "imagine_reroll")
@@ -142,7 +146,8 @@ def test_variations_are_four_images_from_the_seed_next_to_the_originals(env: Sta
 def test_each_image_of_a_multi_image_result_has_its_own_row(env: Stack) -> None:
     where = imagine(env, "a lighthouse --seed 41 --n 2")
     blocks = [b for b, *_ in buttons(where[2])]
-    assert blocks == ["imagine_actions_0"] * 3 + ["imagine_actions_1"] * 3 + ["imagine_actions"] * 3
+    # Share and Delete act on the whole message: only its own row carries them.
+    assert blocks == ["imagine_actions_0"] * 3 + ["imagine_actions_1"] * 3 + ["imagine_actions"] * 5
     assert "Re-roll 2" in [t for *_, t, _ in buttons(where[2])]
 
     click(env, where, "imagine_variations", block_id="imagine_actions_1")

@@ -115,7 +115,7 @@ def test_long_prompts_are_cut_inside_slack_limits_and_never_inside_an_entity(pro
             assert not BROKEN_ENTITY.search(text.replace("<@U1>", ""))
 
 
-def test_result_buttons_are_re_roll_variations_and_edit_carrying_only_the_job_id() -> None:
+def test_result_buttons_re_roll_variations_edit_share_delete_carry_only_the_job_id() -> None:
     """The labels are a contract (DESIGN.md); which image a row is about rides in its block_id."""
     job_id = "a" * 32
     whole = messages.follow_up_buttons(job_id)
@@ -124,6 +124,8 @@ def test_result_buttons_are_re_roll_variations_and_edit_carrying_only_the_job_id
         ("imagine_reroll", "Re-roll", job_id),
         ("imagine_variations", "Variations", job_id),
         ("imagine_edit", "Edit", job_id),
+        ("imagine_share", "Share", job_id),
+        ("imagine_delete", "Delete", job_id),
     ]
     assert (one["block_id"], [e["text"]["text"] for e in one["elements"]]) == (
         "imagine_actions_1",

@@ -788,3 +788,85 @@ def test_a_views_images_are_downloaded_as_a_messages_are(
         (f"{images.url}/missing.jpg", False),
         (f"{images.url}/ok.jpg", True),
     ]
+
+
+# ---- deleting, permalinks and people ------------------------------------------------------------
+
+
+def test_chat_delete_removes_only_a_message_the_bot_posted_and_only_once(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    """A bot token deletes only the bot's own messages (docs.slack.dev/reference/methods/chat.delete);
+    one that is not there, or no longer, is message_not_found."""
+    posted = client.chat_postMessage(channel="C0LOCAL", text="a lighthouse")
+    assert slack.message("C0LOCAL", posted["ts"]) is not None
+    deleted = client.chat_delete(channel="C0LOCAL", ts=posted["ts"])
+    assert (deleted["ok"], deleted["channel"], deleted["ts"]) == (True, "C0LOCAL", posted["ts"])
+    assert slack.message("C0LOCAL", posted["ts"]) is None
+    again = _refusal(lambda: client.chat_delete(channel="C0LOCAL", ts=posted["ts"]))
+    assert again == {"ok": False, "error": "message_not_found"}
+    never = _refusal(lambda: client.chat_delete(channel="C0LOCAL", ts="1.000001"))
+    assert never["error"] == "message_not_found"
+    # An update of a deleted message finds nothing either.
+    gone = _refusal(lambda: client.chat_update(channel="C0LOCAL", ts=posted["ts"], text="x"))
+    assert gone["error"] == "message_not_found"
+
+
+def test_chat_get_permalink_answers_a_replys_link_in_its_thread_form(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    """api.slack.com/methods/chat.getPermalink: ``.../archives/C/p<ts without the dot>``, and for
+    a reply ``?thread_ts=<root>&cid=<channel>``; slack_sdk sends it as a GET."""
+    root = client.chat_postMessage(channel="C0LOCAL", text="root")["ts"]
+    reply = client.chat_postMessage(channel="C0LOCAL", text="reply", thread_ts=root)["ts"]
+    client.chat_update(channel="C0LOCAL", ts=reply, text="reply, updated")  # still a reply
+    at_root = client.chat_getPermalink(channel="C0LOCAL", message_ts=root)
+    assert at_root["permalink"] == f"https://local.slack.com/archives/C0LOCAL/p{root.replace('.', '')}"
+    in_thread = client.chat_getPermalink(channel="C0LOCAL", message_ts=reply)["permalink"]
+    assert in_thread == (
+        f"https://local.slack.com/archives/C0LOCAL/p{reply.replace('.', '')}?thread_ts={root}&cid=C0LOCAL"
+    )
+    client.chat_delete(channel="C0LOCAL", ts=reply)
+    assert _refusal(lambda: client.chat_getPermalink(channel="C0LOCAL", message_ts=reply)) == {
+        "ok": False,
+        "error": "message_not_found",
+    }
+    assert _refusal(lambda: client.chat_getPermalink(channel="U0LOCAL", message_ts=root))["error"] == (
+        "channel_not_found"
+    )
+    unsigned = WebClient(base_url=slack.api_url)
+    assert _refusal(lambda: unsigned.chat_getPermalink(channel="C0LOCAL", message_ts=root))["error"] == (
+        "not_authed"
+    )
+
+
+def test_users_info_describes_the_people_a_test_puts_in_the_workspace(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    """docs.slack.dev/reference/methods/users.info: the user object, with ``is_admin`` and
+    ``is_owner``; ``user_not_found`` for an id that is no member."""
+    slack.add_user("U0ADMIN", is_admin=True)
+    slack.add_user("U0MEMBER")
+    admin = client.users_info(user="U0ADMIN")["user"]
+    assert (admin["id"], admin["team_id"], admin["is_admin"], admin["is_owner"]) == (
+        "U0ADMIN", "T0LOCAL", True, False,
+    )  # fmt: skip
+    member = client.users_info(user="U0MEMBER")["user"]
+    assert (member["is_admin"], member["is_owner"], member["is_bot"], member["deleted"]) == (False,) * 4
+    assert client.users_info(user="U0BOT")["user"]["is_bot"] is True
+    assert _refusal(lambda: client.users_info(user="U0NOBODY")) == {"ok": False, "error": "user_not_found"}
+    assert [c.ok for c in slack.calls_to("users.info")] == [True, True, True, False]
+
+
+def test_a_response_url_deletes_the_original_and_counts_a_use(slack: SlackRecorder) -> None:
+    """``{"delete_original": true}`` through an interaction's response_url deletes the message it
+    came from (docs.slack.dev/messaging/modifying-messages); it needs no text, and it is one of
+    the URL's five uses."""
+    webhook = WebhookClient(slack.response_url("click"))
+    for n in range(4):
+        assert webhook.send(text=f"note {n}").status_code == 200
+    assert webhook.send_dict({"delete_original": True}).status_code == 200
+    used_up = webhook.send_dict({"delete_original": True})
+    assert (used_up.status_code, json.loads(used_up.body)["error"]) == (404, "used_url")
+    # Anything else still needs text, as a message does.
+    assert WebhookClient(slack.response_url("other")).send_dict({"replace_original": True}).status_code == 400

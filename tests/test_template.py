@@ -596,8 +596,9 @@ def test_manifest_declares_imagine_with_a_url_the_fill_in_replaces(manifest: dic
     assert command["usage_hint"]
     assert command["url"] == PLACEHOLDER
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    # Mentions arrive through the Events API, at the same /slack/events.
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    # Mentions and the Home tab's openings arrive through the Events API, at the same /slack/events.
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention", "app_home_opened"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["settings"]["event_subscriptions"]["request_url"] == PLACEHOLDER
     url = "https://abc123.execute-api.eu-west-1.amazonaws.com/slack/events"
     done: dict[str, Any] = yaml.safe_load(filled(url))
@@ -607,6 +608,12 @@ def test_manifest_declares_imagine_with_a_url_the_fill_in_replaces(manifest: dic
     assert PLACEHOLDER not in filled(url)
     with pytest.raises(ValueError, match="https"):
         filled("http://plain.example/slack/events")
+
+
+def test_every_event_the_manifest_subscribes_to_has_a_listener(manifest: dict[str, Any]) -> None:
+    code = "\n".join(p.read_text() for p in (ROOT / "bot" / "listeners").rglob("*.py"))
+    for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
+        assert re.search(rf"@app\.event\(\s*\"{event}\"\s*\)", code), event
 
 
 def test_every_scope_the_manifest_asks_for_is_used(manifest: dict[str, Any]) -> None:
@@ -623,6 +630,7 @@ def test_every_scope_the_manifest_asks_for_is_used(manifest: dict[str, Any]) -> 
         "files:write": r"files_upload_v2\(",
         # conversations.open, for a direct message to the requester as the last resort.
         "im:write": r"conversations_open\(",
+        "users:read": r"users_info\(",
     }
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert sorted(scopes) == sorted(evidence)

@@ -1,6 +1,7 @@
 """The result's buttons. Each is acknowledged at once; a refusal (quota, a result that is gone)
-is said only to the clicker, through the interaction's response_url. Edit opens the modal
-before the acknowledgement (views.open, the one call allowed there)."""
+is said only to the clicker, through the interaction's response_url. Edit, and Share on a result
+in a channel, open a modal before the acknowledgement (views.open, the one call allowed there);
+Delete and Share's posting are tasks the worker runs after it."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from bot import messages
 from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.messages import ACTION_PREFIX, ACTIONS_BLOCK
 from bot.services import Services
+from bot.usecases.delete import ask_delete
 from bot.usecases.follow_up import KINDS, follow_up
 from bot.usecases.modal import edit_form
+from bot.usecases.share import share_clicked
 
 FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(KINDS)})$")
 EDIT = ACTION_PREFIX + "edit"
+SHARE = ACTION_PREFIX + "share"
+DELETE = ACTION_PREFIX + "delete"
 
 
 def register(app: App, services: Services) -> None:
@@ -50,6 +55,38 @@ def register(app: App, services: Services) -> None:
         ack()
         if problem and body.get("response_url"):
             respond(**messages.notice(problem), replace_original=False)
+
+    @app.action(SHARE)
+    def share_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        container = body.get("container") or {}
+        click = share_clicked(
+            services,
+            job_id=str(action.get("value", "")),
+            team_id=str((body.get("team") or {}).get("id", "")),
+            user_id=str((body.get("user") or {}).get("id", "")),
+            channel_id=str(container.get("channel_id") or (body.get("channel") or {}).get("id", "")),
+            message_ts=str(container.get("message_ts") or ""),
+            response_url=str(body.get("response_url") or ""),
+        )
+        problem = click.refusal
+        if click.view is not None and open_modal(services, str(body.get("trigger_id") or ""), click.view):
+            problem = OPEN_FAILED
+        ack()
+        if problem and body.get("response_url"):
+            respond(**messages.notice(problem), replace_original=False)
+
+    @app.action(DELETE)
+    def delete_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        refusal = ask_delete(
+            services,
+            job_id=str(action.get("value", "")),
+            team_id=str((body.get("team") or {}).get("id", "")),
+            user_id=str((body.get("user") or {}).get("id", "")),
+            response_url=str(body.get("response_url") or ""),
+        )
+        ack()
+        if refusal and body.get("response_url"):
+            respond(**refusal, replace_original=False)
 
 
 def image_index(block_id: str) -> int | None:

@@ -1,6 +1,7 @@
 """Events API listeners. Bolt acknowledges an event itself, and on Lambda only after the listener
 returns, so a listener here makes no Slack Web API call: bot/usecases/mention.py queues the job,
-or a notice task the worker sends once Slack has its answer."""
+or a notice task the worker sends once Slack has its answer; bot/usecases/home.py queues the
+Home tab's publishing the same way."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from slack_bolt import App, BoltRequest
 
 from bot.services import Services
+from bot.usecases.home import HomeOpened, open_home
 from bot.usecases.mention import Mention, mention
 
 
@@ -21,6 +23,19 @@ def register(app: App, services: Services) -> None:
         # X-Slack-Retry-Num header (https://api.slack.com/apis/events-api#retries).
         retry = (request.headers.get("x-slack-retry-num") or [""])[0]
         mention(services, mention_of(body, event, slack_retry=bool(retry)))
+
+    @app.event("app_home_opened")
+    def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Sent on every open of any App Home tab; "tab" says which
+        # (https://docs.slack.dev/reference/events/app_home_opened). Only Home shows a view.
+        if event.get("tab") != "home":
+            return
+        opened = HomeOpened(
+            team_id=str(body.get("team_id") or ""),
+            user_id=str(event.get("user") or ""),
+            event_id=str(body.get("event_id") or ""),
+        )
+        open_home(services, opened)  # a task: views.publish waits until Slack has its answer
 
 
 def mention_of(body: dict[str, Any], event: dict[str, Any], *, slack_retry: bool = False) -> Mention:

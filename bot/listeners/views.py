@@ -19,7 +19,8 @@ from slack_sdk.errors import SlackApiError
 from bot.services import Services
 from bot.slack_client import error_code
 from bot.usecases.modal import Submission, submit
-from bot.views import MODAL_CALLBACK
+from bot.usecases.share import share_submitted
+from bot.views import MODAL_CALLBACK, SHARE_CALLBACK
 
 logger = Logger(service="imagine", child=True)
 
@@ -33,6 +34,10 @@ def register(app: App, services: Services) -> None:
     @app.view(MODAL_CALLBACK)
     def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack(**submit(services, submission_of(body, view)))
+
+    @app.view(SHARE_CALLBACK)  # the Share modal: its post is a task, so this only queues it
+    def share_chosen(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        ack(**share_submitted(services, submission_of(body, view)))
 
 
 def submission_of(body: dict[str, Any], view: dict[str, Any]) -> Submission:

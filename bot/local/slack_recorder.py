@@ -45,6 +45,16 @@ The API tests and tools use:
   3 seconds by ``clock``, one use); ``views`` is the latest :class:`RecordedView` by view id,
   ``home_view(user)`` a user's Home tab, ``modal_stack(user)`` the user's open modal, root first.
   A view's ``image_url``s are downloaded as a message's are.
+- ``chat.delete`` of a message the bot posted removes it (``message(channel, ts)`` is then None);
+  one it never posted, or already deleted, is ``message_not_found``
+  (docs.slack.dev/reference/methods/chat.delete: a bot token deletes only the bot's messages);
+- ``chat.getPermalink`` (a GET, as slack_sdk sends it) of a message that exists answers its
+  permalink, in the thread form (``?thread_ts=...&cid=...``) for a reply, as
+  api.slack.com/methods/chat.getPermalink shows; else ``message_not_found``;
+- ``users.info`` (a GET too) answers the people ``add_user(user_id, **fields)`` put in the
+  workspace (:mod:`bot.local.slack.users`), ``user_not_found`` for anyone else;
+- a ``response_url`` POST of ``{"delete_original": true}`` deletes the message the interaction
+  came from (docs.slack.dev/messaging/modifying-messages) and counts as one of its uses.
 """
 
 from __future__ import annotations
@@ -65,6 +75,7 @@ from bot.local.slack.blocks import Problem, image_urls, invalid_blocks, message_
 from bot.local.slack.files import SharedFile, Uploads
 from bot.local.slack.images import ImageFetch, fetch_all
 from bot.local.slack.response_urls import ResponseUrls
+from bot.local.slack.users import Users
 from bot.local.slack.views import RecordedView, Views
 
 __all__ = ["Call", "Fault", "ImageFetch", "RecordedView", "SharedFile", "SlackRecorder"]
@@ -116,6 +127,8 @@ class SlackRecorder(Served):
     _failing_downloads: int | None = 0  # None: every download fails
     _uploads: Uploads = field(default_factory=Uploads)
     _views: Views = field(default_factory=Views)
+    _users: Users = field(default_factory=Users)
+    _thread_of: dict[tuple[str, str], str] = field(default_factory=dict)  # a reply's thread_ts
     _response_urls: ResponseUrls | None = None
 
     def start(self, port: int = 0) -> SlackRecorder:
@@ -134,6 +147,10 @@ class SlackRecorder(Served):
                 self._send(status, body, headers)
 
             def do_GET(self) -> None:
+                if urlsplit(self.path).path.startswith("/api/"):  # chat.getPermalink, users.info
+                    answer = recorder.answer(self.path, "", b"", self.headers.get("Authorization", ""))
+                    self._send(*answer)
+                    return
                 self._send(200, [c.__dict__ for c in recorder.snapshot()], {})
 
             def _send(self, status: int, body: object, headers: dict[str, str]) -> None:
@@ -219,6 +236,17 @@ class SlackRecorder(Served):
         with self._views.lock:
             return [self._views.by_id[v] for v in self._views.stacks.get(user, [])]
 
+    def add_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Make ``user_id`` a member of the workspace users.info knows (``is_admin=True``...)."""
+        return self._users.add(user_id, **fields)
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The message at ``ts`` in ``channel`` as last posted or updated; None if there is none
+        (never posted, or deleted)."""
+        with self._lock:
+            found = self._messages.get((channel, ts))
+            return dict(found) if found is not None else None
+
     @staticmethod
     def dm_channel(user: str) -> str:
         """The id of the bot's DM with ``user``, as conversations.open gives it (stable)."""
@@ -277,6 +305,9 @@ class SlackRecorder(Served):
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": lambda _: {"ok": True, "team_id": "T0LOCAL", "user_id": "U0BOT", "bot_id": "B0BOT"},
             "conversations.open": self._open_conversation,
+            "chat.delete": self._delete,
+            "chat.getPermalink": self._permalink,
+            "users.info": self._users.info,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "views.open": lambda a: self._views.open(a, self.clock(), self._download_problems),
@@ -308,7 +339,32 @@ class SlackRecorder(Served):
             return 200, {"ok": True, "message_ts": ts}, {}
         with self._lock:
             self._messages[(channel, ts)] = args
+            if args.get("thread_ts"):
+                self._thread_of[(channel, ts)] = str(args["thread_ts"])
         return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", "")}}, {}
+
+    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        closed = self._channel_refusal(channel)
+        if closed:
+            return {"ok": False, "error": closed}
+        with self._lock:
+            if self._messages.pop((channel, ts), None) is None:
+                return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("message_ts", ""))
+        if not channel or channel[0] in "UW":
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            if (channel, ts) not in self._messages:
+                return {"ok": False, "error": "message_not_found"}
+            thread_ts = self._thread_of.get((channel, ts), "")
+        link = f"https://local.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        if thread_ts and thread_ts != ts:
+            link += f"?thread_ts={thread_ts}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _channel_refusal(self, channel: str) -> str | None:
         if not channel:
@@ -326,6 +382,9 @@ class SlackRecorder(Served):
         used_up = urls.refusal(name)
         if used_up:
             return 404, {"ok": False, "error": used_up}, {}
+        if args.get("delete_original") in (True, "true"):  # needs no text: nothing is posted
+            urls.use(name)
+            return 200, {"ok": True}, {}
         refusal = message_refusal(args) or self._download_refusal(args.get("blocks"))
         if refusal:
             return 400, {"ok": False, "error": refusal["error"]}, {}

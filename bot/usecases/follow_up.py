@@ -36,7 +36,7 @@ def follow_up(
     """Queue a re-roll or variations of job ``job_id`` (of its image ``index``, or all of it)."""
     found = services.store.find(job_id) if _JOB_ID.match(job_id) and kind in KINDS else None
     job, progress = found if found else (None, Progress())
-    if job is None or job.team_id != team_id:
+    if job is None or job.team_id != team_id or progress.deleted_at:
         return Answer(messages.notice(GONE))
     if progress.status != "done" or not progress.keys:
         return Answer(messages.notice("This result is not finished yet; try again once it is."))

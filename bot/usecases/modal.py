@@ -48,7 +48,7 @@ def edit_form(services: Services, *, job_id: str, index: int | None, team_id: st
     is read from the job record, never from the click."""
     found = services.store.find(job_id) if _JOB_ID.match(job_id) else None
     job, progress = found if found else (None, None)
-    if job is None or progress is None or job.team_id != team_id:
+    if job is None or progress is None or job.team_id != team_id or progress.deleted_at:
         return Form(refusal=GONE)
     refused = _refused_place(services, team_id, job.channel_id)
     if refused:
@@ -96,7 +96,7 @@ def submit(services: Services, submission: Submission) -> dict[str, Any]:
         return field_errors(invalid.problems)
     if target.parent_job_id:
         found = services.store.find(target.parent_job_id)
-        if found is None or found[0] is None or found[0].team_id != submission.team_id:
+        if found is None or found[0] is None or found[0].team_id != submission.team_id or found[1].deleted_at:
             return field_errors({"prompt": GONE})  # deleted while the form was open
     ask = Ask(
         team_id=submission.team_id,

@@ -1,0 +1,364 @@
+"""Share and Delete: the last two buttons of a result.
+
+Every click is built from the message the bot actually posted (as the strict Slack stand-in
+recorded and accepted it), the way Slack echoes a button's action_id, block_id and value back in
+a signed block_actions payload (https://docs.slack.dev/reference/interaction-payloads/
+block_actions-payload), and goes through http_handler. Nothing but views.open may reach Slack's
+Web API before the acknowledgement, so Delete and Share's posting are tasks: the worker then runs
+both of its queues, jobs and tasks, as Lambda's event sources run them (``env.settle()``).
+
+Slack's side, as the stand-in plays it: chat.delete deletes only the bot's own messages
+(docs.slack.dev/reference/methods/chat.delete), chat.getPermalink gives a thread reply's link in
+its ``?thread_ts=...&cid=...`` form (api.slack.com/methods/chat.getPermalink), users.info says
+``is_admin`` / ``is_owner`` (docs.slack.dev/reference/methods/users.info), and a private channel
+the bot is not in answers chat.postMessage with ``not_in_channel``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from bot.local.signing import click_body, signed_headers, submission_body
+from bot.tasks import Task
+from bot.views import SHARE_CALLBACK, SHARE_TO
+from tests.conftest import SIGNING_SECRET, Stack, ack_json, call_http, command_event, http_event
+
+USER = "U0LOCAL"  # who asks for the pictures
+Where = tuple[str, str, dict[str, Any]]  # a message's channel, ts, and the message as Slack holds it
+
+
+# ---- driving it as Slack does ---------------------------------------------------------------------
+
+
+def imagine(env: Stack, text: str = "a paper crane --seed 5") -> Where:
+    """A /imagine run to its result."""
+    ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
+    env.settle()
+    return latest_result(env)
+
+
+def latest_result(env: Stack) -> Where:
+    [*_, update] = [c for c in env.slack.calls_to("chat.update") if c.ok]
+    return str(update.args["channel"]), str(update.args["ts"]), update.args
+
+
+def post(body: str) -> dict[str, Any]:
+    headers = signed_headers(SIGNING_SECRET, body)
+    return call_http(http_event("http", "POST", "/slack/events", body, headers, base64_body=True))
+
+
+def click(env: Stack, where: Where, action_id: str, user_id: str = USER) -> tuple[dict[str, Any], str]:
+    """Click a button on the whole result's row; the acknowledgement and the click's response_url.
+    Nothing may reach Slack's Web API before the acknowledgement but views.open."""
+    channel, ts, message = where
+    response_url = env.slack.response_url(f"click-{len(env.slack.calls)}")
+    body = click_body(
+        message,
+        channel,
+        ts,
+        action_id=action_id,
+        block_id="imagine_actions",
+        user_id=user_id,
+        response_url=response_url,
+        trigger_id=env.slack.trigger_id(user_id),
+    )
+    before = len(env.slack.snapshot())
+    response = post(body)
+    assert response["statusCode"] == 200, response
+    assert {c.method for c in env.slack.snapshot()[before:]} <= {"views.open", "response_url"}
+    return response, response_url
+
+
+def submit_share(env: Stack, view: dict[str, Any], channel: str, user_id: str = USER) -> dict[str, Any]:
+    """Submit the Share modal with ``channel`` picked: its conversations_select's state is
+    ``{"type": "conversations_select", "selected_conversation": ...}``, keyed by block_id then
+    action_id (docs.slack.dev/reference/interaction-payloads/view-interactions-payload)."""
+    payload = json.loads(parse_qs(submission_body(view, {}, user_id=user_id))["payload"][0])
+    [action_id] = payload["view"]["state"]["values"][SHARE_TO]
+    payload["view"]["state"]["values"][SHARE_TO][action_id] = {
+        "type": "conversations_select",
+        "selected_conversation": channel,
+    }
+    before = len(env.slack.snapshot())
+    response = post(urlencode({"payload": json.dumps(payload)}))
+    assert response["statusCode"] == 200, response
+    assert env.slack.snapshot()[before:] == []  # a submission only queues
+    return json.loads(response["body"]) if response["body"] else {}
+
+
+def job_id_on(message: dict[str, Any]) -> str:
+    [job_id] = {e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    return str(job_id)
+
+
+def link_paths(message: dict[str, Any]) -> list[str]:
+    """The image links' paths, as http_handler sees them behind the stage."""
+    urls = [b["image_url"] for b in message["blocks"] if b["type"] == "image"]
+    assert urls
+    return [urlsplit(url).path.removeprefix("/prod") for url in urls]
+
+
+def status_of(path: str) -> int:
+    return int(call_http(http_event("http", "GET", path))["statusCode"])
+
+
+def waiting_tasks(env: Stack, kind: str) -> list[Task]:
+    tasks = [Task.from_json(body) for body in env.peek(env.resources.tasks_queue_url)]
+    return [task for task in tasks if task.kind == kind]
+
+
+# ---- the buttons ----------------------------------------------------------------------------------
+
+
+def test_share_and_delete_follow_edit_on_the_whole_results_row_and_delete_asks_first(env: Stack) -> None:
+    _, _, message = imagine(env, "a lighthouse --seed 41 --n 2")
+    rows = {
+        block["block_id"]: [(e["action_id"], e["text"]["text"]) for e in block["elements"]]
+        for block in message["blocks"]
+        if block["type"] == "actions"
+    }
+    assert [label for _, label in rows["imagine_actions"]] == [
+        "Re-roll",
+        "Variations",
+        "Edit",
+        "Share",
+        "Delete",
+    ]
+    # Share and Delete act on the whole message, so an image's own row does not carry them.
+    assert [label for _, label in rows["imagine_actions_1"]] == ["Re-roll 2", "Variations 2", "Edit 2"]
+    [delete] = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"] == "imagine_delete"]  # fmt: skip
+    assert delete["style"] == "danger" and delete["confirm"]["confirm"]["text"] == "Delete"
+    assert delete["value"] == job_id_on(message)
+
+
+# ---- Delete ---------------------------------------------------------------------------------------
+
+
+def test_delete_by_the_requester_removes_the_message_and_the_images_and_the_links_answer_410(
+    env: Stack,
+) -> None:
+    where = imagine(env, "a paper crane --seed 5 --n 2")
+    channel, ts, message = where
+    job_id = job_id_on(message)
+    paths = link_paths(message)
+    assert [status_of(path) for path in paths] == [302, 302]
+
+    response, response_url = click(env, where, "imagine_delete")
+    assert response["body"] == ""  # a bare acknowledgement: the message going is the answer
+    [task] = waiting_tasks(env, "delete")
+    assert dict(task.fields) == {"team_id": "T0LOCAL", "user_id": USER, "job_id": job_id,
+                                 "response_url": response_url}  # fmt: skip
+    env.settle()
+
+    [deleted] = env.slack.calls_to("chat.delete")
+    assert deleted.ok and (deleted.args["channel"], deleted.args["ts"]) == (channel, ts)
+    assert env.slack.message(channel, ts) is None
+    found = env.services.store.find(job_id)
+    assert found is not None and found[0] is not None  # the record stays, so the links can tell
+    progress = found[1]
+    assert progress.deleted_at > 0 and len(progress.keys) == 2
+    assert not any(env.services.images.exists(key) for key in progress.keys)
+    assert [status_of(path) for path in paths] == [410, 410]
+    assert env.slack.calls_to("users.info") == []  # the requester needs no admin check
+    assert env.dead_letters() == []
+
+
+@pytest.mark.parametrize("role", ["is_admin", "is_owner"])
+def test_a_workspace_admin_or_owner_may_delete_someone_elses_picture(env: Stack, role: str) -> None:
+    env.slack.add_user("U0ADMIN", **{role: True})
+    where = imagine(env)
+    click(env, where, "imagine_delete", user_id="U0ADMIN")
+    env.settle()
+    [asked] = env.slack.calls_to("users.info")
+    assert asked.ok and asked.args["user"] == "U0ADMIN"
+    assert env.slack.message(where[0], where[1]) is None
+    assert [status_of(path) for path in link_paths(where[2])] == [410]
+
+
+def test_anyone_else_is_refused_politely_and_nothing_is_deleted(env: Stack) -> None:
+    env.slack.add_user("U0OTHER")  # an ordinary member
+    where = imagine(env)
+    channel, ts, message = where
+    click(env, where, "imagine_delete", user_id="U0OTHER")
+    env.settle()
+
+    refusals = [c.args for c in env.slack.calls_to("response_url") if c.ok and "only" in str(c.args)]
+    [refusal] = refusals
+    assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
+    assert f"<@{USER}>" in refusal["text"] and "Nothing was changed" in refusal["text"]
+    assert env.slack.calls_to("chat.delete") == []
+    assert env.slack.message(channel, ts) is not None
+    assert [status_of(path) for path in link_paths(message)] == [302]
+    found = env.services.store.find(job_id_on(message))
+    assert found is not None and found[1].deleted_at == 0.0
+    assert all(env.services.images.exists(key) for key in found[1].keys)
+
+
+def test_a_double_click_on_delete_queues_one_delete_and_a_later_one_is_harmless(env: Stack) -> None:
+    env.slack.add_user("U0ADMIN", is_admin=True)
+    where = imagine(env)
+    click(env, where, "imagine_delete")
+    click(env, where, "imagine_delete")
+    assert len(waiting_tasks(env, "delete")) == 1
+    env.settle()
+    job_id = job_id_on(where[2])
+    first = env.services.store.find(job_id)
+    assert first is not None and first[1].deleted_at > 0
+
+    # Another delete after it (an admin's, from a client that still shows the message).
+    click(env, where, "imagine_delete", user_id="U0ADMIN")
+    env.settle()
+    again = env.services.store.find(job_id)
+    assert again is not None and again[1].deleted_at == first[1].deleted_at  # the first time counts
+    assert [c.error for c in env.slack.calls_to("chat.delete")] == ["", "message_not_found"]
+    assert env.dead_letters() == []
+    assert [status_of(path) for path in link_paths(where[2])] == [410]
+
+
+def test_a_result_behind_a_response_url_is_deleted_through_the_clicks_own(env: Stack) -> None:
+    """A channel closed to the bot: its result lives behind the command's response_url, so only
+    the click's response_url can remove it (``delete_original``:
+    docs.slack.dev/messaging/modifying-messages)."""
+    env.slack.closed_channels.add("C0LOCAL")
+    ack_json(call_http(command_event("a paper crane --seed 5", response_url=env.slack.response_url())))
+    env.settle()
+    [*_, shown] = [c for c in env.slack.calls_to("response_url") if c.ok and c.args.get("blocks")]
+    assert "imagine_delete" in json.dumps(shown.args)
+    # Slack gives that message a ts the bot never learns; the click carries it, the bot ignores it.
+    click(env, ("C0LOCAL", "1700000000.000100", shown.args), "imagine_delete")
+    env.settle()
+    assert env.slack.calls_to("chat.delete") == []
+    assert [status_of(path) for path in link_paths(shown.args)] == [410]
+    [deletion] = [c for c in env.slack.calls_to("response_url") if c.args.get("delete_original")]
+    assert deletion.ok and deletion.args == {"delete_original": True}
+
+
+# ---- Share ----------------------------------------------------------------------------------------
+
+
+def test_share_from_a_thread_posts_the_result_in_the_channel_saying_who_and_linking_back(env: Stack) -> None:
+    root = imagine(env)
+    channel, root_ts, _ = root
+    click(env, root, "imagine_reroll")
+    env.settle()
+    reply = latest_result(env)
+    assert reply[1] != root_ts
+    reply_job = job_id_on(reply[2])
+
+    click(env, reply, "imagine_share", user_id="U0OTHER")
+    assert env.slack.calls_to("views.open") == []  # in a thread, no picker: it goes to the channel
+    [task] = waiting_tasks(env, "share")
+    assert (task.fields["channel_id"], task.fields["job_id"]) == (channel, reply_job)
+    env.settle()
+
+    [link] = env.slack.calls_to("chat.getPermalink")
+    assert link.ok and (link.args["channel"], link.args["message_ts"]) == (channel, reply[1])
+    [shared] = [
+        c for c in env.slack.calls_to("chat.postMessage") if c.ok and "shared" in c.args.get("text", "")
+    ]
+    assert shared.args["channel"] == channel and "thread_ts" not in shared.args  # the channel itself
+    text = json.dumps(shared.args["blocks"])
+    assert "<@U0OTHER> shared" in text
+    permalink = f"https://local.slack.com/archives/{channel}/p{reply[1].replace('.', '')}"
+    assert f"<{permalink}?thread_ts={root_ts}&amp;cid={channel}|" in text  # back to the thread result
+    assert [b["image_url"] for b in shared.args["blocks"] if b["type"] == "image"] == [
+        b["image_url"] for b in reply[2]["blocks"] if b["type"] == "image"
+    ]  # the same stable links, which the stand-in downloaded as Slack would
+    assert job_id_on(shared.args) == reply_job  # with the result's buttons
+    found = env.services.store.find(reply_job)
+    assert found is not None and len(found[1].shared) == 1
+
+
+def test_share_from_the_channel_opens_a_picker_and_posts_where_it_points_with_a_permalink(env: Stack) -> None:
+    where = imagine(env)
+    channel, ts, _ = where
+    click(env, where, "imagine_share")
+    [opened] = env.slack.calls_to("views.open")
+    assert opened.ok
+    [view] = [v.answer() for v in env.slack.modal_stack(USER)]
+    assert view["callback_id"] == SHARE_CALLBACK
+    [picker] = [b["element"] for b in view["blocks"] if b.get("block_id") == SHARE_TO]
+    assert picker["type"] == "conversations_select"
+    assert picker["filter"] == {"include": ["public", "private"], "exclude_bot_users": True}
+    assert picker["default_to_current_conversation"] is False
+    assert waiting_tasks(env, "share") == []  # nothing until a channel is picked
+
+    assert submit_share(env, view, "C0DESIGN") == {}  # the modal closes
+    env.settle()
+    [shared] = [c for c in env.slack.calls_to("chat.postMessage") if c.ok and c.args["channel"] == "C0DESIGN"]
+    text = json.dumps(shared.args["blocks"])
+    assert f"<@{USER}> shared" in text
+    assert f"<https://local.slack.com/archives/{channel}/p{ts.replace('.', '')}|" in text
+    [told] = [c.args for c in env.slack.calls_to("chat.postEphemeral") if c.ok]
+    assert (told["channel"], told["user"]) == (channel, USER) and "<#C0DESIGN>" in told["text"]
+
+    # Shared where it already is: said on the form, which stays open.
+    click(env, where, "imagine_share")
+    again = env.slack.modal_stack(USER)[-1].answer()
+    assert submit_share(env, again, channel)["errors"][SHARE_TO].startswith("This picture is already")
+
+
+def test_sharing_into_a_private_channel_the_bot_is_not_in_says_why_where_the_sharer_clicked(
+    env: Stack,
+) -> None:
+    env.slack.closed_channels.add("G0SECRET")
+    where = imagine(env)
+    click(env, where, "imagine_share")
+    view = env.slack.modal_stack(USER)[-1].answer()
+    assert submit_share(env, view, "G0SECRET") == {}
+    env.settle()
+    [refused] = [c for c in env.slack.calls_to("chat.postMessage") if c.args["channel"] == "G0SECRET"]
+    assert refused.error == "not_in_channel"
+    [told] = [c.args for c in env.slack.calls_to("chat.postEphemeral") if c.ok]
+    assert (told["channel"], told["user"]) == (where[0], USER)
+    assert "<#G0SECRET>" in told["text"] and "private channel I'm not in" in told["text"]
+    assert "/invite @imagine" in told["text"]
+    assert env.dead_letters() == []
+    found = env.services.store.find(job_id_on(where[2]))
+    assert found is not None and found[1].shared == []
+
+
+def test_delete_removes_the_shared_copies_too_and_a_deleted_picture_cannot_be_shared(env: Stack) -> None:
+    where = imagine(env)
+    job_id = job_id_on(where[2])
+    click(env, where, "imagine_share")
+    submit_share(env, env.slack.modal_stack(USER)[-1].answer(), "C0DESIGN")
+    env.settle()
+    found = env.services.store.find(job_id)
+    assert found is not None
+    [copy] = found[1].shared
+    assert copy["channel"] == "C0DESIGN" and env.slack.message(copy["channel"], copy["ts"]) is not None
+
+    click(env, where, "imagine_delete")
+    env.settle()
+    assert env.slack.message(copy["channel"], copy["ts"]) is None
+    assert env.slack.message(where[0], where[1]) is None
+
+    # A client still showing the message: Share says it is gone, and opens nothing.
+    click(env, where, "imagine_share")
+    assert len(env.slack.calls_to("views.open")) == 1
+    [said] = [
+        c.args for c in env.slack.calls_to("response_url") if c.ok and "no longer available" in str(c.args)
+    ]
+    assert said["response_type"] == "ephemeral"
+
+
+@pytest.mark.parametrize("button", ["imagine_reroll", "imagine_variations", "imagine_edit"])
+def test_a_deleted_picture_cannot_be_re_rolled_varied_or_edited(env: Stack, button: str) -> None:
+    """A click that still carries a deleted job's id (an old copy of the message, a second
+    window) renders nothing: the job's record says it is gone."""
+    where = imagine(env)
+    click(env, where, "imagine_delete")
+    env.settle()
+
+    click(env, where, button)
+
+    assert env.queued_bodies() == []
+    assert env.slack.calls_to("views.open") == []
+    answers = [json.dumps(c.args) for c in env.slack.calls_to("response_url") if c.ok]
+    assert sum("no longer available" in answer for answer in answers) == 1
