@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -55,17 +56,86 @@ def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
-def test_demo_turns_a_signed_command_into_a_saved_image(tmp_path: Path) -> None:
+def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Path) -> None:
+    """`imagine-bot demo`, as `make demo` runs it: the command, its result with buttons, a
+    re-roll in the thread, a mention refining it, a share to the channel, a delete whose links
+    then answer 410 Gone (RFC 9110 section 15.5.11)."""
     done = _cli("demo", "a", "paper", "crane", "--ar", "3:2", "--n", "2", cwd=tmp_path)
 
-    assert done.returncode == 0, done.stderr
-    assert "Queued: a paper crane" in done.stdout
-    assert '"_aws"' not in done.stdout  # no raw CloudWatch metric (EMF) lines in the demo's output
-    assert "the bot posted (chat.update): Imagined: a paper crane" in done.stdout
-    assert done.stdout.count("stable link: http://127.0.0.1:") == 2
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert '"_aws"' not in out  # no raw CloudWatch metric (EMF) lines in the demo's output
+    # 1. the command, and Slack's ephemeral acknowledgement
+    assert "\n/imagine a paper crane --ar 3:2 --n 2\n-> HTTP 200, ephemeral: Queued: a paper crane\n" in out
+    # 2. its result in the channel, with the buttons as posted, and its images
+    assert "the bot posted (chat.update): Imagined: a paper crane\n" in out
+    assert "\n  buttons (image 1): Re-roll 1 · Variations 1 · Edit 1\n" in out
+    assert "\n  buttons (image 2): Re-roll 2 · Variations 2 · Edit 2\n" in out
+    assert "\n  buttons: Re-roll · Variations · Edit · Share · Delete\n" in out
+    links = re.findall(r"^stable link: (http://127\.0\.0\.1:\d+/images/\S+)$", out, re.MULTILINE)
+    assert len(links) == 2
     saved = sorted(tmp_path.glob("imagine-out/*/*.jpg"))
     assert [p.name for p in saved] == ["0.jpg", "1.jpg"]
     assert all(p.read_bytes().startswith(b"\xff\xd8\xff") for p in saved)
+    original = re.search(r"Imagined: a paper crane\n  624×416 \(3:2\) · seed (\d+) · .* · 2 images", out)
+    assert original
+    # 3. Re-roll: the same request with a new seed, in the result's thread
+    reroll = re.search(
+        r"^click Re-roll -> HTTP 200; in the thread \(chat\.update\): Imagined: a paper crane\n"
+        r"  624×416 \(3:2\) · seed (\d+) · .* · 2 images",
+        out,
+        re.MULTILINE,
+    )
+    assert reroll and reroll[1] != original[1]
+    # 4. a mention in the thread refines its newest result: "+" adds to the prompt, --ar changes only
+    # the shape, and the re-roll's seed is kept
+    assert re.search(
+        r"^@imagine \+ at sunset --ar 9:16 \(in the thread\) -> HTTP 200; in the thread: "
+        rf"Imagined: a paper crane, at sunset\n  384×680 \(9:16\) · seed {reroll[1]} · .* · 2 images",
+        out,
+        re.MULTILINE,
+    )
+    # 5. Share on the re-roll posts it in the channel, with a permalink back into the thread
+    assert re.search(
+        r"^click Share on the re-roll -> HTTP 200; in the channel \(chat\.postMessage\): "
+        r"<@U0LOCAL> shared: a paper crane\n"
+        r"  links back: https://local\.slack\.com/archives/C0LOCAL/p\d+\?thread_ts=\d+\.\d+&cid=C0LOCAL$",
+        out,
+        re.MULTILINE,
+    )
+    # 6. Delete on the first result, by its requester: gone, and its links answer 410 Gone
+    assert "\nclick Delete on the first result -> HTTP 200; gone from the channel (chat.delete)\n" in out
+    assert [f"  GET {link} -> 410 Gone" for link in links] == out.rstrip("\n").splitlines()[-2:]
+    steps = [
+        "\n/imagine ",
+        "\n  buttons: ",
+        "\nclick Re-roll",
+        "\n@imagine ",
+        "\nclick Share",
+        "\nclick Delete",
+    ]
+    assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)  # in order
+
+
+def test_demo_names_the_step_that_did_not_happen_and_what_the_bot_said(tmp_path: Path) -> None:
+    """Two images a day: the command and the re-roll get one each, the mention is refused."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.local.cli", "demo", "a", "fox"],
+        cwd=tmp_path,
+        env=_clean_env() | {"PYTHONPATH": str(ROOT), "DAILY_IMAGES_PER_USER": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert "\nclick Re-roll -> HTTP 200; in the thread" in done.stdout
+    assert "click Share" not in done.stdout and "click Delete" not in done.stdout
+    [said] = done.stderr.strip().splitlines()
+    assert said.startswith("demo step 4 (mention) failed: no result landed in the thread (the bot said: ")
+    assert "You have used 2 of your 2 images today" in said
+    assert "Traceback" not in done.stderr
 
 
 def _free_port() -> int:
