@@ -64,13 +64,18 @@ class UsageNeeded(ValueError):
         self.problem = problem
 
 
-def parse(text: str, limits: PromptLimits | None = None) -> ImageRequest:
-    limits = limits or PromptLimits()
+def _words(text: str) -> list[str]:
+    """The cleaned words of a request; :class:`UsageNeeded` (help) when there are none or
+    only a call for help."""
     words = _clean(text).split()
     if not words or (len(words) == 1 and words[0].lower() in ("help", "--help", "-h")):
         raise UsageNeeded(None)
+    return words
 
-    prompt_words, options = _split_options(words)
+
+def parse(text: str, limits: PromptLimits | None = None) -> ImageRequest:
+    limits = limits or PromptLimits()
+    prompt_words, options = _split_options(_words(text))
     prompt = " ".join(prompt_words)
     if not prompt:
         raise UsageNeeded("Start with what you want to see, then any options.")
@@ -86,10 +91,7 @@ def refine(base: ImageRequest, text: str, limits: PromptLimits | None = None) ->
     """A follow-up to ``base`` in its thread: options change only what they name, text replaces
     the prompt, and text starting with ``+`` is added to it (``+ at sunset, oil painting``)."""
     limits = limits or PromptLimits()
-    words = _clean(text).split()
-    if not words or (len(words) == 1 and words[0].lower() in ("help", "--help", "-h")):
-        raise UsageNeeded(None)
-    prompt_words, options = _split_options(words)
+    prompt_words, options = _split_options(_words(text))
     prompt = " ".join(prompt_words)
     if prompt.startswith("+"):
         addition = prompt[1:].strip()

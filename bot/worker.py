@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -33,12 +32,12 @@ from bot.poster import ResponseUrlRefused, error_code
 from bot.render import finished, render
 from bot.services import Services
 from bot.settings import Settings, SettingsError
+from bot.sqs_records import dead_letter, hand_back
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
 
 IDEMPOTENCY_SECONDS = 86400
-MAX_VISIBILITY_SECONDS = 43200  # SQS's limit on a message's visibility timeout (12 hours)
 GIVE_UP_SECONDS = 5.0  # kept at the end of an invocation to tell the requester and file the job
 # Planning figures for a render's time outside the endpoint. They are what these steps take
 # when the services answer in the normal course, not bounds: a Slack call that hangs until the
@@ -103,25 +102,7 @@ def backoff(receives: int, steps: tuple[int, ...]) -> int:
 
 
 def _hand_back(services: Services, record: SQSRecord, seconds: int) -> None:
-    """Set when SQS delivers the job again, counted from now.
-
-    With ReportBatchItemFailures, Lambda leaves a failed message in the queue untouched; it comes
-    back when its visibility timeout ends, the queue's 720 s unless the function changes it
-    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). A new
-    timeout counts from the ChangeMessageVisibility call, up to 12 hours after the receive
-    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html;
-    the same pattern: aws-powertools/powertools-lambda-java issue 437).
-    """
-    seconds = min(max(seconds, 0), MAX_VISIBILITY_SECONDS)
-    try:
-        services.sqs.change_message_visibility(
-            QueueUrl=services.settings.jobs_queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=seconds,
-        )
-    except Exception:
-        # It still comes back, only after the queue's whole visibility timeout.
-        logger.exception("could not set when the job is delivered again")
+    hand_back(services, services.settings.jobs_queue_url, record, seconds)
 
 
 def _show_retrying(services: Services, job: Job, reason: str, seconds: int, error: Exception) -> None:
@@ -331,24 +312,7 @@ def _tell_by_direct_message(services: Services, job: Job, reason: str) -> None:
 
 
 def _dead_letter(services: Services, body: str, reason: str, record: SQSRecord) -> None:
-    """File the job in the dead-letter queue with its reason; the original is then deleted."""
-    queue_url = services.settings.dead_letter_queue_url
-    if not queue_url:
-        # Not the body: it carries the command's response_url, which can post to the channel.
-        logger.error("no DEAD_LETTER_QUEUE_URL: the failure is only in this log", reason=reason,
-                     message_id=record.message_id)  # fmt: skip
-        return
-    attributes = {
-        "reason": reason[:1000],
-        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "receive_count": str(record.attributes.approximate_receive_count or 1),
-        "source_message_id": record.message_id,
-    }
-    services.sqs.send_message(
-        QueueUrl=queue_url,
-        MessageBody=body,
-        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-    )
+    dead_letter(services, body, reason, record)
 
 
 def redrive(

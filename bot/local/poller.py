@@ -39,7 +39,25 @@ def to_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str)
     }
 
 
-class Poller:
+class _Polling:
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+    def drain(self, idle_polls: int = 1) -> int:
+        """Poll until nothing has come for ``idle_polls`` rounds; the messages handled."""
+        handled, idle = 0, 0
+        while idle < idle_polls:
+            count = self.poll_once()
+            handled += count
+            idle = 0 if count else idle + 1
+        return handled
+
+    def run_forever(self) -> None:
+        while True:
+            self.poll_once()
+
+
+class Poller(_Polling):
     def __init__(
         self,
         sqs: Any,
@@ -93,21 +111,8 @@ class Poller:
                 )
         return len(messages)
 
-    def drain(self, idle_polls: int = 1) -> int:
-        """Poll until the queue has stayed empty for ``idle_polls`` polls; messages handled."""
-        handled, idle = 0, 0
-        while idle < idle_polls:
-            count = self.poll_once()
-            handled += count
-            idle = 0 if count else idle + 1
-        return handled
 
-    def run_forever(self) -> None:
-        while True:
-            self.poll_once()
-
-
-class EventSources:
+class EventSources(_Polling):
     """The worker's event sources, each queue polled in turn. Lambda runs them side by side; one
     process taking turns keeps a task from waiting for more than the render in progress."""
 
@@ -124,16 +129,3 @@ class EventSources:
     def poll_once(self) -> int:
         """One batch from each queue; the number of messages handled."""
         return sum(poller.poll_once() for poller in self.pollers)
-
-    def drain(self, idle_polls: int = 1) -> int:
-        """Poll until every queue has stayed empty for ``idle_polls`` rounds; messages handled."""
-        handled, idle = 0, 0
-        while idle < idle_polls:
-            count = self.poll_once()
-            handled += count
-            idle = 0 if count else idle + 1
-        return handled
-
-    def run_forever(self) -> None:
-        while True:
-            self.poll_once()
