@@ -131,12 +131,24 @@ class JobQueue:
         response = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.to_json())
         return response["MessageId"]
 
+    def depth(self) -> int:
+        """Jobs in the queue: waiting (ApproximateNumberOfMessages) and in flight, being
+        rendered or waiting out a retry's backoff (ApproximateNumberOfMessagesNotVisible).
+        Approximate: SQS's counts settle within about a minute
+        (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-resources-required-process-messages.html)."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        ).get("Attributes", {})
+        waiting = int(attributes.get("ApproximateNumberOfMessages", "0"))
+        return waiting + int(attributes.get("ApproximateNumberOfMessagesNotVisible", "0"))
+
 
 @dataclass
 class Progress:
     """How far a job got, so a redelivered job picks up where the last attempt stopped."""
 
-    status: str = "new"  # new -> rendering -> done | failed
+    status: str = "new"  # new -> (queued ->) rendering -> done | failed
     message: dict[str, str] = field(default_factory=dict)  # where the channel message lives
     keys: list[str] = field(default_factory=list)  # stored images
     seconds: float = 0.0  # backend time, reported in the result
@@ -186,6 +198,35 @@ class JobStore:
         return (Job.from_json(body) if body else None), progress
 
     def save(self, job: Job, progress: Progress) -> None:
+        self.dynamodb.put_item(TableName=self.table, Item=self._item(job, progress))
+
+    def claim_message(self, job: Job, progress: Progress, *, first_record: bool = False) -> bool:
+        """Save ``progress`` as the job's record unless a channel message is recorded already;
+        False when one is (another writer claimed the slot first), and nothing is written.
+
+        The render claims any record without a message; with ``first_record`` (the queued
+        status) only a job with no record at all: once the render has begun, or the job is
+        over, the queued state is past. So one message, whoever posts first, is the job's."""
+        item = self._item(job, progress)
+        try:
+            if first_record:
+                self.dynamodb.put_item(
+                    TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                )
+            else:
+                self.dynamodb.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    # Named through a placeholder, as every attribute in an expression may be.
+                    ConditionExpression="attribute_not_exists(#message) OR #message = :none",
+                    ExpressionAttributeNames={"#message": "message"},
+                    ExpressionAttributeValues={":none": {"S": json.dumps({})}},
+                )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _item(self, job: Job, progress: Progress) -> dict[str, Any]:
         # Without the response_url: it can post to the channel, and it expires in 30 minutes.
         kept = replace(job, response_url="")
         item: dict[str, Any] = {
@@ -204,7 +245,7 @@ class JobStore:
             item["deleted_at"] = {"N": f"{progress.deleted_at:.3f}"}
         if progress.shared:
             item["shared"] = {"L": [_copy(where) for where in progress.shared]}
-        self.dynamodb.put_item(TableName=self.table, Item=item)
+        return item
 
     def mark_deleted(self, job_id: str, now: float) -> None:
         """Say in the job's record that its images were deleted on purpose (the first time

@@ -6,6 +6,7 @@ can never ping ``@channel``, mention someone or forge a link.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.prompt import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MIN_GUIDANCE, ImageRequest
@@ -119,13 +120,36 @@ def _headline(user_id: str, request: ImageRequest) -> str:
     return f"<@{user_id}> imagined *{escape(request.prompt)}*"
 
 
-def rendering(user_id: str, request: ImageRequest) -> Payload:
-    """The channel message while the GPU works."""
+def waiting(user_id: str, request: ImageRequest, ahead: int) -> Payload:
+    """The channel message while the job waits for the GPU, with about how many jobs are ahead."""
+    place = "next in line" if ahead <= 0 else f"{ahead} job{'s' if ahead > 1 else ''} ahead"
     return {
-        "text": f"Rendering: {escape(request.prompt)}",
+        "text": f"Queued: {escape(request.prompt)}",
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
-            _context(f":art: rendering… · {describe(request)}"),
+            _context(f":hourglass_flowing_sand: queued, {place} · {describe(request)}"),
+        ],
+    }
+
+
+def _clock_time(epoch: float) -> str:
+    """``epoch`` as each reader's local time of day (Slack's date formatting: the token
+    {time_secs}, with a UTC fallback for clients that cannot show it;
+    docs.slack.dev/messaging/formatting-message-text#date-formatting)."""
+    fallback = datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
+    return f"<!date^{int(epoch)}^{{time_secs}}|{fallback}>"
+
+
+def rendering(user_id: str, request: ImageRequest, started_at: float | None = None) -> Payload:
+    """The channel message while the GPU works, saying since when (``started_at``, epoch
+    seconds) when known. A start time, not a counter: a counter would need a chat.update every
+    second, far past chat.update's rate limit (Tier 3, about 50 a minute)."""
+    since = f" since {_clock_time(started_at)}" if started_at is not None else "…"
+    return {
+        "text": f"Painting: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":art: painting{since} · {describe(request)}"),
         ],
     }
 

@@ -1,5 +1,10 @@
 """The worker's pipeline: job -> channel message -> backend -> S3 -> delivered images.
 
+The channel message shows the job's state, changed once per state: "queued, N ahead" (posted
+by :func:`show_queued` from the tasks lane while the job waits), "painting since <time>" (when
+the render starts), then the result with its render time. One message per job, whichever of
+the two posts first: the job's record decides (:meth:`bot.jobs.JobStore.claim_message`).
+
 Each step records its outcome in the job store before the next begins, so a job delivered
 again (SQS is at-least-once, and a worker can die mid-job) reuses the message it already posted
 and the images it already stored instead of posting or rendering twice. Failures are raised;
@@ -10,15 +15,18 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from slack_sdk.errors import SlackApiError
 
 from bot import messages
 from bot.backends import Backend
 from bot.delivery import Result, deliver
 from bot.jobs import Job, Progress
+from bot.poster import CHANNEL_CLOSED, error_code
 from bot.services import Services
 from bot.settings import SettingsError
 from bot.storage import image_key
@@ -46,20 +54,22 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     if finished(progress, job):
         logger.info("job already finished", job_id=job.job_id, status=progress.status)
         return progress
-    resumed = progress.status != "new"
+    resumed = progress.status not in ("new", "queued")
     progress.redrives = job.redrives
 
-    posted_before = bool(progress.message)
+    started_at = time.time()
+    painting_shown = False
     if not progress.message:
-        progress.message = services.slack.post(job, messages.rendering(job.user_id, job.request))
+        painting_shown = _post_painting(services, job, progress, started_at)
+    elif progress.status != "rendering":  # the queued message, or a redriven job's
         progress.status = "rendering"
         store.save(job, progress)
 
     if not progress.keys and resumed:
         progress.keys = _stored_already(services, job)  # stored before a crash, not yet recorded
     if not progress.keys:
-        if posted_before:
-            _show_rendering(services, job, progress.message)
+        if not painting_shown:  # queued, or an earlier delivery's "retrying": now painting
+            _show_painting(services, job, progress.message, started_at)
         started = time.perf_counter()
         jpegs = _within(services.backend, budget_seconds).generate(job.request)
         progress.seconds = time.perf_counter() - started
@@ -90,15 +100,92 @@ def _note_recent(services: Services, job: Job) -> None:
         logger.warning("the Home tab will not list this job", job_id=job.job_id, error=type(error).__name__)
 
 
-def _show_rendering(services: Services, job: Job, where: dict[str, str]) -> None:
-    """An earlier delivery's message may say "retrying in about N s": say "rendering" again
-    while this delivery renders. Best effort: the render goes on whatever Slack answers."""
+def _post_painting(services: Services, job: Job, progress: Progress, started_at: float) -> bool:
+    """Post the job's channel message, saying "painting", and claim it as the job's message.
+
+    The queued status (:func:`show_queued`, on the tasks lane) may have posted and claimed its
+    own meanwhile: then that one is the job's message, this one is deleted again, and False
+    says that the kept message does not say "painting" yet."""
+    mine = services.slack.post(job, messages.rendering(job.user_id, job.request, started_at))
+    progress.message, progress.status = mine, "rendering"
+    if _claimed(services, mine, lambda: services.store.claim_message(job, progress)):
+        return True
+    progress.message = services.store.load(job.job_id).message
+    logger.info("the queued message was recorded first; it is the job's message")
+    _take_back(services, mine)
+    services.store.save(job, progress)
+    return False
+
+
+def _show_painting(services: Services, job: Job, where: dict[str, str], started_at: float) -> None:
+    """The message says "queued", or an earlier delivery's "retrying in about N s": say
+    "painting" while this delivery renders. Best effort: the render goes on whatever Slack
+    answers."""
     if "ts" not in where:
-        return  # behind response_url: "retrying" is never shown there, keep its few uses
+        return  # behind response_url: only the render's own states go there, keep its few uses
     try:
-        services.slack.update(job, where, messages.rendering(job.user_id, job.request))
+        services.slack.update(job, where, messages.rendering(job.user_id, job.request, started_at))
     except Exception as error:
-        logger.warning("could not show that the job is rendering again", error=type(error).__name__)
+        logger.warning("could not show that the job is painting", error=type(error).__name__)
+
+
+def show_queued(services: Services, job: Job) -> None:
+    """The job's channel message while it waits, with about how many jobs are ahead (the
+    "status" task, run on the tasks lane right after the job is queued).
+
+    Nothing is posted once the job has a record: the render has begun (its message says
+    "painting") or the job is over. Where the bot may not post, the queued state is left out:
+    the requester saw "Queued" in the acknowledgement already, and the command's response_url
+    (5 uses) is kept for the render's message, its result and any failure note. Should the
+    render claim the job's message between this check and this post, the post is deleted
+    again: one channel message per job, whoever posts first (:meth:`JobStore.claim_message`).
+    """
+    store = services.store
+    if store.find(job.job_id) is not None:
+        logger.info("the job has begun; no queued message", job_id=job.job_id)
+        return
+    ahead = max(0, services.queue.depth() - 1)  # every job in the queue but this one
+    try:
+        response = services.slack_client.chat_postMessage(
+            channel=job.channel_id,
+            thread_ts=job.thread_ts or None,  # a follow-up waits in its result's thread
+            unfurl_links=False,
+            unfurl_media=False,
+            **messages.waiting(job.user_id, job.request, ahead),
+        )
+    except SlackApiError as error:
+        if error_code(error) not in CHANNEL_CLOSED:
+            raise
+        logger.info("channel closed to the bot; no queued message", error=error_code(error))
+        return
+    where = {"channel": str(response["channel"]), "ts": str(response["ts"])}
+    queued = Progress(status="queued", message=where)
+    if not _claimed(services, where, lambda: store.claim_message(job, queued, first_record=True)):
+        logger.info("the render posted first; the queued message is taken back", job_id=job.job_id)
+        _take_back(services, where)
+
+
+def _claimed(services: Services, where: dict[str, str], claim: Callable[[], bool]) -> bool:
+    """``claim()``; should the job store fail, the message just posted is taken back before the
+    error is raised: unrecorded, a later delivery would post another beside it."""
+    try:
+        return claim()
+    except Exception:
+        _take_back(services, where)
+        raise
+
+
+def _take_back(services: Services, where: dict[str, str]) -> None:
+    """Delete a message that lost the claim to the job's message (chat.delete: a bot token
+    deletes the bot's own messages, docs.slack.dev/reference/methods/chat.delete). Best
+    effort: the client already retries rate limits and server errors."""
+    if "ts" not in where:
+        logger.warning("a second message behind response_url cannot be taken back")
+        return
+    try:
+        services.slack_client.chat_delete(channel=where["channel"], ts=where["ts"])
+    except Exception as error:
+        logger.warning("could not take back a second message", error=type(error).__name__)
 
 
 @runtime_checkable

@@ -2,9 +2,9 @@
 
 On Lambda, Bolt answers Slack only once a listener returns (``process_before_response``), so a
 listener that called the Web API would hold up its own acknowledgement. What has to be said
-after it (why a mention queued nothing; later delete, share and the Home tab) is queued here as
-a :class:`Task` and run by the worker from the tasks queue's own event source, so it never waits
-behind GPU renders, which the jobs queue's event source bounds.
+after it (why a mention queued nothing; delete, share, the Home tab, a queued job's channel
+message) is queued here as a :class:`Task` and run by the worker from the tasks queue's own
+event source, so it never waits behind GPU renders, which the jobs queue's event source bounds.
 
 A task runs once per task id (Powertools Idempotency): one built from the same Slack event
 (Slack retries an event with the same ``event_id``) is said once. A failure that a later
@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bot.settings import SettingsError
+from bot.sqs_records import dead_letter, hand_back
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -42,7 +42,6 @@ logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
 
 IDEMPOTENCY_SECONDS = 86400  # as long as the queue keeps a message
-MAX_VISIBILITY_SECONDS = 43200  # SQS's limit on a message's visibility timeout
 TEXT_LIMIT = 4000  # Slack's advice for a message's text; our notices are far shorter
 BLOCKS_LIMIT = 50  # Slack's limit on a message's blocks
 _SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
@@ -78,6 +77,19 @@ def _job_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_TASK_ID.match(value))  # job ids share the form
 
 
+def _job(value: Any) -> bool:
+    """A queued job, as its queue carries it (bot/jobs.py)."""
+    from bot.jobs import Job
+
+    if not isinstance(value, dict):
+        return False
+    try:
+        Job.from_json(json.dumps(value))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return False
+    return True
+
+
 def _url(value: Any) -> bool:
     """A click's response_url (https at Slack; http on loopback for the local stand-in)."""
     return isinstance(value, str) and len(value) <= 2000 and value.startswith(("https://", "http://"))
@@ -111,6 +123,9 @@ _FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], bool]]] = {
     "home": {  # publish the person's App Home tab (bot/usecases/home.py)
         "team_id": (_slack_id, True),
         "user_id": (_slack_id, True),
+    },
+    "status": {  # a queued job's channel message, "queued, N ahead" (bot/render.py)
+        "job": (_job, True),
     },
 }
 KINDS = tuple(_FIELDS)
@@ -327,11 +342,19 @@ def _home(services: Services, task: Task) -> None:
     publish_home(services, task.fields["team_id"], task.fields["user_id"])
 
 
+def _status(services: Services, task: Task) -> None:
+    from bot.jobs import Job
+    from bot.render import show_queued
+
+    show_queued(services, Job.from_json(json.dumps(task.fields["job"])))
+
+
 _RUNNERS: dict[str, Callable[[Services, Task], None]] = {
     "notice": _notice,
     "home": _home,
     "delete": _delete,
     "share": _share,
+    "status": _status,
 }
 
 
@@ -372,35 +395,8 @@ def _source_queue_url(settings: Settings, record: SQSRecord) -> str:
 
 
 def _hand_back(services: Services, record: SQSRecord, seconds: int) -> None:
-    """Deliver the task again after ``seconds`` instead of the queue's whole visibility timeout
-    (with ReportBatchItemFailures, Lambda leaves a failed message alone until then:
-    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)."""
-    try:
-        services.sqs.change_message_visibility(
-            QueueUrl=_source_queue_url(services.settings, record),
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(max(seconds, 0), MAX_VISIBILITY_SECONDS),
-        )
-    except Exception:
-        logger.exception("could not set when the task is delivered again")
+    hand_back(services, _source_queue_url(services.settings, record), record, seconds)
 
 
 def _dead_letter(services: Services, record: SQSRecord, reason: str) -> None:
-    """File the task in the dead-letter queue with its reason; the original is then deleted."""
-    queue_url = services.settings.dead_letter_queue_url
-    if not queue_url:
-        logger.error("no DEAD_LETTER_QUEUE_URL: the failure is only in this log", reason=reason,
-                     message_id=record.message_id)  # fmt: skip
-        return
-    attributes = {
-        "reason": reason[:1000],
-        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "receive_count": str(record.attributes.approximate_receive_count or 1),
-        "source_message_id": record.message_id,
-        "kind": "task",
-    }
-    services.sqs.send_message(
-        QueueUrl=queue_url,
-        MessageBody=record.body,
-        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-    )
+    dead_letter(services, record.body, reason, record, kind="task")

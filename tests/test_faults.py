@@ -435,22 +435,22 @@ def test_throttled_job_comes_back_after_a_short_backoff_saying_retrying(world: W
     assert world.env.slack.calls_to("chat.update")[-1].args["ts"] == retrying.args["ts"]
 
 
-def test_a_retried_job_says_rendering_again_while_it_renders(world: World) -> None:
+def test_a_retried_job_says_painting_again_while_it_renders(world: World) -> None:
     """The message said "retrying in about N s" after the first delivery; the next delivery
-    says "rendering" again before it calls the endpoint, then shows the result."""
+    says "painting" again before it calls the endpoint, then shows the result."""
     world.setenv("RENDER_BUDGET_SECONDS", "0")  # one endpoint call per delivery
     world.sagemaker.scripted.append(THROTTLED)
 
     run(world)
 
     updates = [c for c in world.env.slack.calls_to("chat.update") if c.ok]
-    assert [c.args["text"].split(":", 1)[0] for c in updates] == ["Retrying", "Rendering", "Imagined"]
+    assert [c.args["text"].split(":", 1)[0] for c in updates] == ["Retrying", "Painting", "Imagined"]
     assert len({c.args["ts"] for c in updates}) == 1  # the one message, throughout
     assert outcome(world) == Outcome(2, 1, 1, 0, ())
 
 
-def test_a_rendering_note_slack_refuses_does_not_stop_the_render(world: World) -> None:
-    """Saying "rendering" again is best effort: with the channel rate-limited past the SDK's
+def test_a_painting_note_slack_refuses_does_not_stop_the_render(world: World) -> None:
+    """Saying "painting" again is best effort: with the channel rate-limited past the SDK's
     retries just then, the job still renders and its result is shown."""
     world.setenv("RENDER_BUDGET_SECONDS", "0")
     world.sagemaker.scripted.append(THROTTLED)
@@ -458,14 +458,14 @@ def test_a_rendering_note_slack_refuses_does_not_stop_the_render(world: World) -
     services = handlers.services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     assert poller.poll_once() == 1  # throttled: handed back, "retrying" shown
-    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)  # the "rendering" note's three tries
+    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)  # the "painting" note's three tries
 
     settle(world)
 
     updates = world.env.slack.calls_to("chat.update")
     assert [(c.ok, c.error) for c in updates] == [(True, "")] + [(False, "ratelimited")] * 3 + [(True, "")]
     shown = [c.args["text"].split(":", 1)[0] for c in updates]
-    assert shown == ["Retrying"] + ["Rendering"] * 3 + ["Imagined"]  # the result in the same delivery
+    assert shown == ["Retrying"] + ["Painting"] * 3 + ["Imagined"]  # the result in the same delivery
     assert outcome(world) == Outcome(2, 1, 1, 0, ())
 
 

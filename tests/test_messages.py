@@ -16,6 +16,8 @@ from tests.conftest import Stack, ack_json, call_http, call_worker, command_even
 HOSTILE = "<!channel> look <@U123> <https://evil.example|click> & <!here>"
 # Slack's control sequences: <!...>, <@...>, <#...>, <http...|...>. None may survive escaping.
 CONTROL = re.compile(r"<[!@#]|<https?:")
+# The bot's own: when painting started, in each reader's time zone (bot/messages.py).
+PAINTING_SINCE = re.compile(r"<!date\^\d+\^\{time_secs\}\|\d\d:\d\d:\d\d UTC>")
 
 
 def _texts(payload: object) -> list[str]:
@@ -77,7 +79,7 @@ def test_hostile_prompt_end_to_end(env: Stack) -> None:
     assert not CONTROL.search(" ".join(_texts(ack)))
     call_worker(env.sqs_event())
     for call in env.slack.snapshot():
-        texts = " ".join(_texts(call.args)).replace("<@U0LOCAL>", "")
+        texts = PAINTING_SINCE.sub("", " ".join(_texts(call.args)).replace("<@U0LOCAL>", ""))
         assert not CONTROL.search(texts), texts
 
 

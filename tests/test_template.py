@@ -570,9 +570,12 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         become("WorkerFunction")
         tasks_url = handlers.services().settings.tasks_queue_url
         assert tasks_url == created["TasksQueue"]["PhysicalResourceId"]
+        # The command's own task (its queued message; the job is done, so it says nothing) is
+        # in the tasks queue too.
         messages = handlers.services().sqs.receive_message(
-            QueueUrl=tasks_url, MessageSystemAttributeNames=["All"]
+            QueueUrl=tasks_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
         )["Messages"]
+        assert sorted(json.loads(m["Body"])["task"] for m in messages) == ["notice", "status"]
         assert call_worker(to_event(messages, tasks_arn, "us-east-1")) == {"batchItemFailures": []}
         [notice] = recorder.calls_to("chat.postEphemeral")
         assert notice.ok and (notice.args["user"], notice.args["thread_ts"]) == ("U0LOCAL", thread)

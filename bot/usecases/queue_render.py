@@ -1,12 +1,14 @@
 """Queue a render: the one path a command, a button and a mention all take.
 
 It checks the place (allowlists), the prompt (blocked terms), the quota and duplicates, queues
-the job, and answers in words for the asker. It makes no Slack Web API call and waits on no GPU,
-so every caller can acknowledge Slack at once. Nothing refused is queued or counted.
+the job (and, on the tasks lane, its "queued" channel message), and answers in words for the
+asker. It makes no Slack Web API call and waits on no GPU, so every caller can acknowledge
+Slack at once. Nothing refused is queued or counted.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +21,7 @@ from bot.jobs import Job
 from bot.prompt import ImageRequest, UsageNeeded, parse
 from bot.quotas import COMMAND_MEMORY_SECONDS
 from bot.services import Services
+from bot.tasks import Task
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -136,6 +139,17 @@ def queue_render(services: Services, ask: Ask, request: ImageRequest) -> Answer:
         return _refused("The image queue is not answering right now; nothing was queued. Try again soon.")
     logger.info("job queued", job_id=job.job_id, team_id=job.team_id, channel_id=job.channel_id,
                 in_thread=bool(job.thread_ts))  # fmt: skip
+    _queue_status(services, job)
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ImagesRequested", unit=MetricUnit.Count, value=request.count)
     return Answer(messages.queued(job.request), job)
+
+
+def _queue_status(services: Services, job: Job) -> None:
+    """Ask the tasks lane to post the job's "queued, N ahead" message (bot/render.py). Best
+    effort: the job is queued already, and the worker posts its message when it starts."""
+    try:
+        services.tasks.send(Task("status", {"job": json.loads(job.to_json())},
+                                 task_id=Task.id_for("status", job.job_id)))  # fmt: skip
+    except Exception:
+        logger.exception("could not queue the job's queued message", job_id=job.job_id)
