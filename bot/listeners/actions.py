@@ -33,13 +33,13 @@ def register(app: App, services: Services) -> None:
             kind=str(action.get("action_id", "")).removeprefix(ACTION_PREFIX),
             job_id=str(action.get("value", "")),
             index=image_index(str(action.get("block_id", ""))),
-            team_id=str((body.get("team") or {}).get("id", "")),
-            user_id=str((body.get("user") or {}).get("id", "")),
+            team_id=_id(body, "team"),
+            user_id=_id(body, "user"),
             response_url=str(body.get("response_url") or ""),
         )
         ack()
-        if answer.job is None and body.get("response_url"):
-            respond(**answer.payload, replace_original=False)
+        if answer.job is None:
+            _tell_clicker(body, respond, answer.payload)
 
     @app.action(EDIT)
     def edit_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -47,14 +47,14 @@ def register(app: App, services: Services) -> None:
             services,
             job_id=str(action.get("value", "")),
             index=image_index(str(action.get("block_id", ""))),
-            team_id=str((body.get("team") or {}).get("id", "")),
+            team_id=_id(body, "team"),
         )
         problem = form.refusal
         if form.view is not None and open_modal(services, str(body.get("trigger_id") or ""), form.view):
             problem = OPEN_FAILED
         ack()
-        if problem and body.get("response_url"):
-            respond(**messages.notice(problem), replace_original=False)
+        if problem:
+            _tell_clicker(body, respond, messages.notice(problem))
 
     @app.action(SHARE)
     def share_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -62,8 +62,8 @@ def register(app: App, services: Services) -> None:
         click = share_clicked(
             services,
             job_id=str(action.get("value", "")),
-            team_id=str((body.get("team") or {}).get("id", "")),
-            user_id=str((body.get("user") or {}).get("id", "")),
+            team_id=_id(body, "team"),
+            user_id=_id(body, "user"),
             channel_id=str(container.get("channel_id") or (body.get("channel") or {}).get("id", "")),
             message_ts=str(container.get("message_ts") or ""),
             response_url=str(body.get("response_url") or ""),
@@ -72,21 +72,32 @@ def register(app: App, services: Services) -> None:
         if click.view is not None and open_modal(services, str(body.get("trigger_id") or ""), click.view):
             problem = OPEN_FAILED
         ack()
-        if problem and body.get("response_url"):
-            respond(**messages.notice(problem), replace_original=False)
+        if problem:
+            _tell_clicker(body, respond, messages.notice(problem))
 
     @app.action(DELETE)
     def delete_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         refusal = ask_delete(
             services,
             job_id=str(action.get("value", "")),
-            team_id=str((body.get("team") or {}).get("id", "")),
-            user_id=str((body.get("user") or {}).get("id", "")),
+            team_id=_id(body, "team"),
+            user_id=_id(body, "user"),
             response_url=str(body.get("response_url") or ""),
         )
         ack()
-        if refusal and body.get("response_url"):
-            respond(**refusal, replace_original=False)
+        if refusal:
+            _tell_clicker(body, respond, refusal)
+
+
+def _id(body: dict[str, Any], field: str) -> str:
+    """The id of the payload's ``team`` or ``user``."""
+    return str((body.get(field) or {}).get("id", ""))
+
+
+def _tell_clicker(body: dict[str, Any], respond: Respond, payload: messages.Payload) -> None:
+    """Say something to the clicker alone, through the click's response_url."""
+    if body.get("response_url"):
+        respond(**payload, replace_original=False)
 
 
 def image_index(block_id: str) -> int | None:
