@@ -8,7 +8,7 @@ STACK ?= imagine
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 
-.PHONY: demo run test lint typecheck templates pytest bench deploy manifest clean
+.PHONY: demo run dev test lint typecheck templates pytest bench deploy manifest clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 run: export PORT := $(value PORT)
 run: $(STAMP)
 	$(BIN)/imagine-bot run
+
+# Your own Slack workspace over Socket Mode: SLACK_APP_TOKEN and SLACK_BOT_TOKEN from the
+# environment or a git-ignored .env (README: "Try it in your workspace").
+dev: $(STAMP)
+	$(BIN)/imagine-bot dev
 
 test: lint typecheck templates pytest
 
@@ -54,8 +59,16 @@ templates: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint infra/template.yaml
 	$(CHECKOV) --file infra/template.yaml --framework cloudformation secrets --skip-download --compact --quiet
 
-pytest: $(STAMP)
-	$(BIN)/pytest
+# The playground's browser test drives Debian's Chromium: Playwright's own browser downloads are
+# not used (nor reachable on a closed network). Installed once, as root or through sudo.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+pytest: $(STAMP) $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

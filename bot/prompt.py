@@ -87,6 +87,20 @@ def parse(text: str, limits: PromptLimits | None = None) -> ImageRequest:
     return request
 
 
+# Each option's own name, for the ones that have a second spelling.
+_CANONICAL = {"aspect": "ar", "guidance": "cfg"}
+
+
+def named_options(text: str) -> frozenset[str]:
+    """The options ``text`` names, by their short names (``ar``, ``seed``, ``no``, ``steps``,
+    ``cfg``, ``n``): what a person chose, as opposed to a default. Empty for help or no text."""
+    try:
+        _, options = _split_options(_words(text))
+    except UsageNeeded:
+        return frozenset()
+    return frozenset(_CANONICAL.get(name, name) for name, _ in options)
+
+
 def refine(base: ImageRequest, text: str, limits: PromptLimits | None = None) -> ImageRequest:
     """A follow-up to ``base`` in its thread: options change only what they name, text replaces
     the prompt, and text starting with ``+`` is added to it (``+ at sunset, oil painting``)."""

@@ -200,6 +200,21 @@ class Services:
                 self.settings.sagemaker_endpoint_name,
                 budget_seconds=self.settings.render_budget_seconds,
             )
+        if self.settings.image_backend == "bedrock":
+            from bot.backends.bedrock import BedrockBackend
+
+            # As for the endpoint: one attempt per call, the backend retries within its budget.
+            # Signed as "bedrock", reached at bedrock-runtime (AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
+            client = self._client(
+                "bedrock-runtime",
+                read_timeout=self.settings.bedrock_timeout_seconds,
+                retries={"mode": "standard", "total_max_attempts": 1},
+            )
+            return BedrockBackend(
+                client,
+                self.settings.bedrock_model_id,
+                budget_seconds=self.settings.render_budget_seconds,
+            )
         from bot.backends.placeholder import PlaceholderBackend
 
         return PlaceholderBackend(self.settings.placeholder_delay_seconds)

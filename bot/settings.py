@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.secrets import SecretValues
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
-BACKENDS = ("sagemaker", "placeholder")
+BACKENDS = ("sagemaker", "placeholder", "bedrock")
 LINK_MODES = ("redirect", "bytes")
 DELIVERY_MODES = ("link", "upload")
 
@@ -40,6 +40,7 @@ class Settings:
     public_base_url: str = ""  # only the worker needs it, to write links into messages
     image_backend: str = "placeholder"
     sagemaker_endpoint_name: str = ""
+    bedrock_model_id: str = ""  # the Bedrock model IMAGE_BACKEND=bedrock draws with
     slack_api_url: str = SLACK_API_DEFAULT
     image_link_mode: str = "redirect"
     image_delivery: str = "link"  # image blocks on stable links, or JPEGs uploaded to Slack
@@ -53,6 +54,7 @@ class Settings:
     retry_backoff_seconds: tuple[int, ...] = (10, 30, 90)
     image_retention_days: int = 90  # the bucket keeps images this long; job records as long
     sagemaker_timeout_seconds: float = 65.0  # the endpoint's 60 s limit plus the network
+    bedrock_timeout_seconds: float = 60.0  # one InvokeModel call, images included
     guards: Guards = field(default_factory=lambda: Guards())
     limits: PromptLimits = field(default_factory=PromptLimits)
 
@@ -77,6 +79,7 @@ class Settings:
             link_secret=secrets.link_secret,
             image_backend=backend,
             sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
+            bedrock_model_id=reader.optional("BEDROCK_MODEL_ID", "") if backend == "bedrock" else "",
             slack_api_url=_with_trailing_slash(reader.optional("SLACK_API_URL", SLACK_API_DEFAULT)),
             image_link_mode=reader.choice("IMAGE_LINK_MODE", LINK_MODES, "redirect"),
             image_delivery=reader.choice("IMAGE_DELIVERY", DELIVERY_MODES, "link"),
@@ -88,6 +91,7 @@ class Settings:
             retry_backoff_seconds=reader.seconds_list("RETRY_BACKOFF_SECONDS", (10, 30, 90), 43200),
             image_retention_days=reader.integer("IMAGE_RETENTION_DAYS", 90, 1, 36500),
             sagemaker_timeout_seconds=reader.number("SAGEMAKER_TIMEOUT_SECONDS", 65.0, 1.0, 300.0),
+            bedrock_timeout_seconds=reader.number("BEDROCK_TIMEOUT_SECONDS", 60.0, 1.0, 300.0),
             guards=Guards(
                 daily_images_per_user=reader.integer("DAILY_IMAGES_PER_USER", 50, 0, 1_000_000),
                 daily_images_per_workspace=reader.integer("DAILY_IMAGES_PER_WORKSPACE", 500, 0, 10_000_000),
@@ -104,6 +108,8 @@ class Settings:
         )
         if backend == "sagemaker" and not settings.sagemaker_endpoint_name:
             raise SettingsError("SAGEMAKER_ENDPOINT_NAME is required when IMAGE_BACKEND=sagemaker")
+        if backend == "bedrock":
+            _check_bedrock_model(settings.bedrock_model_id)
         if settings.limits.default_steps > settings.limits.max_steps:
             raise SettingsError("DEFAULT_STEPS must not exceed MAX_STEPS")
         return settings
@@ -171,6 +177,15 @@ class EnvReader:
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}")
         return float(value)
+
+
+def _check_bedrock_model(model_id: str) -> None:
+    from bot.backends.bedrock import MODELS  # pure: no AWS client is built here
+
+    if not model_id:
+        raise SettingsError("BEDROCK_MODEL_ID is required when IMAGE_BACKEND=bedrock")
+    if model_id not in MODELS:
+        raise SettingsError(f"BEDROCK_MODEL_ID must be one of {', '.join(MODELS)}")
 
 
 def _with_trailing_slash(url: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -74,17 +74,10 @@ def click(env: Stack, where: Where, action_id: str, user_id: str = USER) -> tupl
 
 
 def submit_share(env: Stack, view: dict[str, Any], channel: str, user_id: str = USER) -> dict[str, Any]:
-    """Submit the Share modal with ``channel`` picked: its conversations_select's state is
-    ``{"type": "conversations_select", "selected_conversation": ...}``, keyed by block_id then
-    action_id (docs.slack.dev/reference/interaction-payloads/view-interactions-payload)."""
-    payload = json.loads(parse_qs(submission_body(view, {}, user_id=user_id))["payload"][0])
-    [action_id] = payload["view"]["state"]["values"][SHARE_TO]
-    payload["view"]["state"]["values"][SHARE_TO][action_id] = {
-        "type": "conversations_select",
-        "selected_conversation": channel,
-    }
+    """Submit the Share modal with ``channel`` picked in its conversations_select."""
+    body = submission_body(view, {SHARE_TO: channel}, user_id=user_id)
     before = len(env.slack.snapshot())
-    response = post(urlencode({"payload": json.dumps(payload)}))
+    response = post(body)
     assert response["statusCode"] == 200, response
     assert env.slack.snapshot()[before:] == []  # a submission only queues
     return json.loads(response["body"]) if response["body"] else {}

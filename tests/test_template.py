@@ -25,6 +25,7 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from bot import handlers
+from bot.backends import bedrock
 from bot.local.manifest import PLACEHOLDER, filled
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
@@ -32,6 +33,7 @@ from bot.local.signing import app_mention
 from bot.local.slack_recorder import SlackRecorder
 from bot.settings import LINK_MODES
 from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event, slack_event
+from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +120,10 @@ def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
     for name, policy in _of_type(template, "AWS::S3::BucketPolicy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             yield name, statement
+    for policy in _of_type(template, "AWS::IAM::Policy").values():  # each under the roles it joins
+        for role in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                yield role["Ref"], statement
 
 
 def _listed(value: Any) -> list[Any]:
@@ -264,6 +270,30 @@ def test_endpoint_name_keeps_its_case_and_the_grant_names_it_as_its_arn_does(cfn
     assert _evaluate(cfn, arn, {"SageMakerEndpointName": every}).endswith(
         ":endpoint/abcdefghijklmnopqrstuvwxyz-abcdefghijklmnopqrstuvwxyz-0123456789"
     )
+
+
+def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[str, Any]) -> None:
+    """bedrock:InvokeModel on the chosen model's foundation-model ARN (no account in it), in a
+    policy that exists only when ImageBackend is bedrock; both functions know the model, the
+    http function to answer for it before anything is queued."""
+    assert cfn["Parameters"]["ImageBackend"]["AllowedValues"] == ["sagemaker", "placeholder", "bedrock"]
+    model = cfn["Parameters"]["BedrockModelId"]
+    assert model["AllowedValues"] == list(bedrock.MODELS) and model["Default"] in bedrock.MODELS
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["BEDROCK_MODEL_ID"] == {"Ref": "BedrockModelId"}
+        assert variables["IMAGE_BACKEND"] == {"Ref": "ImageBackend"}
+    policy = cfn["Resources"]["WorkerBedrockAccess"]
+    assert policy["Condition"] == "RenderOnBedrock"
+    assert policy["Properties"]["Roles"] == [{"Ref": "WorkerFunctionRole"}]
+    condition = cfn["Conditions"]["RenderOnBedrock"]
+    for backend in cfn["Parameters"]["ImageBackend"]["AllowedValues"]:
+        assert _evaluate(cfn, condition, {"ImageBackend": backend}) is (backend == "bedrock"), backend
+    [arn] = _role_actions(cfn, "WorkerFunctionRole")["bedrock:InvokeModel"]
+    for model_id in bedrock.MODELS:
+        evaluated = _evaluate(cfn, arn, {"BedrockModelId": model_id})
+        assert evaluated == f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"
+    assert not any(action.startswith("bedrock:") for action in _role_actions(cfn, "HttpFunctionRole"))
 
 
 def test_delivery_settings_are_parameters_passed_to_both_functions(cfn: dict[str, Any]) -> None:
@@ -453,19 +483,18 @@ def _code_zip() -> bytes:
 
 def _function_env(lam: Any, logical_id: str, stack: str) -> dict[str, str]:
     [name] = [
-        f["FunctionName"] for f in lam.list_functions()["Functions"] if f"-{logical_id}-" in f["FunctionName"]
+        f["FunctionName"]
+        for f in lam.list_functions()["Functions"]
+        if f["FunctionName"].startswith(f"{stack}-") and f"-{logical_id}-" in f["FunctionName"]
     ]
     variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     return {key: str(value) for key, value in variables.items()}
 
 
-def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
-    cfn: dict[str, Any],
-    moto_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    sagemaker: SageMakerStandIn,
-    app_server: LocalServer,
-) -> None:
+def _deploy(cfn: dict[str, Any], moto_url: str, monkeypatch: pytest.MonkeyPatch,
+            parameters: dict[str, str]) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """``cfn`` created in moto as CloudFormation would make it (less what moto cannot model):
+    the stack's name and its resources by logical id."""
     assert {r["Type"] for r in cfn["Resources"].values()} >= MOTO_SKIPS
     deployable = copy.deepcopy(cfn)
     for name in [n for n, r in deployable["Resources"].items() if r["Type"] == "AWS::Lambda::Permission"]:
@@ -479,11 +508,11 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
     s3.create_bucket(Bucket="artifacts")
     s3.put_object(Bucket="artifacts", Key="bot.zip", Body=_code_zip())
     cloudformation = boto3.client("cloudformation")
-    stack = f"imagine-{id(cfn) % 100000}"
+    stack = f"imagine-{id(cfn) % 100000}-{parameters.get('ImageBackend', 'sagemaker')}"
     cloudformation.create_stack(
         StackName=stack,
         TemplateBody=json.dumps(deployable),
-        Parameters=[{"ParameterKey": "SageMakerEndpointName", "ParameterValue": ENDPOINT}],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
     created = {r["LogicalResourceId"]: r for r in
@@ -493,25 +522,47 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
                 "WorkerFunctionRole"]  # fmt: skip
     for name in expected:
         assert created[name]["ResourceStatus"] == "CREATE_COMPLETE", name
-    lam = boto3.client("lambda")
-    worker_name = created["WorkerFunction"]["PhysicalResourceId"]
-    assert "Concurrency" not in lam.get_function(FunctionName=worker_name)  # nothing reserved
-    # The worker may invoke the endpoint by the ARN SageMaker gives it: the name in lower case.
-    iam = boto3.client("iam")
-    role = created["WorkerFunctionRole"]["PhysicalResourceId"]
-    document = iam.get_role_policy(RoleName=role, PolicyName="imagine-worker")["PolicyDocument"]
-    if isinstance(document, str):  # moto keeps a stack-made inline policy as Python's repr of it
-        document = ast.literal_eval(document)
-    [grant] = [s for s in document["Statement"] if s["Action"] == "sagemaker:InvokeEndpoint"]
-    assert grant["Resource"] == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{ENDPOINT.lower()}"
+    return stack, created
 
-    # The secrets, as the deployed stack holds them: Slack's filled in by hand, the link key generated.
+
+def _stack_secrets(stack: str) -> tuple[str, str]:
+    """The secrets, as the deployed stack holds them: Slack's filled in by hand, the link key
+    generated. Their ARNs."""
     secrets = boto3.client("secretsmanager")
     slack_secret = secrets.create_secret(
         Name=f"{stack}-slack", SecretString=json.dumps({"SLACK_BOT_TOKEN": "xoxb-from-secrets-manager",
                                                         "SLACK_SIGNING_SECRET": SIGNING_SECRET}),
     )["ARN"]  # fmt: skip
     link_secret = secrets.create_secret(Name=f"{stack}-link", SecretString="g" * 64)["ARN"]
+    return slack_secret, link_secret
+
+
+def _inline_policy(role: str, name: str) -> dict[str, Any]:
+    document = boto3.client("iam").get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    if isinstance(document, str):  # moto keeps a stack-made inline policy as Python's repr of it
+        document = ast.literal_eval(document)
+    return dict(document)
+
+
+def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
+    cfn: dict[str, Any],
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sagemaker: SageMakerStandIn,
+    app_server: LocalServer,
+) -> None:
+    stack, created = _deploy(cfn, moto_url, monkeypatch, {"SageMakerEndpointName": ENDPOINT})
+    assert "WorkerBedrockAccess" not in created  # made only when ImageBackend is bedrock
+    lam = boto3.client("lambda")
+    worker_name = created["WorkerFunction"]["PhysicalResourceId"]
+    assert "Concurrency" not in lam.get_function(FunctionName=worker_name)  # nothing reserved
+    # The worker may invoke the endpoint by the ARN SageMaker gives it: the name in lower case.
+    role = created["WorkerFunctionRole"]["PhysicalResourceId"]
+    document = _inline_policy(role, "imagine-worker")
+    [grant] = [s for s in document["Statement"] if s["Action"] == "sagemaker:InvokeEndpoint"]
+    assert grant["Resource"] == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{ENDPOINT.lower()}"
+
+    slack_secret, link_secret = _stack_secrets(stack)
     sagemaker.endpoints = (ENDPOINT,)  # the endpoint exists, by its exact (mixed-case) name
     recorder = SlackRecorder().start()
     try:
@@ -579,6 +630,68 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         assert call_worker(to_event(messages, tasks_arn, "us-east-1")) == {"batchItemFailures": []}
         [notice] = recorder.calls_to("chat.postEphemeral")
         assert notice.ok and (notice.args["user"], notice.args["thread_ts"]) == ("U0LOCAL", thread)
+    finally:
+        recorder.stop()
+        handlers.reset()
+
+
+@pytest.fixture
+def bedrock_runtime() -> Iterator[BedrockStandIn]:
+    stand_in = BedrockStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
+    cfn: dict[str, Any],
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    bedrock_runtime: BedrockStandIn,
+    app_server: LocalServer,
+) -> None:
+    model_id = "stability.stable-image-core-v1:1"
+    parameters = {"SageMakerEndpointName": ENDPOINT, "ImageBackend": "bedrock", "BedrockModelId": model_id}
+    stack, created = _deploy(cfn, moto_url, monkeypatch, parameters)
+    assert created["WorkerBedrockAccess"]["ResourceStatus"] == "CREATE_COMPLETE"
+    role = created["WorkerFunctionRole"]["PhysicalResourceId"]
+    [grant] = _inline_policy(role, "imagine-worker-bedrock")["Statement"]
+    assert (grant["Effect"], grant["Action"]) == ("Allow", "bedrock:InvokeModel")
+    assert grant["Resource"] == f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"
+
+    slack_secret, link_secret = _stack_secrets(stack)
+    recorder = SlackRecorder().start()
+    lam = boto3.client("lambda")
+    try:
+        runtime = {
+            "SLACK_SECRET_ID": slack_secret,
+            "LINK_SECRET_ID": link_secret,
+            "SLACK_API_URL": recorder.api_url,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_runtime.url,
+            "PUBLIC_BASE_URL": app_server.url,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+
+        def become(function: str) -> None:
+            for key, value in {**_function_env(lam, function, stack), **runtime}.items():
+                monkeypatch.setenv(key, value)
+            handlers.reset()
+
+        become("HttpFunction")
+        response = call_http(command_event("a cyborg tiger --ar 16:9 --seed 5 --steps 40"))
+        assert response["statusCode"] == 200, response
+        assert "`--steps` is not used by Stable Image Core." in response["body"]
+
+        become("WorkerFunction")
+        queue_url = handlers.services().settings.jobs_queue_url
+        messages = handlers.services().sqs.receive_message(
+            QueueUrl=queue_url, MessageSystemAttributeNames=["All"]
+        )["Messages"]
+        queue_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
+        assert call_worker(to_event(messages, queue_arn, "us-east-1")) == {"batchItemFailures": []}
+        [invocation] = bedrock_runtime.invocations
+        assert invocation.model_id == model_id and invocation.body["aspect_ratio"] == "16:9"
+        [update] = recorder.calls_to("chat.update")
+        assert [b["type"] for b in update.args["blocks"]].count("image") == 1
     finally:
         recorder.stop()
         handlers.reset()

@@ -1,11 +1,15 @@
-"""Image backends: one interface, a SageMaker endpoint behind it in production and a
-deterministic placeholder locally."""
+"""Image backends: one interface, a SageMaker endpoint or a Bedrock model behind it in
+production and a deterministic placeholder locally."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from bot.prompt import ImageRequest
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 class BackendError(Exception):
@@ -27,3 +31,33 @@ class Backend(Protocol):
     def generate(self, request: ImageRequest) -> list[bytes]:
         """``request.count`` JPEGs of ``request.width`` x ``request.height``."""
         ...
+
+
+@dataclass(frozen=True)
+class Understood:
+    """A request as the configured backend will draw it, and notes for the asker about options
+    it does not use or shapes it draws differently."""
+
+    request: ImageRequest
+    notes: tuple[str, ...] = ()
+
+
+def for_backend(settings: Settings, request: ImageRequest, named: frozenset[str] = frozenset()) -> Understood:
+    """``request`` fitted to the configured backend before it is queued (pure; the http function
+    calls no model). ``named`` are the options the asker wrote (:func:`bot.prompt.named_options`);
+    an option set to other than its configured default counts as chosen too. Raises
+    :class:`bot.prompt.UsageNeeded` for a value the backend cannot take.
+
+    The SageMaker endpoint and the placeholder take every value the prompt parser allows."""
+    if settings.image_backend != "bedrock":
+        return Understood(request)
+    from bot.backends.bedrock import MODELS, fit
+
+    limits = settings.limits
+    fitted = fit(
+        MODELS[settings.bedrock_model_id],
+        request,
+        chose_steps="steps" in named or request.steps != limits.default_steps,
+        chose_cfg="cfg" in named or request.guidance != limits.default_guidance,
+    )
+    return Understood(fitted.request, fitted.notes)

@@ -1,9 +1,13 @@
 """``imagine-bot``: the local stack's command line.
 
-imagine-bot demo [PROMPT...]     the whole path on the local stack, then exit: /imagine, its result
-                                 and buttons, Re-roll, a mention in the thread, Share, Delete
-imagine-bot run [--port N]       the stack as a local server until Ctrl-C (port: PORT, else 3000)
+imagine-bot demo [PROMPT...]     the whole path on the local stack: /imagine, its result and
+                                 buttons, Re-roll, a mention in the thread, Share, Delete; then, in
+                                 a terminal, the playground until Ctrl-C (else it exits)
+imagine-bot run [--port N]       the stack as a local server, with the playground at / (a Slack
+                                 channel in the browser), until Ctrl-C (port: PORT, else 3000)
 imagine-bot send PROMPT...       a signed /imagine to the server `run` started
+imagine-bot dev                  your own Slack workspace over Socket Mode, on the local stack
+imagine-bot cost --images-per-day N   what each backend costs a month at that volume, and break-evens
 imagine-bot provision            create bucket, queues and table where AWS settings point
 """
 
@@ -22,6 +26,8 @@ from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bot.local import cost
 
 if TYPE_CHECKING:
     from bot.jobs import Job
@@ -46,24 +52,33 @@ def main(argv: list[str] | None = None) -> int:
     send = sub.add_parser("send", help="send a signed /imagine to the server that `run` started")
     send.add_argument("prompt", nargs=argparse.REMAINDER)
     send.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
+    sub.add_parser(
+        "dev", help="run the bot in your Slack workspace over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN)"
+    )
     sub.add_parser("provision", help="create the bucket, queues and table the settings name")
     manifest = sub.add_parser("manifest", help="write the Slack app manifest with the request URL filled in")
     source = manifest.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="the stack's SlackRequestUrl output")
     source.add_argument("--stack", help="read SlackRequestUrl from this deployed stack")
+    source.add_argument(
+        "--socket-mode", action="store_true", help="for `make dev`: Socket Mode on, no request URLs"
+    )
     redrive = sub.add_parser("redrive", help="move dead-lettered jobs back to the jobs queue, to run again")
     redrive.add_argument("--queue-url", default=os.environ.get("JOBS_QUEUE_URL", ""))
     redrive.add_argument("--dead-letter-queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
     redrive.add_argument("--stack", help="read both queue URLs from this deployed stack's outputs")
+    cost.add_parser(sub)
     args = parser.parse_args(argv)
     _quiet_logs(verbose=args.command == "run", metrics=args.command != "demo")
     commands = {
         "demo": _demo,
         "run": _run,
         "send": _send,
+        "dev": _dev,
         "provision": _provision,
         "manifest": _manifest,
         "redrive": _redrive,
+        "cost": cost.run,
     }
     return commands[args.command](args)
 
@@ -88,14 +103,21 @@ def _quiet_logs(*, verbose: bool, metrics: bool) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from bot.handlers import services
+    from bot.local.playground import playground_for
     from bot.local.poller import EventSources
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
 
     prompt = " ".join(args.prompt) or DEFAULT_PROMPT
-    server = LocalServer().start()
+    # The playground's usual address when it is free, so the link printed at the end is the one
+    # `make run` uses; any free port otherwise (a `make run` already there, another demo).
+    wanted = os.environ.get("PORT", "")
+    try:
+        server = LocalServer(int(wanted) if wanted.isdigit() and int(wanted) < 65536 else 3000).start()
+    except OSError:
+        server = LocalServer().start()
     stack = LocalStack().start(public_base_url=server.url)
-    server.ready()
+    server.ready(playground_for(server.url, stack.recorder))
     try:
         print(f"local stack: AWS at {os.environ['AWS_ENDPOINT_URL']}, app at {server.url}")
         # The jobs queue and the tasks queue, as Lambda's two event sources poll them.
@@ -110,6 +132,17 @@ def _demo(args: argparse.Namespace) -> int:
                 f"\ndemo step {failed.step} ({DEMO_STEPS[failed.step - 1]}) failed: {failed}", file=sys.stderr
             )
             return 1
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):  # tests, CI: nobody to open a browser
+            print(
+                "\nSee it as your team would: `make run`, then open http://127.0.0.1:3000/", file=sys.stderr
+            )
+            return 0
+        print(f"\nSee it as your team would: {server.url}/ (Ctrl-C stops)")
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            sources.run_forever()  # results of what is done on the page keep arriving
+        except KeyboardInterrupt:
+            print("stopping")
         return 0
     finally:
         stack.stop()
@@ -452,6 +485,7 @@ def _open_link(link: str) -> tuple[bytes, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from bot.handlers import services
+    from bot.local.playground import playground_for
     from bot.local.poller import EventSources
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
@@ -466,7 +500,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 1
     stack = LocalStack().start(public_base_url=os.environ.get("PUBLIC_BASE_URL", server.url))
-    server.ready()
+    server.ready(playground_for(server.url, stack.recorder))
+    if server.playground is not None:  # with a real workspace, Slack itself shows what the bot does
+        print(f"open {server.url}/   the playground: #general with the bot in it, as your team would see it")
     OUT.mkdir(exist_ok=True)
     state = {
         "url": server.url,
@@ -566,6 +602,12 @@ def _post_signed(app_url: str, secret: str, body: str, content_type: str = "") -
         return error.code, {"text": error.read().decode("utf-8", "replace")}
 
 
+def _dev(args: argparse.Namespace) -> int:
+    from bot.local.dev import run_dev
+
+    return run_dev()
+
+
 def _provision(args: argparse.Namespace) -> int:
     from bot.handlers import services
     from bot.local.provision import provision
@@ -588,11 +630,10 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from bot.local.manifest import filled, stack_request_url
+    from bot.local.manifest import filled, socket_mode, stack_request_url
 
-    url = args.url or stack_request_url(args.stack)
     try:
-        text = filled(url)
+        text = socket_mode() if args.socket_mode else filled(args.url or stack_request_url(args.stack))
     except ValueError as error:
         print(error, file=sys.stderr)
         return 1

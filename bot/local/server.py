@@ -1,4 +1,5 @@
-"""Serve ``http_handler`` on 127.0.0.1, turning each request into a Function URL event."""
+"""Serve ``http_handler`` on 127.0.0.1, turning each request into a Function URL event; and, once
+given one, the playground (bot.local.playground) at ``/`` and ``/playground/...``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import base64
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.local.lambda_context import HTTP_RESOURCE, LocalContext
 from bot.local.loopback import READ_TIMEOUT, Loopback, QuietHandler, Served
+
+if TYPE_CHECKING:
+    from bot.local.playground import Playground
 
 HTTP_FUNCTION = "imagine-http-local"
 
@@ -42,19 +46,23 @@ MAX_BODY = 6 * 1024 * 1024
 class LocalServer(Served):
     """``http_handler`` on 127.0.0.1. It binds at ``start()``, so a taken port fails at once and
     the address is known early, but answers 503 (with Retry-After) until ``ready()``: before the
-    local stack is up, the handler has no settings and could only fail."""
+    local stack is up, the handler has no settings and could only fail. ``ready(playground)``
+    serves the playground too; every other path still goes to ``http_handler``."""
 
     def __init__(self, port: int = 0, *, read_timeout: float = READ_TIMEOUT) -> None:
         self.port = port
         self.read_timeout = read_timeout
         self._ready = threading.Event()
+        self.playground: Playground | None = None
 
-    def ready(self) -> LocalServer:
+    def ready(self, playground: Playground | None = None) -> LocalServer:
+        self.playground = playground or self.playground
         self._ready.set()
         return self
 
     def start(self) -> LocalServer:
         ready = self._ready
+        server = self
 
         class Handler(QuietHandler):
             def _handle(self) -> None:
@@ -65,9 +73,13 @@ class LocalServer(Served):
                 if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
                     self._answer(400, {}, b"Bad request.\n")
                     return
-                event = to_event(
-                    self.command, self.path, dict(self.headers.items()), self.rfile.read(int(length))
-                )
+                raw = self.rfile.read(int(length))
+                playground = server.playground
+                if playground is not None and playground.serves(self.path):
+                    named = {name.lower(): value for name, value in self.headers.items()}
+                    self._answer(*playground.handle(self.command, self.path, named, raw))
+                    return
+                event = to_event(self.command, self.path, dict(self.headers.items()), raw)
                 from bot.handlers import http_handler
 
                 response = http_handler(event, LocalContext(HTTP_FUNCTION, HTTP_RESOURCE))

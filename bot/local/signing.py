@@ -138,10 +138,11 @@ def shortcut_body(
 def view_state(view: dict[str, Any], typed: Mapping[str, str | None]) -> dict[str, Any]:
     """``view.state.values`` as Slack sends them when ``view``'s inputs are submitted: keyed by
     block_id, then action_id, each with the element's type and ``value`` (text and number inputs;
-    a number input's value is text too) or ``selected_option`` (a select, as one of its own
-    options). ``typed`` gives what the person entered by block_id (None: emptied, for a select a
-    value among its options); the other inputs keep their initial value, as a form left alone
-    does (https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload)."""
+    a number input's value is text too), ``selected_option`` (a select, as one of its own
+    options) or ``selected_conversation`` (a conversations_select: a channel id). ``typed`` gives
+    what the person entered by block_id (None: emptied, for a select a value among its options,
+    for a conversations_select a channel id); the other inputs keep their initial value, as a form
+    left alone does (https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload)."""
     values: dict[str, Any] = {}
     for block in view["blocks"]:
         if block.get("type") != "input":
@@ -158,6 +159,9 @@ def view_state(view: dict[str, Any], typed: Mapping[str, str | None]) -> dict[st
             else:
                 selected = element.get("initial_option")
             state = {"type": kind, "selected_option": selected}
+        elif kind == "conversations_select":  # the picked channel's id
+            picked = typed[block_id] if block_id in typed else element.get("initial_conversation")
+            state = {"type": kind, "selected_conversation": picked}
         else:
             value = typed[block_id] if block_id in typed else element.get("initial_value")
             state = {"type": kind, "value": value}

@@ -45,6 +45,18 @@ The API tests and tools use:
   3 seconds by ``clock``, one use); ``views`` is the latest :class:`RecordedView` by view id,
   ``home_view(user)`` a user's Home tab, ``modal_stack(user)`` the user's open modal, root first.
   A view's ``image_url``s are downloaded as a message's are.
+- ``add_method(name, handler)`` plugs in a Web API method played by another stand-in (the Socket
+  Mode stand-in's ``apps.connections.open``): ``handler(args, token)`` answers it; the token is
+  passed so the method can check its type, and is never recorded;
+- the playground (bot.local.playground) shows what a person sees: ``post_as_person(channel, text,
+  thread_ts=)`` is a message the person typed (the bot may neither update nor delete it:
+  ``cant_update_message``, ``cant_delete_message``); ``show_answer(name, answer)`` shows a
+  command's acknowledgement as Slack does, ``show_ephemeral(user, channel, message)`` a word from
+  Slack itself; chat.postEphemeral's messages, and a ``response_url``'s when it was issued with
+  ``response_url(name, user=, channel=, message_ts=, thread_ts=)``, show where they belong;
+  ``submitted(user, view_id, answer)`` does to the modal what Slack does with a view_submission's
+  acknowledgement, ``close_modal(user)`` what its Cancel does; ``conversation(user)`` is every
+  message ``user`` sees in channels, oldest first;
 - ``chat.delete`` of a message the bot posted removes it (``message(channel, ts)`` is then None);
   one it never posted, or already deleted, is ``message_not_found``
   (docs.slack.dev/reference/methods/chat.delete: a bot token deletes only the bot's messages);
@@ -66,7 +78,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -78,11 +90,23 @@ from bot.local.slack.response_urls import ResponseUrls
 from bot.local.slack.users import Users
 from bot.local.slack.views import RecordedView, Views
 
-__all__ = ["Call", "Fault", "ImageFetch", "RecordedView", "SharedFile", "SlackRecorder"]
+__all__ = ["Call", "Fault", "ImageFetch", "RecordedView", "Said", "SharedFile", "SlackRecorder"]
 
 Answer = tuple[int, dict[str, Any] | str, dict[str, str]]  # status, body (JSON or text), headers
 MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 RATE_LIMITED = ("chat.postMessage", "chat.update")
+# auth.test's answer for a bot token, in the shape of docs.slack.dev/reference/methods/auth.test.
+AUTH_TEST = {
+    "ok": True,
+    "url": "https://local.slack.com/",
+    "team": "Local Workspace",
+    "user": "imagine",
+    "team_id": "T0LOCAL",
+    "user_id": "U0BOT",
+    "bot_id": "B0BOT",
+    "is_enterprise_install": False,
+}
+BOT_USER = "U0BOT"  # the bot's user id, as auth.test answers it
 
 
 @dataclass
@@ -101,6 +125,33 @@ class Fault:
     status: int = 200  # HTTP status of the failed answer
     error: str = "internal_error"  # Slack's error code in the body
     retry_after: int | None = None  # seconds, sent as Retry-After (rate limits)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A message as people see it in a channel: the playground draws these."""
+
+    channel: str
+    ts: str
+    thread_ts: str  # the root of its thread; "" at the top of the channel
+    user: str  # who wrote it: a person's id, or BOT_USER
+    message: dict[str, Any]  # as posted: text, blocks...
+    to: str = ""  # for an ephemeral message, the only person who sees it
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.to)
+
+
+@dataclass
+class Origin:
+    """Where the interaction a response_url was issued for happened (the playground's)."""
+
+    user: str
+    channel: str
+    message_ts: str  # the message clicked; "" for a command
+    thread_ts: str
+    last: tuple[bool, str] | None = None  # (ephemeral, ts) of what it last posted
 
 
 @dataclass
@@ -130,6 +181,10 @@ class SlackRecorder(Served):
     _users: Users = field(default_factory=Users)
     _thread_of: dict[tuple[str, str], str] = field(default_factory=dict)  # a reply's thread_ts
     _response_urls: ResponseUrls | None = None
+    _methods: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = field(default_factory=dict)
+    _authors: dict[tuple[str, str], str] = field(default_factory=dict)  # people's messages' authors
+    _ephemerals: dict[str, Said] = field(default_factory=dict)  # by ts
+    _origins: dict[str, Origin] = field(default_factory=dict)  # by response_url name
 
     def start(self, port: int = 0) -> SlackRecorder:
         recorder = self
@@ -173,9 +228,22 @@ class SlackRecorder(Served):
     def api_url(self) -> str:
         return f"{self.url}/api/"
 
-    def response_url(self, name: str = "command") -> str:
-        """A command's response_url, handed out now (its 30 minutes start)."""
+    def response_url(
+        self,
+        name: str = "command",
+        *,
+        user: str = "",
+        channel: str = "",
+        message_ts: str = "",
+        thread_ts: str = "",
+    ) -> str:
+        """A command's response_url, handed out now (its 30 minutes start). Given the ``channel``
+        (and the ``message_ts`` clicked, the ``thread_ts`` it was in) and the ``user``, what it
+        posts shows in :meth:`conversation` as Slack shows it."""
         self._urls().issue(name)
+        if channel:
+            with self._lock:
+                self._origins.setdefault(name, Origin(user or "U0LOCAL", channel, message_ts, thread_ts))
         return f"{self.url}/response/{name}"
 
     def snapshot(self) -> list[Call]:
@@ -247,10 +315,111 @@ class SlackRecorder(Served):
             found = self._messages.get((channel, ts))
             return dict(found) if found is not None else None
 
+    def add_method(self, name: str, handler: Callable[[dict[str, Any], str], dict[str, Any]]) -> None:
+        """Answer Web API ``name`` with ``handler(args, token)``."""
+        self._methods[name] = handler
+
     @staticmethod
     def dm_channel(user: str) -> str:
         """The id of the bot's DM with ``user``, as conversations.open gives it (stable)."""
         return "D" + hashlib.sha256(user.encode()).hexdigest()[:10].upper()
+
+    # ---- what people see (the playground) -----------------------------------------------------
+
+    def post_as_person(self, channel: str, text: str, *, user: str = "U0LOCAL", thread_ts: str = "") -> str:
+        """A message ``user`` typed in ``channel`` (a reply in ``thread_ts``'s thread); its ts.
+        ``text`` is as Slack stores it: ``&``, ``<`` and ``>`` escaped, mentions as ``<@U...>``."""
+        with self._lock:
+            ts = self._next_ts()
+            self._messages[(channel, ts)] = {"text": text, "channel": channel, "user": user}
+            self._authors[(channel, ts)] = user
+            if thread_ts:
+                self._messages[(channel, ts)]["thread_ts"] = thread_ts
+                self._thread_of[(channel, ts)] = thread_ts
+        return ts
+
+    def show_answer(self, name: str, answer: dict[str, Any]) -> None:
+        """A command's answer in its acknowledgement, shown where it was typed as a message to
+        its response_url ``name`` would be (ephemeral unless ``response_type: in_channel``),
+        without using the URL up (api.slack.com/interactivity/slash-commands#responding)."""
+        if answer:
+            self._show_response(name, answer)
+
+    def show_ephemeral(
+        self, user: str, channel: str, message: dict[str, Any], *, thread_ts: str = "", sender: str = BOT_USER
+    ) -> str:
+        """A message Slack itself shows ``user`` alone (from ``sender``: Slackbot's word that a
+        command failed, say); its ts."""
+        with self._lock:
+            ts = self._next_ts()
+            self._ephemerals[ts] = Said(channel, ts, thread_ts, sender, _shown(message), to=user)
+        return ts
+
+    def conversation(self, user: str) -> list[Said]:
+        """Every message in every channel as ``user`` sees it (with the ephemeral ones only they
+        see), oldest first."""
+        with self._lock:
+            said = [
+                Said(channel, ts, self._thread_of.get((channel, ts), ""),
+                     self._authors.get((channel, ts), BOT_USER), dict(message))
+                for (channel, ts), message in self._messages.items()
+            ]  # fmt: skip
+            said += [e for e in self._ephemerals.values() if e.to == user]
+        return sorted(said, key=lambda s: _order(s.ts))
+
+    def submitted(self, user: str, view_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """What Slack does with the acknowledgement ``answer`` of a view_submission of ``user``'s
+        open view ``view_id`` (:meth:`Views.submitted`): ``{}``, or Slack's refusal."""
+        return self._views.submitted(user, view_id, answer, self.clock(), self._download_problems)
+
+    def close_modal(self, user: str, *, every_view: bool = False) -> None:
+        """``user`` dismissed their open modal: its Cancel button closes the view on top (a
+        pushed view goes back to the one under it), the X every view."""
+        self._views.close(user, every_view=every_view)
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _show_response(self, name: str, args: dict[str, Any]) -> None:
+        """Show a message a response_url accepted where its interaction happened, as Slack does
+        (docs.slack.dev/messaging/modifying-messages): ``delete_original`` and
+        ``replace_original`` act on the message clicked (for a command, on what the URL last
+        posted); ``response_type: in_channel`` posts for everyone; anything else is ephemeral."""
+        with self._lock:
+            origin = self._origins.get(name)
+            if origin is None:
+                return
+            original = (False, origin.message_ts) if origin.message_ts else origin.last
+            if args.get("delete_original") in (True, "true"):
+                if original is not None:
+                    self._forget(origin.channel, original)
+                return
+            message = _shown(args)
+            if args.get("replace_original") in (True, "true") and original is not None:
+                ephemeral, ts = original
+                if ephemeral and ts in self._ephemerals:
+                    self._ephemerals[ts] = replace(self._ephemerals[ts], message=message)
+                    return
+                if not ephemeral and (origin.channel, ts) in self._messages:
+                    self._messages[(origin.channel, ts)] = {**message, "channel": origin.channel}
+                    return
+            ts = self._next_ts()
+            if args.get("response_type") == "in_channel":
+                self._messages[(origin.channel, ts)] = {**message, "channel": origin.channel}
+                if origin.thread_ts:
+                    self._thread_of[(origin.channel, ts)] = origin.thread_ts
+                origin.last = (False, ts)
+            else:
+                said = Said(origin.channel, ts, origin.thread_ts, BOT_USER, message, to=origin.user)
+                self._ephemerals[ts] = said
+                origin.last = (True, ts)
+
+    def _forget(self, channel: str, which: tuple[bool, str]) -> None:
+        ephemeral, ts = which
+        if ephemeral:
+            self._ephemerals.pop(ts, None)
+        elif (channel, ts) not in self._authors:  # the bot deletes only its own
+            self._messages.pop((channel, ts), None)
 
     # ---- the HTTP side ------------------------------------------------------------------------
 
@@ -264,7 +433,9 @@ class SlackRecorder(Served):
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         args = {**dict(parse_qsl(parts.query)), **_parse_body(content_type, text)}
         # Slack also takes the token as a parameter; it is never kept.
-        authorized = bool(args.pop("token", None)) or authorized
+        bearer = authorization.removeprefix("Bearer ") if authorized else ""
+        token = str(args.pop("token", "") or bearer)
+        authorized = bool(token)
         is_response_url = parts.path.startswith("/response/")
         method = "response_url" if is_response_url else parts.path.rsplit("/", 1)[-1]
         fault = self._take_fault(method)
@@ -277,6 +448,8 @@ class SlackRecorder(Served):
             status, body, headers = self._respond(parts.path.rsplit("/", 1)[-1], args)
         elif not authorized:
             status, body, headers = 200, {"ok": False, "error": "not_authed"}, {}
+        elif method in self._methods:
+            status, body, headers = 200, self._methods[method](args, token), {}
         else:
             status, body, headers = self._web_api(method, args)
         return self._record(method, args, authorized, status, body, headers)
@@ -303,7 +476,7 @@ class SlackRecorder(Served):
         if method in MESSAGE_METHODS:
             return self._message(method, channel, args)
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "auth.test": lambda _: {"ok": True, "team_id": "T0LOCAL", "user_id": "U0BOT", "bot_id": "B0BOT"},
+            "auth.test": lambda _: AUTH_TEST,
             "conversations.open": self._open_conversation,
             "chat.delete": self._delete,
             "chat.getPermalink": self._permalink,
@@ -326,6 +499,9 @@ class SlackRecorder(Served):
             return 200, {"ok": False, "error": closed}, {}
         if method == "chat.update" and (channel, str(args.get("ts", ""))) not in self._messages:
             return 200, {"ok": False, "error": "message_not_found"}, {}
+        if method == "chat.update" and (channel, str(args.get("ts", ""))) in self._authors:
+            # A bot token updates only the bot's own messages (chat.update's documented errors).
+            return 200, {"ok": False, "error": "cant_update_message"}, {}
         refusal = message_refusal(args) or self._download_refusal(args.get("blocks"))
         if refusal:
             return 200, refusal, {}
@@ -336,6 +512,16 @@ class SlackRecorder(Served):
             return 200, {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", "")}, {}
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         if method == "chat.postEphemeral":
+            said = Said(
+                channel,
+                ts,
+                str(args.get("thread_ts") or ""),
+                BOT_USER,
+                _shown(args),
+                to=str(args.get("user", "")),
+            )
+            with self._lock:
+                self._ephemerals[ts] = said
             return 200, {"ok": True, "message_ts": ts}, {}
         with self._lock:
             self._messages[(channel, ts)] = args
@@ -349,6 +535,8 @@ class SlackRecorder(Served):
         if closed:
             return {"ok": False, "error": closed}
         with self._lock:
+            if (channel, ts) in self._authors:  # a bot token deletes only the bot's own messages
+                return {"ok": False, "error": "cant_delete_message"}
             if self._messages.pop((channel, ts), None) is None:
                 return {"ok": False, "error": "message_not_found"}
         return {"ok": True, "channel": channel, "ts": ts}
@@ -384,11 +572,13 @@ class SlackRecorder(Served):
             return 404, {"ok": False, "error": used_up}, {}
         if args.get("delete_original") in (True, "true"):  # needs no text: nothing is posted
             urls.use(name)
+            self._show_response(name, args)
             return 200, {"ok": True}, {}
         refusal = message_refusal(args) or self._download_refusal(args.get("blocks"))
         if refusal:
             return 400, {"ok": False, "error": refusal["error"]}, {}
         urls.use(name)
+        self._show_response(name, args)
         return 200, {"ok": True}, {}
 
     def _download_refusal(self, blocks: Any) -> dict[str, Any] | None:
@@ -495,6 +685,17 @@ class SlackRecorder(Served):
                 self._failing_downloads -= 1
                 return True
             return False
+
+
+def _shown(args: dict[str, Any]) -> dict[str, Any]:
+    """What a message shows, of the arguments it was posted with."""
+    return {name: args[name] for name in ("text", "blocks", "attachments") if name in args}
+
+
+def _order(ts: str) -> tuple[int, int]:
+    """A ts's place in time: seconds, then the sequence within them."""
+    seconds, _, sequence = ts.partition(".")
+    return int(seconds or 0), int(sequence or 0)
 
 
 def _parse_body(content_type: str, raw: str) -> dict[str, Any]:

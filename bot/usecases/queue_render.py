@@ -16,9 +16,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bot import messages
+from bot.backends import for_backend
 from bot.guards import blocked_term, place_refusal
 from bot.jobs import Job
-from bot.prompt import ImageRequest, UsageNeeded, parse
+from bot.prompt import ImageRequest, UsageNeeded, named_options, parse
 from bot.quotas import COMMAND_MEMORY_SECONDS
 from bot.services import Services
 from bot.tasks import Task
@@ -74,10 +75,13 @@ def queue_text(services: Services, ask: Ask, text: str) -> Answer:
                 default_guidance=limits.default_guidance,
             )
         )
-    return queue_render(services, ask, request)
+    return queue_render(services, ask, request, named_options(text))
 
 
-def queue_render(services: Services, ask: Ask, request: ImageRequest) -> Answer:
+def queue_render(
+    services: Services, ask: Ask, request: ImageRequest, named: frozenset[str] = frozenset()
+) -> Answer:
+    """Queue ``request``; ``named`` are the options the asker wrote, where that is known."""
     settings = services.settings
     refusal = place_refusal(settings.guards, ask.team_id, ask.channel_id)
     if refusal:
@@ -88,6 +92,11 @@ def queue_render(services: Services, ask: Ask, request: ImageRequest) -> Answer:
         return _refused(
             f"Sorry, this prompt contains “{shown}”, which is not allowed here. Nothing was queued."
         )
+    try:  # in the chosen model's sizes and ranges, refused here if it cannot take them
+        understood = for_backend(settings, request, named)
+    except UsageNeeded as needed:
+        return _refused(f"{needed.problem} Nothing was queued.")
+    request = understood.request
     now = datetime.now(UTC)
     try:
         job = Job.new(
@@ -142,7 +151,17 @@ def queue_render(services: Services, ask: Ask, request: ImageRequest) -> Answer:
     _queue_status(services, job)
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ImagesRequested", unit=MetricUnit.Count, value=request.count)
-    return Answer(messages.queued(job.request), job)
+    return Answer(_noted(messages.queued(job.request), understood.notes), job)
+
+
+def _noted(payload: messages.Payload, notes: tuple[str, ...]) -> messages.Payload:
+    """The acknowledgement with a line on what the model does not use or draws differently (our
+    own words and checked option values only), so that nothing asked for is dropped unsaid."""
+    if not notes:
+        return payload
+    line = " ".join(notes)
+    blocks = [*payload.get("blocks", []), {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}]
+    return {**payload, "text": f"{payload.get('text', '')} ({line})", "blocks": blocks}
 
 
 def _queue_status(services: Services, job: Job) -> None:

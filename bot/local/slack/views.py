@@ -212,6 +212,57 @@ class Views:
             return refused.answer
         return {"ok": True, "view": answer}
 
+    # ---- what the person does with an open modal (the playground) -------------------------------
+
+    def submitted(
+        self, user: str, view_id: str, answer: dict[str, Any], now: float, downloads: Downloads
+    ) -> dict[str, Any]:
+        """What Slack does with the acknowledgement ``answer`` of a view_submission of the view
+        ``view_id`` on top of ``user``'s modal (docs.slack.dev/surfaces/modals, "Closing views"
+        and "Updating views"): an empty one closes that view (the one under it shows again),
+        ``response_action`` ``clear`` closes them all, ``update`` replaces the submitted view,
+        ``push`` puts a new one on top; ``errors`` changes nothing (they show under the inputs).
+        ``{}``, or the refusal of a view Slack would not take."""
+        action = answer.get("response_action")
+        try:
+            with self.lock:
+                stack = self.stacks.get(user, [])
+                if not stack or stack[-1] != view_id:
+                    raise Refused("not_found")
+                if action == "errors":
+                    return {}
+                if action == "clear":
+                    stack.clear()
+                    return {}
+                if action not in ("update", "push"):
+                    stack.pop()
+                    return {}
+                if action == "push" and len(stack) >= STACK_LIMIT:
+                    raise Refused("push_limit_reached")
+            view = _checked(answer, "modal", downloads)
+            with self.lock:
+                current = self.by_id[view_id]
+                if action == "update":
+                    self._unique(view, current.id)
+                    current.view, current.hash = view, _hash(now)
+                else:
+                    self._unique(view, None)
+                    pushed = self._new(user, view, now, root=stack[0], previous=stack[-1])
+                    stack.append(pushed.id)
+        except Refused as refused:
+            return refused.answer
+        return {}
+
+    def close(self, user: str, *, every_view: bool = False) -> None:
+        """``user`` closed the view on top of their modal (or, ``every_view``, the modal)."""
+        with self.lock:
+            stack = self.stacks.get(user, [])
+            root = self.by_id.get(stack[0]) if stack else None
+            if every_view or (root is not None and root.view.get("clear_on_close")):
+                stack.clear()
+            elif stack:
+                stack.pop()
+
     # ---- the state's checks (under the lock) ----------------------------------------------------
 
     def _exchange(self, args: dict[str, Any], now: float) -> Trigger:
