@@ -29,6 +29,7 @@ run: $(STAMP)
 
 # Your own Slack workspace over Socket Mode: SLACK_APP_TOKEN and SLACK_BOT_TOKEN from the
 # environment or a git-ignored .env (README: "Try it in your workspace").
+dev: export PORT := $(value PORT)
 dev: $(STAMP)
 	$(BIN)/imagine-bot dev
 

@@ -1,9 +1,10 @@
 """Run every benchmark against servers on loopback and print figures with their baselines.
 
-    make bench        (or: .venv/bin/python -m bench.run_all [--quick])
+    make bench        (or: .venv/bin/python -m bench.run_all [--quick] [--only burst --burst-workers 4])
 
 Each measurement runs beside its baseline in the same run, interleaved, so the machine's noise
-falls on both; the ratios are what to compare across machines.
+falls on both; the ratios are what to compare across machines. The burst's baseline is the ideal
+drain time its workers' render delay allows (bench/burst.py), each burst on a fresh stack.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import time
 from typing import Any
 
+from bench import burst
 from bench.stack import servers
 
 PLACEHOLDER_DELAY = 0.2  # a fixed stand-in for GPU time, subtracted from the worker's figures
@@ -151,15 +153,43 @@ def memory() -> dict[str, float]:
     }
 
 
+def bursts(quick: bool, workers: list[int] | None) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """The burst (bench/burst.py) with each number of workers, each on a fresh stack: the
+    template's MaxConcurrentRenders, and four times that to show how it scales. Its figures by
+    heading, and what any run broke."""
+    commands, span = (40, 2.0) if quick else (burst.COMMANDS, burst.SPAN_SECONDS)
+    default = burst.lanes()["jobs"].concurrency
+    results: dict[str, dict[str, float]] = {}
+    failures: list[str] = []
+    for count in workers or ([default] if quick else [default, 4 * default]):
+        which = " (MaxConcurrentRenders)" if count == default else ""
+        name = f"burst: {commands} commands planned within {span:g} s, {count} workers{which}"
+        # DynamoDB apart (bench/stack.py): moto races under concurrent transactions otherwise.
+        with servers(dynamodb_apart=True), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                results[name] = burst.measure(commands=commands, span=span, workers=count)
+            except burst.BurstFailed as failed:
+                results[name] = failed.figures
+                failures.append(f"{name}: {failed}")
+    return results, failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    parser.add_argument("--only", choices=["cold", "ack", "worker", "memory"], action="append")
+    parser.add_argument("--only", choices=["cold", "ack", "worker", "memory", "burst"], action="append")
+    parser.add_argument("--burst-workers", type=int, action="append", metavar="N",
+                        help="run the burst with N workers (repeat for several runs)")  # fmt: skip
     args = parser.parse_args()
-    quick, only = args.quick, set(args.only or ["cold", "ack", "worker", "memory"])
+    quick, only = args.quick, set(args.only or ["cold", "ack", "worker", "memory", "burst"])
     results: dict[str, dict[str, float]] = {}
+    burst_results: dict[str, dict[str, float]] = {}
+    failures: list[str] = []
     # The handlers' EMF metric lines still get written, but to memory, not over the report.
-    with servers(placeholder_delay=PLACEHOLDER_DELAY), contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.ExitStack() as stack:
+        if only - {"burst"}:
+            stack.enter_context(servers(placeholder_delay=PLACEHOLDER_DELAY))
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
         if "cold" in only:
             results["cold start (median of fresh processes)"] = cold_start(3 if quick else 9)
         if "ack" in only:
@@ -168,11 +198,18 @@ def main() -> int:
             results["worker overhead per 512x512 job"] = worker_overhead(10 if quick else 60)
         if "memory" in only:
             results["peak memory"] = memory()
+    if "burst" in only:
+        burst_results, failures = bursts(quick, args.burst_workers)
+        results.update(burst_results)
     for name, figures in results.items():
         print(f"\n{name}")
+        if name in burst_results:  # what the burst changed from the defaults
+            print(f"  ({burst.note(int(figures['commands']))})")
         for label, value in figures.items():
             print(f"  {label:28} {value:10.2f}")
-    return 0
+    for failure in failures:
+        print(f"\nBURST FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,16 @@ RECORDER = (
     "from bot.local.slack_recorder import SlackRecorder; import sys, time; "
     "SlackRecorder().start(int(sys.argv[1])); time.sleep(86400)"
 )
+# moto's DynamoDB served one request at a time: its TransactWriteItems deep-copies every table it
+# touches (for its rollback) while other threads write to them, and under concurrent commands it
+# answers HTTP 500 "dictionary changed size during iteration" (moto 5.2,
+# moto/dynamodb/models/__init__.py transact_write_items), which DynamoDB never does.
+DYNAMODB = (
+    "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, "
+    "create_backend_app; from werkzeug.serving import run_simple; import sys; "
+    "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), "
+    "threaded=False, request_handler=MotoRequestHandler)"
+)
 APP_SERVER = (
     "from bot.local.server import LocalServer; import sys, time; "
     "LocalServer(int(sys.argv[1])).start().ready(); time.sleep(86400)"
@@ -52,8 +62,11 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], statuses: tuple[int, .
 
 
 @contextmanager
-def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
-    """Start moto and the recorder, provision, and yield the environment that points at them."""
+def servers(placeholder_delay: float = 0.0, *, dynamodb_apart: bool = False) -> Iterator[dict[str, str]]:
+    """Start moto and the recorder, provision, and yield the environment that points at them.
+
+    ``dynamodb_apart``: DynamoDB from a moto server of its own that answers one request at a
+    time (see DYNAMODB), for benchmarks whose commands reach it concurrently."""
     moto_port, slack_port, app_port = free_port(), free_port(), free_port()
     moto = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
@@ -61,10 +74,20 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
         stderr=subprocess.DEVNULL,
     )
     slack = subprocess.Popen([sys.executable, "-c", RECORDER, str(slack_port)])
+    dynamodb_port = free_port()
+    dynamodb: subprocess.Popen[bytes] | None = None
+    if dynamodb_apart:
+        dynamodb = subprocess.Popen(
+            [sys.executable, "-c", DYNAMODB, str(dynamodb_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     app: subprocess.Popen[bytes] | None = None
     try:
         _wait_for(f"http://127.0.0.1:{moto_port}/moto-api/", moto)
         _wait_for(f"http://127.0.0.1:{slack_port}/", slack)
+        if dynamodb:
+            _wait_for(f"http://127.0.0.1:{dynamodb_port}/moto-api/", dynamodb)
         suffix = secrets.token_hex(3)
         env = {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
@@ -87,6 +110,9 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
             "DAILY_IMAGES_PER_USER": "1000000",
             "DAILY_IMAGES_PER_WORKSPACE": "10000000",
         }
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # an earlier run's
+        if dynamodb:  # every AWS client honours the service's own endpoint setting
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{dynamodb_port}"
         os.environ.update(env)
         from bot import handlers
         from bot.local.provision import provision
@@ -101,7 +127,7 @@ def servers(placeholder_delay: float = 0.0) -> Iterator[dict[str, str]]:
         _wait_for(f"http://127.0.0.1:{app_port}/", app, statuses=(404,))
         yield env
     finally:
-        for process in (moto, slack, *([app] if app else [])):
+        for process in (moto, slack, *([app] if app else []), *([dynamodb] if dynamodb else [])):
             process.terminate()
             try:
                 process.wait(timeout=10)

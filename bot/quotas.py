@@ -9,6 +9,7 @@ concurrent requests can never overrun a quota.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 COMMAND_MEMORY_SECONDS = 3600  # Slack retries within minutes; an hour is plenty
+# DynamoDB cancels a transaction that meets another one on the same item with the reason
+# TransactionConflict, and botocore does not retry it (only TransactionInProgressException):
+# every command adds to its workspace's counter, so commands arriving together conflict. Tried
+# again after these pauses (seconds, each jittered), well inside Slack's 3 s for the ack.
+# docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling
+CONFLICT_RETRY_SECONDS = (0.02, 0.05, 0.1, 0.2)
 QUOTA_RECORD_DAYS = 2
 
 
@@ -89,9 +96,9 @@ class QuotaStore:
                 update["ExpressionAttributeValues"][":room"] = {"N": str(limit - images)}
             items.append({"Update": update})
         try:
-            self.dynamodb.transact_write_items(TransactItems=items)
+            self._transact(items)
         except self.dynamodb.exceptions.TransactionCanceledException as error:
-            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+            reasons = _reasons(error)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return Reservation(accepted=False, duplicate=True)
             for index, (whose, key, limit) in enumerate(counts, start=1):
@@ -103,6 +110,22 @@ class QuotaStore:
                     )
             raise
         return Reservation(accepted=True)
+
+    def _transact(self, items: list[Any]) -> None:
+        """The transaction, tried again while it only conflicts with another one."""
+        for pause in (*CONFLICT_RETRY_SECONDS, None):
+            try:
+                self.dynamodb.transact_write_items(TransactItems=items)
+                return
+            except self.dynamodb.exceptions.TransactionCanceledException as error:
+                reasons = _reasons(error)
+                if (
+                    pause is None
+                    or "TransactionConflict" not in reasons
+                    or "ConditionalCheckFailed" in reasons
+                ):
+                    raise
+                time.sleep(pause * random.uniform(0.5, 1.5))
 
     def release(self, *, team_id: str, user_id: str, images: int, command_id: str, now: datetime) -> None:
         """Give back a reservation whose job could not be queued or rendered."""
@@ -125,6 +148,12 @@ class QuotaStore:
             "Item"
         )
         return int(item["used"]["N"]) if item and "used" in item else 0
+
+
+def _reasons(error: Exception) -> list[str]:
+    """A cancelled transaction's reason codes, one per item ("None" where that item was fine)."""
+    response = getattr(error, "response", {})
+    return [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
 
 
 def _user_key(team_id: str, user_id: str, day: str) -> str:

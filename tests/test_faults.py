@@ -290,6 +290,49 @@ def test_job_store_down_at_acknowledgement_is_said(world: World) -> None:
     assert outcome(world) == Outcome(0, 0, 0, 0, ())
 
 
+# DynamoDB's answer when another transaction holds one of the items: the command's record was
+# fine ("None"), the workspace's counter conflicted. The reason codes and message are the ones
+# documented for TransactWriteItems (docs.aws.amazon.com/amazondynamodb/latest/APIReference/
+# API_TransactWriteItems.html, "TransactionCanceledException"); botocore does not retry it.
+CONFLICT: dict[str, object] = {
+    "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+    "[None, None, TransactionConflict]",
+    "CancellationReasons": [
+        {"Code": "None"},
+        {"Code": "None"},
+        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+    ],
+}
+
+
+def test_a_command_meeting_another_on_the_workspace_counter_is_still_queued(world: World) -> None:
+    """Commands arriving together all add to their workspace's counter, so real DynamoDB cancels
+    some of their transactions with TransactionConflict (moto never does); the quota transaction
+    is tried again, and the command queued and counted once."""
+    world.aws.fail(
+        "TransactWriteItems", times=2, status=400, code="TransactionCanceledException", fields=CONFLICT
+    )
+    world.setenv("DAILY_IMAGES_PER_USER", "2")
+    ack = run(world, "a cyborg tiger --n 2")
+    assert str(ack["text"]).startswith("Queued"), ack
+    assert world.aws.failed == ["TransactWriteItems"] * 2
+    assert outcome(world) == POSTED_ONCE
+    # Counted once: the day's two images are used up.
+    refused = ack_json(call_http(command_event("one more")))
+    assert "Queued" not in str(refused["text"])
+
+
+def test_a_conflict_that_does_not_clear_says_nothing_was_queued(world: World) -> None:
+    world.aws.fail(
+        "TransactWriteItems", times=10, status=400, code="TransactionCanceledException", fields=CONFLICT
+    )
+    ack = ack_json(call_http(command_event("a cyborg tiger")))
+    assert "nothing was queued" in str(ack["text"])
+    assert len(world.aws.failed) == 5  # the first try and four more
+    settle(world)
+    assert outcome(world) == Outcome(0, 0, 0, 0, ())
+
+
 def test_redrive_sends_dead_lettered_jobs_back_to_run_again(world: World) -> None:
     _model_error(world)
     run(world)

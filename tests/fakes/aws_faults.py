@@ -8,7 +8,9 @@ else goes through to moto unchanged.
 from __future__ import annotations
 
 import http.client
+import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -25,6 +27,7 @@ class Rule:
     code: str
     skip: int = 0  # let this many matching requests through first
     seen: int = 0
+    fields: dict[str, object] = field(default_factory=dict)  # more of the error body (JSON protocols)
 
 
 @dataclass
@@ -35,9 +38,11 @@ class FaultProxy(Served):
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, operation: str, *, times: int, status: int = 500, code: str = "InternalServerError",
-             skip: int = 0) -> None:  # fmt: skip
+             skip: int = 0, fields: Mapping[str, object] | None = None) -> None:  # fmt: skip
+        """Answer the next ``times`` ``operation`` requests with ``code``; ``fields`` adds to the
+        JSON error body (a TransactionCanceledException's ``CancellationReasons``...)."""
         with self._lock:
-            self.rules.append(Rule(operation, times, status, code, skip))
+            self.rules.append(Rule(operation, times, status, code, skip, fields=dict(fields or {})))
 
     def start(self) -> FaultProxy:
         proxy = self
@@ -57,7 +62,9 @@ class FaultProxy(Served):
 
             def _error(self, rule: Rule, json_protocol: bool) -> None:
                 if json_protocol:
-                    payload = f'{{"__type":"{rule.code}","message":"injected fault"}}'.encode()
+                    payload = json.dumps(
+                        {"__type": rule.code, "message": "injected fault", **rule.fields}
+                    ).encode()
                     kind = "application/x-amz-json-1.0"
                 else:
                     payload = (
