@@ -2,7 +2,8 @@
 
 ``http_handler`` serves ``POST /slack/events`` (through Bolt) and ``GET /images/...``;
 ``worker_handler`` runs the records of an SQS batch, jobs to render or tasks (bot/tasks.py),
-and reports partial failures.
+and reports partial failures; ``notifier_handler`` runs the asynchronous endpoint's
+notifications the same way (bot/notifier.py), and its sweep when the schedule calls it.
 """
 
 from __future__ import annotations
@@ -142,6 +143,55 @@ def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=_handle_record, processor=processor, context=context
     )
+
+
+def _handle_notification(record: SQSRecord, lambda_context: Any = None) -> None:
+    from bot.notifier import handle_notification
+
+    handle_notification(services(), record, lambda_context)
+
+
+def is_schedule(event: Event) -> bool:
+    """An EventBridge scheduled event ("detail-type": "Scheduled Event", "source": "aws.events":
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html)."""
+    return isinstance(event, dict) and event.get("detail-type") == "Scheduled Event"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def notifier_handler(event: Event, context: Any) -> PartialItemFailureResponse:
+    """The notifications queue's SQS batches (partial failures reported), or the schedule's
+    call to sweep the jobs still waiting on the asynchronous endpoint."""
+    try:
+        built = services()
+    except Exception as error:
+        if isinstance(error, SettingsError):  # its message names the variable, never a value
+            logger.error("the notifier is not configured correctly; its records go back to the queue",
+                         problem=str(error))  # fmt: skip
+        else:
+            logger.exception("the notifier could not start; its records go back to the queue")
+        return _all_failed(event)
+    if is_schedule(event):
+        from bot.notifier import sweep
+
+        # As of the schedule's time, or the clock's if later (a late invocation).
+        sweep(built, context, now=max(time.time(), _event_time(event)))
+        return {"batchItemFailures": []}
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event, record_handler=_handle_notification, processor=processor, context=context
+    )
+
+
+def _event_time(event: Event) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(event.get("time", ""))).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _all_failed(event: Event) -> PartialItemFailureResponse:

@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,10 @@ _SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 RECENT_LIMIT = 10  # jobs kept in a person's recent list (the Home tab)
+# The jobs table's sparse index of jobs waiting on the asynchronous endpoint: only a job record
+# whose status is "submitted" carries its key attributes (infra/template.yaml, JobsTable).
+WAITING_INDEX = "waiting"
+_WAITING = "async"  # the one value of the index's partition key
 _RECENT_ATTEMPTS = 5  # tries at the recent list's version condition before giving up
 
 
@@ -145,10 +149,45 @@ class JobQueue:
 
 
 @dataclass
+class AsyncInference:
+    """A render handed to the SageMaker asynchronous endpoint (IMAGE_BACKEND=sagemaker-async):
+    where its request and answer live in S3, and until when the job waits for it.
+
+    ``response_url`` is the command's, kept while the job waits: the notifier that delivers the
+    result may need it (a channel closed to the bot), and the job record otherwise keeps none.
+    It goes with this record when the job ends, and lapses with Slack's 30 minutes anyway."""
+
+    input_location: str
+    submitted_at: float
+    give_up_at: float  # the sweep gives the job up after this (epoch seconds)
+    inference_id: str = ""
+    output_location: str = ""  # s3://bucket/key, as InvokeEndpointAsync answered
+    failure_location: str = ""
+    response_url: str = field(default="", repr=False)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, body: str) -> AsyncInference:
+        data = json.loads(body)
+        return cls(
+            input_location=str(data["input_location"]),
+            submitted_at=float(data["submitted_at"]),
+            give_up_at=float(data["give_up_at"]),
+            inference_id=str(data.get("inference_id", "")),
+            output_location=str(data.get("output_location", "")),
+            failure_location=str(data.get("failure_location", "")),
+            response_url=str(data.get("response_url", "")),
+        )
+
+
+@dataclass
 class Progress:
     """How far a job got, so a redelivered job picks up where the last attempt stopped."""
 
-    status: str = "new"  # new -> (queued ->) rendering -> done | failed
+    # new -> (queued ->) rendering -> (submitted, on the asynchronous endpoint ->) done | failed
+    status: str = "new"
     message: dict[str, str] = field(default_factory=dict)  # where the channel message lives
     keys: list[str] = field(default_factory=list)  # stored images
     seconds: float = 0.0  # backend time, reported in the result
@@ -156,6 +195,7 @@ class Progress:
     redrives: int = 0  # the job's redrive count when this was written
     deleted_at: float = 0.0  # when Delete removed its images (the record stays, for the links' 410)
     shared: list[dict[str, str]] = field(default_factory=list)  # copies Share posted: {"channel", "ts"}
+    inference: AsyncInference | None = None  # the asynchronous render it waits on, once submitted
 
 
 class JobStore:
@@ -193,6 +233,7 @@ class JobStore:
                 {name: value["S"] for name, value in copy["M"].items()}
                 for copy in item.get("shared", {}).get("L", [])
             ],
+            inference=AsyncInference.from_json(item["inference"]["S"]) if "inference" in item else None,
         )
         body = item.get("job", {}).get("S")
         return (Job.from_json(body) if body else None), progress
@@ -245,7 +286,54 @@ class JobStore:
             item["deleted_at"] = {"N": f"{progress.deleted_at:.3f}"}
         if progress.shared:
             item["shared"] = {"L": [_copy(where) for where in progress.shared]}
+        inference = progress.inference
+        if inference is not None:
+            if progress.status != "submitted":  # over: the command's response_url goes with it
+                inference = replace(inference, response_url="")
+            item["inference"] = {"S": inference.to_json()}
+        if progress.status == "submitted" and inference is not None:  # listed in the waiting index
+            item[WAITING_INDEX] = {"S": _WAITING}
+            item["give_up_at"] = {"N": f"{inference.give_up_at:.3f}"}
         return item
+
+    def note_submitted(self, job: Job, progress: Progress) -> bool:
+        """Record the submitted render's locations (``progress.inference``) on a job that still
+        waits for it; False when the job is over already (its notification came first), and
+        nothing is written."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=self._item(job, progress),
+                ConditionExpression="#status = :submitted",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":submitted": {"S": "submitted"}},
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def waiting(self) -> list[str]:
+        """The ids of the jobs waiting on the asynchronous endpoint, soonest given up first.
+
+        From the sparse index, which is eventually consistent: a job just submitted may be
+        missing for a moment and one just finished still listed, so read each with :meth:`find`."""
+        found: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            query: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": WAITING_INDEX,
+                "KeyConditionExpression": "#waiting = :async",
+                "ExpressionAttributeNames": {"#waiting": WAITING_INDEX},
+                "ExpressionAttributeValues": {":async": {"S": _WAITING}},
+            }
+            if start:
+                query["ExclusiveStartKey"] = start
+            page = self.dynamodb.query(**query)
+            found += [item["pk"]["S"].removeprefix("job#") for item in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
 
     def mark_deleted(self, job_id: str, now: float) -> None:
         """Say in the job's record that its images were deleted on purpose (the first time

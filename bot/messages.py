@@ -154,6 +154,21 @@ def rendering(user_id: str, request: ImageRequest, started_at: float | None = No
     }
 
 
+WARMING_UP = "warming up the GPU, usually a few minutes"  # while the asynchronous endpoint is at zero
+
+
+def warming_up(user_id: str, request: ImageRequest) -> Payload:
+    """The channel message while the endpoint starts an instance from zero (minutes, not
+    seconds), so the requester knows the wait is expected."""
+    return {
+        "text": f"Warming up the GPU: {escape(request.prompt)}",
+        "blocks": [
+            _mrkdwn(_headline(user_id, request)),
+            _context(f":hourglass_flowing_sand: {WARMING_UP} · {describe(request)}"),
+        ],
+    }
+
+
 def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> Payload:
     """The channel message while a failed attempt waits for its next try (not stuck)."""
     return {

@@ -9,6 +9,11 @@ Each step records its outcome in the job store before the next begins, so a job 
 again (SQS is at-least-once, and a worker can die mid-job) reuses the message it already posted
 and the images it already stored instead of posting or rendering twice. Failures are raised;
 bot/worker.py decides between another delivery and giving up.
+
+With the asynchronous endpoint (IMAGE_BACKEND=sagemaker-async) the render stops once the request
+is submitted, its message saying "warming up the GPU" while the endpoint has no instance running
+(else "painting"); bot/notifier.py takes the answer from there, through the same second half:
+:func:`store_images` and :func:`deliver_result`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from aws_lambda_powertools import Logger, Metrics
@@ -41,7 +47,8 @@ def finished(progress: Progress, job: Job) -> bool:
 
 
 def render(services: Services, job: Job, *, budget_seconds: float | None = None) -> Progress:
-    """Carry a job to its posted result, resuming wherever an earlier delivery stopped.
+    """Carry a job to its posted result, resuming wherever an earlier delivery stopped (or, on
+    the asynchronous endpoint, to its submitted request).
 
     ``budget_seconds`` caps the backend's time for starting endpoint attempts (its
     RENDER_BUDGET_SECONDS), so that a render fits the invocation's time left.
@@ -54,30 +61,72 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     if finished(progress, job):
         logger.info("job already finished", job_id=job.job_id, status=progress.status)
         return progress
+    if _submitted(progress, job):
+        logger.info("job already submitted to the asynchronous endpoint", job_id=job.job_id)
+        return progress  # the notifier finishes it
     resumed = progress.status not in ("new", "queued")
+    if progress.status == "failed":  # redriven: whatever an earlier run submitted is over
+        progress.inference = None
     progress.redrives = job.redrives
 
     started_at = time.time()
+    submitting = settings.image_backend == "sagemaker-async"
+    cold = submitting and services.async_backend.cold()
+    status = (
+        messages.warming_up(job.user_id, job.request)
+        if cold
+        else messages.rendering(job.user_id, job.request, started_at)
+    )
     painting_shown = False
     if not progress.message:
-        painting_shown = _post_painting(services, job, progress, started_at)
+        painting_shown = _post_painting(services, job, progress, status)
     elif progress.status != "rendering":  # the queued message, or a redriven job's
         progress.status = "rendering"
         store.save(job, progress)
 
     if not progress.keys and resumed:
-        progress.keys = _stored_already(services, job)  # stored before a crash, not yet recorded
+        progress.keys = stored_already(services, job)  # stored before a crash, not yet recorded
     if not progress.keys:
         if not painting_shown:  # queued, or an earlier delivery's "retrying": now painting
-            _show_painting(services, job, progress.message, started_at)
+            _show_painting(services, job, progress.message, status)
+        if submitting:
+            return _submit(services, job, progress, started_at)
         started = time.perf_counter()
-        jpegs = _within(services.backend, budget_seconds).generate(job.request)
-        progress.seconds = time.perf_counter() - started
-        metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=progress.seconds)
-        progress.keys = _store_images(services, job, jpegs)
-        store.save(job, progress)
+        backend = _within(services.backend, budget_seconds)
+        jpegs = backend.generate(job.request)
+        store_images(services, job, progress, jpegs, time.perf_counter() - started, backend.name)
 
     # From here on the images exist: whatever Slack refuses, they are delivered, never rendered again.
+    return deliver_result(services, job, progress)
+
+
+def _submitted(progress: Progress, job: Job) -> bool:
+    """Queued at the asynchronous endpoint by this run of the job (not only about to be: a
+    submission the endpoint refused, or throttled, is made again)."""
+    inference = progress.inference
+    return (
+        progress.status == "submitted"
+        and progress.redrives == job.redrives
+        and inference is not None
+        and bool(inference.output_location)
+    )
+
+
+def store_images(
+    services: Services, job: Job, progress: Progress, jpegs: list[bytes], seconds: float, backend: str
+) -> None:
+    """Keep the JPEGs a backend returned under the job's keys and record them (and the backend's
+    time) as the job's progress, before anything is delivered."""
+    progress.seconds = seconds
+    metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=seconds)
+    progress.keys = _store_images(services, job, jpegs, backend)
+    services.store.save(job, progress)
+
+
+def deliver_result(services: Services, job: Job, progress: Progress) -> Progress:
+    """The stored images (``progress.keys``) to the requester, and the job done: the same
+    message, blocks and fallbacks whichever backend drew them."""
+    store = services.store
     way = deliver(services, Result(job, progress.keys, progress.seconds), progress.message)
     progress.status = "done"
     store.save(job, progress)
@@ -91,6 +140,33 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     return progress
 
 
+def _submit(services: Services, job: Job, progress: Progress, started_at: float) -> Progress:
+    """Hand the request to the asynchronous endpoint and end the render here.
+
+    The job is recorded as submitted (with the command's response_url, for the notifier)
+    before the endpoint is called, so a notification that comes back quicker than this
+    invocation still finds it; the locations the endpoint answered with are added after, unless
+    the job is over by then."""
+    backend = services.async_backend
+    progress.status = "submitted"
+    progress.inference = backend.pending(job.job_id, job.response_url, started_at)
+    services.store.save(job, progress)
+    submitted = backend.submit(job.job_id, job.request)
+    progress.inference = replace(
+        progress.inference,
+        inference_id=submitted.inference_id,
+        output_location=submitted.output_location,
+        failure_location=submitted.failure_location,
+    )
+    if not services.store.note_submitted(job, progress):
+        logger.info("the job finished before its submission was recorded", job_id=job.job_id)
+        return services.store.load(job.job_id)
+    metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    logger.info("job submitted to the asynchronous endpoint", job_id=job.job_id,
+                inference_id=submitted.inference_id)  # fmt: skip
+    return progress
+
+
 def _note_recent(services: Services, job: Job) -> None:
     """List the job on its requester's Home tab. Best effort, after the job is recorded done: a
     failure here must not send a delivered job round again (its files would be uploaded twice)."""
@@ -100,13 +176,13 @@ def _note_recent(services: Services, job: Job) -> None:
         logger.warning("the Home tab will not list this job", job_id=job.job_id, error=type(error).__name__)
 
 
-def _post_painting(services: Services, job: Job, progress: Progress, started_at: float) -> bool:
-    """Post the job's channel message, saying "painting", and claim it as the job's message.
+def _post_painting(services: Services, job: Job, progress: Progress, status: messages.Payload) -> bool:
+    """Post the job's channel message, saying "painting" (``status``), and claim it as the job's message.
 
     The queued status (:func:`show_queued`, on the tasks lane) may have posted and claimed its
     own meanwhile: then that one is the job's message, this one is deleted again, and False
     says that the kept message does not say "painting" yet."""
-    mine = services.slack.post(job, messages.rendering(job.user_id, job.request, started_at))
+    mine = services.slack.post(job, status)
     progress.message, progress.status = mine, "rendering"
     if _claimed(services, mine, lambda: services.store.claim_message(job, progress)):
         return True
@@ -117,14 +193,14 @@ def _post_painting(services: Services, job: Job, progress: Progress, started_at:
     return False
 
 
-def _show_painting(services: Services, job: Job, where: dict[str, str], started_at: float) -> None:
+def _show_painting(services: Services, job: Job, where: dict[str, str], status: messages.Payload) -> None:
     """The message says "queued", or an earlier delivery's "retrying in about N s": say
     "painting" while this delivery renders. Best effort: the render goes on whatever Slack
     answers."""
     if "ts" not in where:
         return  # behind response_url: only the render's own states go there, keep its few uses
     try:
-        services.slack.update(job, where, messages.rendering(job.user_id, job.request, started_at))
+        services.slack.update(job, where, status)
     except Exception as error:
         logger.warning("could not show that the job is painting", error=type(error).__name__)
 
@@ -207,12 +283,13 @@ def _keys(job: Job) -> list[str]:
     return [image_key(job.team_id, job.job_id, job.created, index) for index in range(job.request.count)]
 
 
-def _stored_already(services: Services, job: Job) -> list[str]:
+def stored_already(services: Services, job: Job) -> list[str]:
+    """The job's image keys if every image is in S3 already (stored before a crash), else []."""
     keys = _keys(job)
     return keys if all(services.images.exists(key) for key in keys) else []
 
 
-def _store_images(services: Services, job: Job, jpegs: list[bytes]) -> list[str]:
+def _store_images(services: Services, job: Job, jpegs: list[bytes], backend: str) -> list[str]:
     request = job.request
     metadata = {
         "prompt": request.prompt,
@@ -223,7 +300,7 @@ def _store_images(services: Services, job: Job, jpegs: list[bytes]) -> list[str]
         "cfg": f"{request.guidance:g}",
         "job-id": job.job_id,
         "user-id": job.user_id,
-        "backend": services.backend.name,
+        "backend": backend,
     }
     keys = _keys(job)
     for key, jpeg in zip(keys, jpegs, strict=True):

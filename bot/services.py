@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from slack_sdk import WebClient
 
     from bot.backends import Backend
+    from bot.backends.sagemaker_async import SageMakerAsyncBackend
     from bot.jobs import JobQueue, JobStore
     from bot.poster import SlackPoster
     from bot.quotas import QuotaStore
@@ -108,6 +110,10 @@ class Services:
         # SigV4 on the bucket's regional endpoint, or on the configured one (see s3_addressing).
         addressing = s3_addressing(self._session._session)
         return self._client("s3", signature_version="s3v4", s3=addressing)  # type: ignore[no-any-return]
+
+    @cached_property
+    def sns(self) -> SNSClient:
+        return self._client("sns")  # type: ignore[no-any-return]
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
@@ -215,6 +221,29 @@ class Services:
                 self.settings.bedrock_model_id,
                 budget_seconds=self.settings.render_budget_seconds,
             )
+        if self.settings.image_backend == "sagemaker-async":
+            # It renders nothing while the worker waits: bot/render.py submits through
+            # async_backend and bot/notifier.py delivers.
+            raise SettingsError("IMAGE_BACKEND=sagemaker-async submits through the asynchronous backend")
         from bot.backends.placeholder import PlaceholderBackend
 
         return PlaceholderBackend(self.settings.placeholder_delay_seconds)
+
+    @cached_property
+    def async_backend(self) -> SageMakerAsyncBackend:
+        """The SageMaker asynchronous endpoint (IMAGE_BACKEND=sagemaker-async)."""
+        from bot.backends.sagemaker_async import SageMakerAsyncBackend
+
+        settings = self.settings
+        if settings.image_backend != "sagemaker-async":
+            raise SettingsError("the asynchronous backend is used only with IMAGE_BACKEND=sagemaker-async")
+        # Each call once: the worker's delivery is what retries (SQS, with its backoff).
+        once = {"mode": "standard", "total_max_attempts": 1}
+        return SageMakerAsyncBackend(
+            self._client("sagemaker-runtime", retries=once),
+            self._client("sagemaker", retries=once, read_timeout=5),
+            self.s3,
+            settings.sagemaker_endpoint_name,
+            settings.images_bucket,
+            request_ttl_seconds=settings.async_request_ttl_seconds,
+        )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.secrets import SecretValues
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
-BACKENDS = ("sagemaker", "placeholder", "bedrock")
+BACKENDS = ("sagemaker", "placeholder", "bedrock", "sagemaker-async")
 LINK_MODES = ("redirect", "bytes")
 DELIVERY_MODES = ("link", "upload")
 
@@ -55,6 +55,11 @@ class Settings:
     image_retention_days: int = 90  # the bucket keeps images this long; job records as long
     sagemaker_timeout_seconds: float = 65.0  # the endpoint's 60 s limit plus the network
     bedrock_timeout_seconds: float = 60.0  # one InvokeModel call, images included
+    # The asynchronous endpoint's notifications (IMAGE_BACKEND=sagemaker-async): the queue the
+    # notifier hands records back to, and how long a request may wait in the endpoint's queue
+    # (its RequestTTLSeconds, 60 to 21600: an endpoint scaling up from zero included).
+    notifications_queue_url: str = ""
+    async_request_ttl_seconds: int = 1800
     guards: Guards = field(default_factory=lambda: Guards())
     limits: PromptLimits = field(default_factory=PromptLimits)
 
@@ -92,6 +97,8 @@ class Settings:
             image_retention_days=reader.integer("IMAGE_RETENTION_DAYS", 90, 1, 36500),
             sagemaker_timeout_seconds=reader.number("SAGEMAKER_TIMEOUT_SECONDS", 65.0, 1.0, 300.0),
             bedrock_timeout_seconds=reader.number("BEDROCK_TIMEOUT_SECONDS", 60.0, 1.0, 300.0),
+            notifications_queue_url=reader.optional("NOTIFICATIONS_QUEUE_URL", ""),
+            async_request_ttl_seconds=reader.integer("ASYNC_REQUEST_TTL_SECONDS", 1800, 60, 21600),
             guards=Guards(
                 daily_images_per_user=reader.integer("DAILY_IMAGES_PER_USER", 50, 0, 1_000_000),
                 daily_images_per_workspace=reader.integer("DAILY_IMAGES_PER_WORKSPACE", 500, 0, 10_000_000),
@@ -106,8 +113,8 @@ class Settings:
                 max_prompt_chars=reader.integer("MAX_PROMPT_CHARS", 1000, 1, 4000),
             ),
         )
-        if backend == "sagemaker" and not settings.sagemaker_endpoint_name:
-            raise SettingsError("SAGEMAKER_ENDPOINT_NAME is required when IMAGE_BACKEND=sagemaker")
+        if backend in ("sagemaker", "sagemaker-async") and not settings.sagemaker_endpoint_name:
+            raise SettingsError(f"SAGEMAKER_ENDPOINT_NAME is required when IMAGE_BACKEND={backend}")
         if backend == "bedrock":
             _check_bedrock_model(settings.bedrock_model_id)
         if settings.limits.default_steps > settings.limits.max_steps:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -72,37 +73,54 @@ def handle_record(services: Services, record: SQSRecord, context: Any) -> None:
         _dead_letter(services, record.body, "the queued job could not be read", record)
         return
     logger.append_keys(job_id=job.job_id)
+
+    def step(final: bool) -> None:
+        _render(services, job, context, final=final)
+
+    carry(services, record, job, step, queue_url=services.settings.jobs_queue_url, body=record.body)
+
+
+def carry(
+    services: Services,
+    record: SQSRecord,
+    job: Job,
+    step: Callable[[bool], None],
+    *,
+    queue_url: str,
+    body: str,
+) -> None:
+    """Run ``step(final)`` for the job an SQS record of ``queue_url`` brought, and settle the
+    record as every job's is settled: done, handed back for a later delivery after a backoff,
+    or given up (the requester told, ``body`` filed in the dead-letter queue with the reason).
+    ``final`` says this is the record's last allowed delivery. The worker carries jobs to be
+    rendered this way, and bot/notifier.py the answers of the asynchronous endpoint."""
     receives = int(record.attributes.approximate_receive_count or 1)
     final = receives >= services.settings.max_receive_count
     delay = backoff(receives, services.settings.retry_backoff_seconds)
     try:
-        _render(services, job, context, final=final)
+        step(final)
     except AlreadyInProgress as busy:
-        # Not the last delivery (_render settles those): come back once the claim has lapsed,
+        # Not the last delivery (claimed() settles those): come back once the claim has lapsed,
         # to find the job done or take it over.
         lapses_in = None if busy.lapses_at is None else math.ceil(busy.lapses_at - time.time()) + 1
-        _hand_back(services, record, lapses_in if lapses_in is not None else delay)
+        hand_back(services, queue_url, record, lapses_in if lapses_in is not None else delay)
         raise
     except Exception as error:
         retryable, reason = classify(error)
         if retryable and not final:
             logger.warning("will retry", reason=reason, receive_count=receives, retry_in=delay)
             metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
-            _hand_back(services, record, delay)
+            hand_back(services, queue_url, record, delay)
             _show_retrying(services, job, reason, delay, error)
             raise
         logger.append_keys(error=type(error).__name__)  # for whoever reads the log, never the user
         give_up(services, job, reason)
-        _dead_letter(services, record.body, reason, record)
+        _dead_letter(services, body, reason, record)
 
 
 def backoff(receives: int, steps: tuple[int, ...]) -> int:
     """Seconds until the next delivery after a retryable failure on delivery ``receives``."""
     return steps[min(max(receives, 1), len(steps)) - 1]
-
-
-def _hand_back(services: Services, record: SQSRecord, seconds: int) -> None:
-    hand_back(services, services.settings.jobs_queue_url, record, seconds)
 
 
 def _show_retrying(services: Services, job: Job, reason: str, seconds: int, error: Exception) -> None:
@@ -121,20 +139,39 @@ def _show_retrying(services: Services, job: Job, reason: str, seconds: int, erro
 
 
 def _render(services: Services, job: Job, context: Any, *, final: bool) -> None:
+    def once(budget: float | None) -> None:
+        run_once(services, job, context, lambda again: render(services, again, budget_seconds=budget),
+                 name="render_job")  # fmt: skip
+
+    claimed(services, job, context, once, final=final)
+
+
+def claimed(
+    services: Services, job: Job, context: Any, once: Callable[[float | None], None], *, final: bool
+) -> None:
+    """``once(budget)``, which runs the job's step under its claim (:func:`run_once`) with the
+    endpoint budget this invocation leaves; on the last delivery, a job claimed by another
+    delivery is waited for and taken over (:func:`_take_over`)."""
     try:
-        _render_once(services, job, context, _endpoint_budget(services.settings, job, _deadline(context)))
+        once(_endpoint_budget(services.settings, job, _deadline(context)))
     except AlreadyInProgress as busy:
         if not final:
             raise
-        _take_over(services, job, context, busy.lapses_at)
+        _take_over(services, job, context, busy.lapses_at, once)
 
 
-def _take_over(services: Services, job: Job, context: Any, lapses_at: float | None) -> None:
+def _take_over(
+    services: Services,
+    job: Job,
+    context: Any,
+    lapses_at: float | None,
+    once: Callable[[float | None], None],
+) -> None:
     """The last delivery met a job still claimed by another: never leave it to SQS's redrive.
 
     Wait while the other delivery may still finish it. Once its claim lapses (a claim lasts no
-    longer than the function's timeout, so a delivery that died lets go) or is released, render
-    it here if one endpoint attempt, storing and delivering still fit in this invocation, with
+    longer than the function's timeout, so a delivery that died lets go) or is released, run it
+    here if one endpoint attempt, storing and delivering still fit in this invocation, with
     retries only in the time left over (:func:`_endpoint_budget`); otherwise raise
     :class:`Interrupted` while there is time left to give up properly. With the defaults (a
     120 s function, a 65 s endpoint attempt) a take-over of one image may start up to about
@@ -153,7 +190,7 @@ def _take_over(services: Services, job: Job, context: Any, lapses_at: float | No
             if budget is None or budget < 0:
                 raise Interrupted(job.job_id)
             try:
-                _render_once(services, job, context, budget)  # Powertools lets a lapsed claim be taken
+                once(budget)  # Powertools lets a lapsed claim be taken
                 return
             except AlreadyInProgress as busy:
                 lapses_at = busy.lapses_at  # still (or again) claimed
@@ -182,9 +219,11 @@ def _endpoint_budget(settings: Settings, job: Job, deadline: float | None) -> fl
 
 def _one_attempt_seconds(settings: Settings, images: int) -> float:
     """The longest a render with a single endpoint attempt may take: the "rendering" note on a
-    resumed job, the attempt (the endpoint's whole timeout, or the placeholder's delay), storing
-    and delivering."""
-    endpoint = max(settings.sagemaker_timeout_seconds, settings.placeholder_delay_seconds)
+    resumed job, the attempt (the backend's whole timeout: the endpoint's, Bedrock's, whose
+    calls for several images run at once, or the placeholder's delay), storing and delivering."""
+    bedrock = settings.image_backend == "bedrock"
+    timeout = settings.bedrock_timeout_seconds if bedrock else settings.sagemaker_timeout_seconds
+    endpoint = max(timeout, settings.placeholder_delay_seconds)
     return SLACK_CALL_SECONDS + endpoint + STORE_SECONDS + delivery_seconds(images)
 
 
@@ -198,8 +237,12 @@ def delivery_seconds(images: int) -> float:
     return sum(IMAGE_POST_BACKOFF) + calls * SLACK_CALL_SECONDS
 
 
-def _render_once(services: Services, job: Job, context: Any, budget: float | None = None) -> None:
-    """render() guarded by Powertools Idempotency on the job id (and its redrive count)."""
+def run_once(
+    services: Services, job: Job, context: Any, work: Callable[[Job], Progress], *, name: str
+) -> None:
+    """``work(job)`` guarded by Powertools Idempotency on the job id (and its redrive count):
+    one run at a time and one that completes per job, for each ``name`` (the render, the
+    asynchronous answer's delivery). :class:`AlreadyInProgress` while another run holds it."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
@@ -211,16 +254,18 @@ def _render_once(services: Services, job: Job, context: Any, budget: float | Non
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
 
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="job", persistence_store=services.idempotency, config=config
-    )
-    def render_job(job: dict[str, Any]) -> dict[str, str]:
-        progress = render(services, Job.from_json(json.dumps(job)), budget_seconds=budget)
+    def step(job: dict[str, Any]) -> dict[str, str]:
+        progress = work(Job.from_json(json.dumps(job)))
         return {"status": progress.status}
 
+    # The idempotency record's key starts with the function's module and qualified name.
+    step.__name__ = step.__qualname__ = name
+    guarded = idempotent_function(
+        data_keyword_argument="job", persistence_store=services.idempotency, config=config
+    )(step)
     payload = json.loads(job.to_json())
     try:
-        render_job(job=payload)
+        guarded(job=payload)
     except IdempotencyAlreadyInProgressError:
         raise AlreadyInProgress(job.job_id, _claim_lapses_at(services, payload)) from None
 

@@ -26,6 +26,8 @@ from samtranslator.yaml_helper import yaml_parse
 
 from bot import handlers
 from bot.backends import bedrock
+from bot.jobs import WAITING_INDEX
+from bot.local.lambda_context import LocalContext
 from bot.local.manifest import PLACEHOLDER, filled
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
@@ -34,6 +36,7 @@ from bot.local.slack_recorder import SlackRecorder
 from bot.settings import LINK_MODES
 from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event, slack_event
 from tests.fakes.bedrock_runtime import BedrockStandIn
+from tests.fakes.sagemaker_async import AsyncStandIn
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +106,10 @@ def _evaluate(template: dict[str, Any], value: Any, parameters: dict[str, str] |
             return str(left) == str(right)
         if "Fn::Not" in item:
             return not evaluate(item["Fn::Not"][0])
+        if "Fn::And" in item:
+            return all(evaluate(part) for part in item["Fn::And"])
+        if set(item) == {"Condition"}:
+            return evaluate(template["Conditions"][item["Condition"]])
         return {key: evaluate(v) for key, v in item.items()}
 
     return evaluate(value)
@@ -124,6 +131,9 @@ def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
         for role in policy["Properties"]["Roles"]:
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 yield role["Ref"], statement
+    for name, policy in _of_type(template, "AWS::IAM::ManagedPolicy").items():  # for a role outside it
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            yield name, statement
 
 
 def _listed(value: Any) -> list[Any]:
@@ -171,7 +181,12 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     assert http["s3:GetObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
     [endpoint_arn] = worker["sagemaker:InvokeEndpoint"]
     assert _evaluate(cfn, endpoint_arn) == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/sd21-base-test"
-    assert worker["s3:PutObject"] == [{"Fn::Sub": "${ImagesBucket.Arn}/images/*"}]
+    # The images; and the requests for the asynchronous endpoint, only when it is the backend
+    # (WorkerAsyncAccess, under its condition: test_async_grants_are_made_only_when_chosen).
+    assert worker["s3:PutObject"] == [
+        {"Fn::Sub": "${ImagesBucket.Arn}/images/*"},
+        {"Fn::Sub": "${ImagesBucket.Arn}/async-inputs/*"},
+    ]
     assert worker["sqs:SendMessage"] == [
         {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
     ]  # failed jobs, with why
@@ -230,7 +245,7 @@ def test_renders_are_bounded_by_the_event_source_and_a_reservation_is_opt_in(cfn
     assert _evaluate(cfn, worker["ReservedConcurrentExecutions"], reserved) == "5"
     mappings = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"] for m in
                 _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()}  # fmt: skip
-    assert set(mappings) == {"JobsQueue", "TasksQueue"}
+    assert set(mappings) == {"JobsQueue", "TasksQueue", "NotificationsQueue"}  # the last, the notifier's
     jobs = mappings["JobsQueue"]
     assert jobs["BatchSize"] == 1
     assert jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -276,7 +291,8 @@ def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[st
     """bedrock:InvokeModel on the chosen model's foundation-model ARN (no account in it), in a
     policy that exists only when ImageBackend is bedrock; both functions know the model, the
     http function to answer for it before anything is queued."""
-    assert cfn["Parameters"]["ImageBackend"]["AllowedValues"] == ["sagemaker", "placeholder", "bedrock"]
+    assert cfn["Parameters"]["ImageBackend"]["AllowedValues"] == ["sagemaker", "placeholder", "bedrock",
+                                                                  "sagemaker-async"]  # fmt: skip
     model = cfn["Parameters"]["BedrockModelId"]
     assert model["AllowedValues"] == list(bedrock.MODELS) and model["Default"] in bedrock.MODELS
     for function in _of_type(cfn, "AWS::Lambda::Function").values():
@@ -294,6 +310,198 @@ def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[st
         evaluated = _evaluate(cfn, arn, {"BedrockModelId": model_id})
         assert evaluated == f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"
     assert not any(action.startswith("bedrock:") for action in _role_actions(cfn, "HttpFunctionRole"))
+
+
+# ---- asynchronous inference (ImageBackend=sagemaker-async) ------------------------------------
+
+ASYNC_ONLY = {
+    "WorkerAsyncAccess", "EndpointAsyncAccess", "AsyncSuccessTopic", "AsyncErrorTopic", "NotificationsQueue",
+    "NotificationsDeadLetterQueue", "NotificationsQueuePolicy", "NotifierFunction", "NotifierFunctionRole",
+    "NotifierFunctionLogs", "NotificationsDeadLetterQueueNotEmpty",
+}  # fmt: skip
+SCALING_ONLY = {
+    "AsyncEndpointScalableTarget",
+    "AsyncBacklogTracking",
+    "AsyncWakeFromZero",
+    "AsyncBacklogWithoutCapacity",
+}
+
+
+def test_async_resources_exist_only_when_chosen(cfn: dict[str, Any]) -> None:
+    """Everything the asynchronous endpoint needs is under RenderAsync, and its autoscaling under
+    ScaleAsyncEndpoint: on once the endpoint exists (Application Auto Scaling registers an existing
+    variant), with sagemaker-async only."""
+    resources = cfn["Resources"]
+    for name in ASYNC_ONLY:
+        assert resources[name]["Condition"] == "RenderAsync", name
+    for name in SCALING_ONLY:
+        assert resources[name]["Condition"] == "ScaleAsyncEndpoint", name
+    derived = [n for n, r in resources.items() if n.startswith("NotifierFunction") and n not in ASYNC_ONLY]
+    assert derived and all(
+        resources[n].get("Condition") == "RenderAsync" for n in derived
+    )  # its event sources
+    for backend in cfn["Parameters"]["ImageBackend"]["AllowedValues"]:
+        for scaling in ("off", "on"):
+            chosen = {"ImageBackend": backend, "AsyncAutoScaling": scaling}
+            assert _evaluate(cfn, cfn["Conditions"]["RenderAsync"], chosen) is (backend == "sagemaker-async")
+            scales = _evaluate(cfn, cfn["Conditions"]["ScaleAsyncEndpoint"], chosen)
+            assert scales is (backend == "sagemaker-async" and scaling == "on")
+    assert cfn["Parameters"]["AsyncAutoScaling"]["Default"] == "off"
+    ttl = cfn["Parameters"]["AsyncRequestTtlSeconds"]
+    assert (ttl["MinValue"], ttl["MaxValue"]) == (60, 21600)  # InvokeEndpointAsync's RequestTTLSeconds
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["ASYNC_REQUEST_TTL_SECONDS"] == {"Ref": "AsyncRequestTtlSeconds"}
+
+
+def test_async_grants_are_made_only_when_chosen(cfn: dict[str, Any]) -> None:
+    from bot.backends.sagemaker_async import FAILURE_PREFIX, INPUT_PREFIX, OUTPUT_PREFIX
+
+    bucket = "${ImagesBucket.Arn}/"
+    inputs, outputs, failures = ({"Fn::Sub": bucket + prefix + "*"} for prefix in
+                                 (INPUT_PREFIX, OUTPUT_PREFIX, FAILURE_PREFIX))  # fmt: skip
+    policy = cfn["Resources"]["WorkerAsyncAccess"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "WorkerFunctionRole"}]
+    worker = {a: s["Resource"] for s in policy["PolicyDocument"]["Statement"] for a in _listed(s["Action"])}
+    assert set(worker) == {"sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint", "s3:PutObject"}
+    every = "ABCDEFGHIJKLMNOPQRSTUVWXYZ-abcdefghijklmnopqrstuvwxyz-0123456789"
+    for action in ("sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"):
+        arn = _evaluate(cfn, worker[action], {"SageMakerEndpointName": every})
+        assert arn == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{every.lower()}"
+    assert worker["s3:PutObject"] == inputs
+
+    notifier = _role_actions(cfn, "NotifierFunctionRole")
+    assert set(notifier) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage", "s3:GetObject",
+        "s3:PutObject", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+        "dynamodb:Query", "secretsmanager:GetSecretValue",
+    }  # fmt: skip
+    assert notifier["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["NotificationsQueue", "Arn"]}]
+    assert notifier["sqs:SendMessage"] == [{"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}]  # given-up jobs
+    assert notifier["s3:GetObject"] == [outputs, failures, {"Fn::Sub": bucket + "images/*"}]
+    assert notifier["s3:PutObject"] == [{"Fn::Sub": bucket + "images/*"}]
+    assert notifier["dynamodb:Query"] == [{"Fn::Sub": f"${{JobsTable.Arn}}/index/{WAITING_INDEX}"}]
+
+    endpoint = _role_actions(cfn, "EndpointAsyncAccess")  # for the endpoint's own execution role
+    assert endpoint == {
+        "s3:GetObject": [inputs],
+        "s3:PutObject": [outputs, failures],
+        "sns:Publish": [{"Ref": "AsyncSuccessTopic"}, {"Ref": "AsyncErrorTopic"}],
+    }
+    assert not any(a.startswith(("sagemaker:", "sns:")) for a in _role_actions(cfn, "HttpFunctionRole"))
+
+
+def test_the_topics_feed_the_notifier_through_a_queue_with_its_dead_letter_queue(cfn: dict[str, Any]) -> None:
+    """Both topics deliver to the notifications queue with SNS's envelope (bot/notifier.py reads
+    it), which the queue's policy lets only those topics send; the notifier takes it as the worker
+    takes its queues, and sweeps every 5 minutes."""
+    resources = cfn["Resources"]
+    queue_arn = {"Fn::GetAtt": ["NotificationsQueue", "Arn"]}
+    for topic in ("AsyncSuccessTopic", "AsyncErrorTopic"):
+        [subscription] = resources[topic]["Properties"]["Subscription"]
+        assert subscription == {"Protocol": "sqs", "Endpoint": queue_arn}  # no RawMessageDelivery
+    [allowed] = resources["NotificationsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (allowed["Effect"], allowed["Action"], allowed["Resource"]) == (
+        "Allow",
+        "sqs:SendMessage",
+        queue_arn,
+    )
+    assert allowed["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert allowed["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": [{"Ref": "AsyncSuccessTopic"}, {"Ref": "AsyncErrorTopic"}]}
+    }
+    notifier = resources["NotifierFunction"]["Properties"]
+    assert notifier["Handler"] == "bot.handlers.notifier_handler"
+    queue = resources["NotificationsQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * notifier["Timeout"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+    variables = notifier["Environment"]["Variables"]
+    assert variables["NOTIFICATIONS_QUEUE_URL"] == {"Ref": "NotificationsQueue"}
+    assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "JobsDeadLetterQueue"}
+    [mapping] = [m["Properties"] for m in _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+                 if m["Properties"]["EventSourceArn"] == queue_arn]  # fmt: skip
+    assert mapping["FunctionName"] == {"Ref": "NotifierFunction"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [rule] = _of_type(cfn, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["NotifierFunction", "Arn"]}]
+
+
+def test_the_sweep_reads_a_sparse_index_of_the_waiting_jobs(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["JobsTable"]["Properties"]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == WAITING_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": "waiting", "KeyType": "HASH"},
+        {"AttributeName": "give_up_at", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    assert types == {"pk": "S", "waiting": "S", "give_up_at": "N"}
+
+
+def test_the_outputs_are_what_the_endpoints_async_inference_config_needs(cfn: dict[str, Any]) -> None:
+    from bot.backends.sagemaker_async import FAILURE_PREFIX, OUTPUT_PREFIX
+
+    outputs = cfn["Outputs"]
+    named = {"AsyncSuccessTopicArn", "AsyncErrorTopicArn", "AsyncOutputPath", "AsyncFailurePath",
+             "EndpointAsyncPolicyArn", "NotificationsQueueUrl"}  # fmt: skip
+    assert all(outputs[name]["Condition"] == "RenderAsync" for name in named)
+    assert outputs["AsyncSuccessTopicArn"]["Value"] == {"Ref": "AsyncSuccessTopic"}
+    assert outputs["AsyncErrorTopicArn"]["Value"] == {"Ref": "AsyncErrorTopic"}
+    bucket = {"ImagesBucket": "imagine-imagesbucket-x"}
+    assert (
+        _evaluate(cfn, outputs["AsyncOutputPath"]["Value"], bucket)
+        == f"s3://imagine-imagesbucket-x/{OUTPUT_PREFIX}"
+    )
+    assert (
+        _evaluate(cfn, outputs["AsyncFailurePath"]["Value"], bucket)
+        == f"s3://imagine-imagesbucket-x/{FAILURE_PREFIX}"
+    )
+    assert outputs["EndpointAsyncPolicyArn"]["Value"] == {"Ref": "EndpointAsyncAccess"}
+
+
+def test_the_async_endpoint_scales_to_zero_and_wakes_on_its_backlog(cfn: dict[str, Any]) -> None:
+    """As AWS's guide sets up asynchronous inference's autoscaling
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html): minimum 0,
+    target tracking on ApproximateBacklogSizePerInstance, and a step policy triggered by an alarm on
+    HasBacklogWithoutCapacity, which is what starts an instance from zero."""
+    resources = cfn["Resources"]
+    target = resources["AsyncEndpointScalableTarget"]["Properties"]
+    assert (target["ServiceNamespace"], target["ScalableDimension"]) == (
+        "sagemaker",
+        "sagemaker:variant:DesiredInstanceCount",
+    )
+    assert _evaluate(cfn, target["ResourceId"]) == f"endpoint/{ENDPOINT}/variant/AllTraffic"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, {"Ref": "AsyncMaxInstances"})
+    tracking = resources["AsyncBacklogTracking"]["Properties"]
+    assert tracking["PolicyType"] == "TargetTrackingScaling"
+    assert tracking["ScalingTargetId"] == {"Ref": "AsyncEndpointScalableTarget"}
+    config = tracking["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == {"Ref": "AsyncBacklogPerInstance"}
+    assert config["CustomizedMetricSpecification"] == {
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ApproximateBacklogSizePerInstance",
+        "Dimensions": [{"Name": "EndpointName", "Value": {"Ref": "SageMakerEndpointName"}}],
+        "Statistic": "Average",
+    }
+    wake = resources["AsyncWakeFromZero"]["Properties"]
+    assert wake["PolicyType"] == "StepScaling"
+    assert wake["ScalingTargetId"] == {"Ref": "AsyncEndpointScalableTarget"}
+    steps = wake["StepScalingPolicyConfiguration"]
+    assert steps["AdjustmentType"] == "ChangeInCapacity"
+    assert steps["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
+    alarm = resources["AsyncBacklogWithoutCapacity"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SageMaker", "HasBacklogWithoutCapacity")
+    assert alarm["Dimensions"] == [{"Name": "EndpointName", "Value": {"Ref": "SageMakerEndpointName"}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "AsyncWakeFromZero"}]
+    assert cfn["Parameters"]["AsyncMaxInstances"]["MinValue"] == 1
 
 
 def test_delivery_settings_are_parameters_passed_to_both_functions(cfn: dict[str, Any]) -> None:
@@ -333,7 +541,9 @@ def test_functions_run_arm64_python312_with_powertools_from_the_layer(cfn: dict[
 
 def test_every_handler_resolves_to_a_callable_in_bot(cfn: dict[str, Any]) -> None:
     handlers_named = [f["Properties"]["Handler"] for f in _of_type(cfn, "AWS::Lambda::Function").values()]
-    assert sorted(handlers_named) == ["bot.handlers.http_handler", "bot.handlers.worker_handler"]
+    assert sorted(handlers_named) == [
+        "bot.handlers.http_handler", "bot.handlers.notifier_handler", "bot.handlers.worker_handler",
+    ]  # fmt: skip
     for handler in handlers_named:
         module, _, name = handler.rpartition(".")
         assert callable(getattr(importlib.import_module(module), name))
@@ -404,6 +614,7 @@ def test_alarms_watch_the_failure_modes(cfn: dict[str, Any]) -> None:
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
         ("AWS/SageMaker", "Invocation5XXErrors"),
+        ("AWS/SageMaker", "HasBacklogWithoutCapacity"),  # wakes the asynchronous endpoint from zero
     }
     assert {"SlackRequestUrl", "ImagesBaseUrl"} <= set(cfn["Outputs"])
 
@@ -694,6 +905,97 @@ def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
         assert [b["type"] for b in update.args["blocks"]].count("image") == 1
     finally:
         recorder.stop()
+        handlers.reset()
+
+
+# Resource types the asynchronous stack adds that moto's CloudFormation does not model either.
+ASYNC_MOTO_SKIPS = {
+    "AWS::SQS::QueuePolicy", "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+}  # fmt: skip
+
+
+def test_a_stack_deployed_for_the_async_endpoint_submits_and_its_notifier_delivers(
+    cfn: dict[str, Any],
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    app_server: LocalServer,
+) -> None:
+    """ImageBackend=sagemaker-async with autoscaling on, deployed into moto: the worker submits to
+    the endpoint (configured with the stack's paths and topics), the endpoint publishes to the
+    stack's topic, SNS delivers to the stack's notifications queue, and the notifier posts."""
+    assert {r["Type"] for r in cfn["Resources"].values()} >= ASYNC_MOTO_SKIPS
+    parameters = {
+        "SageMakerEndpointName": ENDPOINT,
+        "ImageBackend": "sagemaker-async",
+        "AsyncAutoScaling": "on",
+    }
+    stack, created = _deploy(cfn, moto_url, monkeypatch, parameters)
+    for name in ASYNC_ONLY - {"NotificationsQueuePolicy", "NotificationsDeadLetterQueueNotEmpty"}:  # skipped
+        assert created[name]["ResourceStatus"] == "CREATE_COMPLETE", name
+    role = created["WorkerFunctionRole"]["PhysicalResourceId"]
+    document = _inline_policy(role, "imagine-worker-async")
+    [invoke] = [s for s in document["Statement"] if "sagemaker:InvokeEndpointAsync" in s["Action"]]
+    assert invoke["Resource"] == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{ENDPOINT.lower()}"
+
+    slack_secret, link_secret = _stack_secrets(stack)
+    bucket = created["ImagesBucket"]["PhysicalResourceId"]
+    endpoint = AsyncStandIn(
+        aws_url=moto_url,
+        output_path=f"s3://{bucket}/async-outputs/",
+        failure_path=f"s3://{bucket}/async-failures/",
+        success_topic=created["AsyncSuccessTopic"]["PhysicalResourceId"],
+        error_topic=created["AsyncErrorTopic"]["PhysicalResourceId"],
+        endpoints=(ENDPOINT,),
+        instances=1,
+    ).start()
+    recorder = SlackRecorder().start()
+    lam = boto3.client("lambda")
+    try:
+        runtime = {
+            "SLACK_SECRET_ID": slack_secret,
+            "LINK_SECRET_ID": link_secret,
+            "SLACK_API_URL": recorder.api_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER": endpoint.url,
+            "PUBLIC_BASE_URL": app_server.url,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+
+        def become(function: str) -> None:
+            for key, value in {**_function_env(lam, function, stack), **runtime}.items():
+                monkeypatch.setenv(key, value)
+            handlers.reset()
+
+        def event_of(queue_url: str) -> dict[str, Any]:
+            messages = handlers.services().sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+            )["Messages"]
+            return to_event(
+                messages, f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}", "us-east-1"
+            )
+
+        become("HttpFunction")
+        assert call_http(command_event("a cyborg tiger --seed 5"))["statusCode"] == 200
+        become("WorkerFunction")
+        assert call_worker(event_of(handlers.services().settings.jobs_queue_url)) == {"batchItemFailures": []}
+        [request] = endpoint.requests
+        assert request.input_location.startswith(f"s3://{bucket}/async-inputs/")
+        assert recorder.calls_to("chat.update") == []
+
+        endpoint.work()
+        become("NotifierFunction")
+        notifications = handlers.services().settings.notifications_queue_url
+        assert notifications == created["NotificationsQueue"]["PhysicalResourceId"]
+        notifier = LocalContext("imagine-notifier", "NotifierFunction")
+        assert dict(handlers.notifier_handler(event_of(notifications), notifier)) == {"batchItemFailures": []}
+        [update] = recorder.calls_to("chat.update")
+        [image] = [b for b in update.args["blocks"] if b["type"] == "image"]
+        key = "images/" + image["image_url"].split("/images/", 1)[1].split("/", 1)[1]
+        assert boto3.client("s3").head_object(Bucket=bucket, Key=key)["ContentType"] == "image/jpeg"
+    finally:
+        recorder.stop()
+        endpoint.stop()
         handlers.reset()
 
 

@@ -3,8 +3,11 @@ production and a deterministic placeholder locally."""
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot.prompt import ImageRequest
 
@@ -23,6 +26,25 @@ class BackendError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+
+
+T = TypeVar("T")
+
+
+def with_retries(attempt: Callable[[], T], deadline: float, base_delay: float, max_delay: float) -> T:
+    """``attempt()``, tried again after a retryable :class:`BackendError` with exponential backoff
+    and jitter while the next try still starts before ``deadline`` (``time.monotonic()``); then
+    the last error is raised."""
+    tries = 0
+    while True:
+        try:
+            return attempt()
+        except BackendError as error:
+            delay = min(max_delay, base_delay * 2**tries) * random.uniform(0.5, 1.0)
+            if not error.retryable or time.monotonic() + delay >= deadline:
+                raise
+            time.sleep(delay)
+            tries += 1
 
 
 class Backend(Protocol):

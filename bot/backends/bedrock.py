@@ -28,14 +28,13 @@ import binascii
 import io
 import json
 import math
-import random
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from bot.backends import BackendError
+from bot.backends import BackendError, with_retries
 from bot.prompt import ImageRequest, UsageNeeded
 
 if TYPE_CHECKING:
@@ -326,16 +325,7 @@ class BedrockBackend:
             return [jpeg for future in drawn for jpeg in future.result()]
 
     def _with_retries(self, body: dict[str, Any], expected: int, deadline: float) -> list[bytes]:
-        attempt = 0
-        while True:
-            try:
-                return self._invoke(body, expected)
-            except BackendError as error:
-                delay = min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
-                if not error.retryable or time.monotonic() + delay >= deadline:
-                    raise
-                time.sleep(delay)
-                attempt += 1
+        return with_retries(lambda: self._invoke(body, expected), deadline, self.base_delay, self.max_delay)
 
     def _invoke(self, body: dict[str, Any], expected: int) -> list[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError

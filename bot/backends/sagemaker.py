@@ -11,11 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from bot.backends import BackendError
+from bot.backends import BackendError, with_retries
 from bot.prompt import ImageRequest
 
 if TYPE_CHECKING:
@@ -96,16 +95,7 @@ class SageMakerBackend:
         """Invoke the endpoint, retrying throttling and server errors with exponential backoff
         and jitter while the time budget lasts; then the last error is raised (retryable)."""
         deadline = time.monotonic() + self.budget_seconds
-        attempt = 0
-        while True:
-            try:
-                return self._invoke(request)
-            except BackendError as error:
-                delay = min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
-                if not error.retryable or time.monotonic() + delay >= deadline:
-                    raise
-                time.sleep(delay)
-                attempt += 1
+        return with_retries(lambda: self._invoke(request), deadline, self.base_delay, self.max_delay)
 
     def _invoke(self, request: ImageRequest) -> list[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -8,6 +8,7 @@ imagine-bot run [--port N]       the stack as a local server, with the playgroun
 imagine-bot send PROMPT...       a signed /imagine to the server `run` started
 imagine-bot dev                  your own Slack workspace over Socket Mode, on the local stack
 imagine-bot cost --images-per-day N   what each backend costs a month at that volume, and break-evens
+imagine-bot sweep                the asynchronous backend's sweep, once (it also runs every 5 minutes)
 imagine-bot provision            create bucket, queues and table where AWS settings point
 """
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument(
         "--socket-mode", action="store_true", help="for `make dev`: Socket Mode on, no request URLs"
     )
+    sub.add_parser(
+        "sweep", help="sagemaker-async: post answers whose notification was lost, give up overdue jobs"
+    )
     redrive = sub.add_parser("redrive", help="move dead-lettered jobs back to the jobs queue, to run again")
     redrive.add_argument("--queue-url", default=os.environ.get("JOBS_QUEUE_URL", ""))
     redrive.add_argument("--dead-letter-queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "provision": _provision,
         "manifest": _manifest,
         "redrive": _redrive,
+        "sweep": _sweep,
         "cost": cost.run,
     }
     return commands[args.command](args)
@@ -642,6 +647,12 @@ def _manifest(args: argparse.Namespace) -> int:
     print(text)
     print(f"# written to {OUT / 'manifest.yml'}: paste it at https://api.slack.com/apps", file=sys.stderr)
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from bot.notifier import main as sweep
+
+    return sweep()
 
 
 def _redrive(args: argparse.Namespace) -> int:

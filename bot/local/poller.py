@@ -3,21 +3,57 @@
 Messages come in batches with their system attributes; those the handler does not report in
 ``batchItemFailures`` are deleted, the rest stay hidden until their visibility timeout ends
 and are received again (or moved to the dead-letter queue by the queue's redrive policy).
-The worker has two event sources, the jobs queue's and the tasks queue's (infra/template.yaml):
-:class:`EventSources` polls both, in turn.
+The worker has two event sources, the jobs queue's and the tasks queue's (infra/template.yaml);
+with the asynchronous endpoint the notifier has a third, the notifications queue, and a schedule
+that sweeps the jobs still waiting: :class:`EventSources` polls them all, in turn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.local.lambda_context import LocalContext
+from bot.local.lambda_context import WORKER_RESOURCE, LocalContext
 
 if TYPE_CHECKING:
     from bot.services import Services
 
 WORKER_FUNCTION = "imagine-worker-local"
+NOTIFIER_FUNCTION = "imagine-notifier-local"
+NOTIFIER_RESOURCE = "NotifierFunction"  # its logical id in infra/template.yaml
+SWEEP_EVERY_SECONDS = 60.0  # the template's schedule is every 5 minutes; locally, sooner
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def _worker(event: dict[str, Any], context: Any) -> Any:
+    from bot.handlers import worker_handler
+
+    return worker_handler(event, context)
+
+
+def _notifier(event: dict[str, Any], context: Any) -> Any:
+    from bot.handlers import notifier_handler
+
+    return notifier_handler(event, context)
+
+
+def scheduled_event(now: float | None = None, region: str = "us-east-1") -> dict[str, Any]:
+    """The event EventBridge's schedule hands a function
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html)."""
+    at = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    return {
+        "version": "0",
+        "id": f"local-{int(at.timestamp())}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/imagine-sweep"],
+        "detail": {},
+    }
 
 
 def to_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -66,8 +102,14 @@ class Poller(_Polling):
         wait_seconds: int = 1,
         redeliver_after: int | None = None,
         timeout_seconds: float | None = None,
+        handler: Handler = _worker,
+        function_name: str = WORKER_FUNCTION,
+        resource: str = WORKER_RESOURCE,
     ) -> None:
         self.sqs = sqs
+        self.handler = handler  # the function the queue's event source invokes
+        self.function_name = function_name
+        self.resource = resource  # its logical id in the template, whose Timeout it has
         self.queue_url = queue_url
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
@@ -82,9 +124,7 @@ class Poller(_Polling):
         ]["QueueArn"]
 
     def poll_once(self) -> int:
-        """Receive one batch, hand it to the worker, settle it; the number of messages handled."""
-        from bot.handlers import worker_handler
-
+        """Receive one batch, hand it to the function, settle it; the number of messages handled."""
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
@@ -95,10 +135,10 @@ class Poller(_Polling):
         if not messages:
             return 0
         region = self.sqs.meta.region_name
-        context = LocalContext(WORKER_FUNCTION)
+        context = LocalContext(self.function_name, self.resource)
         if self.timeout_seconds is not None:
             context.timeout_seconds = self.timeout_seconds
-        result = worker_handler(to_event(messages, self.queue_arn, region), context)
+        result = self.handler(to_event(messages, self.queue_arn, region), context)
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:
@@ -112,19 +152,49 @@ class Poller(_Polling):
         return len(messages)
 
 
+class Sweeper(_Polling):
+    """The notifier's schedule: a sweep of the jobs waiting on the asynchronous endpoint every
+    ``every`` seconds, as EventBridge invokes it in AWS."""
+
+    def __init__(self, every: float = SWEEP_EVERY_SECONDS) -> None:
+        self.every = every
+        self.last = 0.0
+
+    def poll_once(self) -> int:
+        """Sweep if it is time; never counts as work done, so a drain does not wait on it."""
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            _notifier(scheduled_event(), LocalContext(NOTIFIER_FUNCTION, NOTIFIER_RESOURCE))
+        return 0
+
+
 class EventSources(_Polling):
-    """The worker's event sources, each queue polled in turn. Lambda runs them side by side; one
+    """The functions' event sources, each queue polled in turn. Lambda runs them side by side; one
     process taking turns keeps a task from waiting for more than the render in progress."""
 
-    def __init__(self, pollers: Sequence[Poller]) -> None:
+    def __init__(self, pollers: Sequence[_Polling]) -> None:
         self.pollers = list(pollers)
 
     @classmethod
     def of(cls, services: Services, **options: Any) -> EventSources:
-        """Pollers for the jobs and tasks queues the settings name, each with ``options``."""
+        """Pollers for the jobs and tasks queues the settings name, each with ``options``; with
+        a notifications queue named too, its poller and the notifier's sweep."""
         settings = services.settings
         urls = (settings.jobs_queue_url, settings.tasks_queue_url)
-        return cls([Poller(services.sqs, url, **options) for url in urls])
+        pollers: list[_Polling] = [Poller(services.sqs, url, **options) for url in urls]
+        if settings.notifications_queue_url:
+            url = settings.notifications_queue_url
+            notifier = Poller(
+                services.sqs,
+                url,
+                handler=_notifier,
+                function_name=NOTIFIER_FUNCTION,
+                resource=NOTIFIER_RESOURCE,
+                **options,
+            )
+            pollers.append(notifier)
+            pollers.append(Sweeper())
+        return cls(pollers)
 
     def poll_once(self) -> int:
         """One batch from each queue; the number of messages handled."""

@@ -1,6 +1,8 @@
 """Create the bucket, the jobs and tasks queues with their dead-letter queue, and the table that
 the settings name, on whatever AWS endpoint the environment points to, configured as infra/template.yaml
-configures them in AWS, so the local stack cannot drift from what deploys."""
+configures them in AWS, so the local stack cannot drift from what deploys. With the asynchronous
+endpoint (IMAGE_BACKEND=sagemaker-async), also the notifications queue, its dead-letter queue and
+the endpoint's two SNS topics feeding it (:func:`provision_notifications`)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,23 @@ _QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedS
 
 
 @dataclass(frozen=True)
+class Notifications:
+    """The asynchronous endpoint's way back: its SNS topics, and the queue they feed."""
+
+    queue_url: str
+    dead_letter_queue_url: str
+    success_topic_arn: str
+    error_topic_arn: str
+
+
+@dataclass(frozen=True)
 class Provisioned:
     queue_url: str
     dead_letter_queue_url: str
     tasks_queue_url: str
     bucket: str
     table: str
+    notifications: Notifications | None = None
 
 
 def queue_name(queue_url: str) -> str:
@@ -37,7 +50,40 @@ def provision(services: Services) -> Provisioned:
     tasks_url = _create_queue(services.sqs, tasks_name, "TasksQueue", dlq_url, overrides)
     _create_bucket(services.s3, settings.images_bucket, services.region, properties("ImagesBucket"))
     _create_table(services.dynamodb, settings.jobs_table, properties("JobsTable"))
-    return Provisioned(queue_url, dlq_url, tasks_url, settings.images_bucket, settings.jobs_table)
+    notifications = None
+    if settings.image_backend == "sagemaker-async" and settings.notifications_queue_url:
+        notifications = provision_notifications(services)
+    bucket, table = settings.images_bucket, settings.jobs_table
+    return Provisioned(queue_url, dlq_url, tasks_url, bucket, table, notifications)
+
+
+def provision_notifications(services: Services) -> Notifications:
+    """The notifications queue NOTIFICATIONS_QUEUE_URL names, with its dead-letter queue, and the
+    success and error topics (named after the queue) subscribed to it as the template subscribes
+    them: SNS's envelope kept, SNS allowed to send by the queue's policy."""
+    settings = services.settings
+    sqs: Any = services.sqs
+    name = queue_name(settings.notifications_queue_url)
+    dlq_url = sqs.create_queue(
+        QueueName=name + DLQ_SUFFIX, Attributes=_queue_attributes(properties("NotificationsDeadLetterQueue"))
+    )["QueueUrl"]
+    overrides = {"MaxReceiveCount": settings.max_receive_count}
+    queue_url = _create_queue(sqs, name, "NotificationsQueue", dlq_url, overrides)
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns = services.sns
+    topics = []
+    for resource, suffix in (("AsyncSuccessTopic", "-success"), ("AsyncErrorTopic", "-error")):
+        arn = sns.create_topic(Name=name + suffix)["TopicArn"]
+        for subscription in properties(resource)["Subscription"]:
+            sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=queue_arn)
+        topics.append(arn)
+    [statement] = properties("NotificationsQueuePolicy")["PolicyDocument"]["Statement"]
+    allowed = {**statement, "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topics}}}
+    policy = {"Version": "2012-10-17", "Statement": [allowed]}
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    return Notifications(queue_url, dlq_url, topics[0], topics[1])
 
 
 def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
@@ -116,6 +162,7 @@ def _create_table(dynamodb: Any, table: str, props: dict[str, Any]) -> None:
             TableName=table,
             AttributeDefinitions=props["AttributeDefinitions"],
             KeySchema=props["KeySchema"],
+            GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
             BillingMode=props["BillingMode"],
             SSESpecification={"Enabled": bool(props["SSESpecification"]["SSEEnabled"])},
         )

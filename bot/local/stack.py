@@ -3,7 +3,9 @@ settings that point the bot at them. The recorder downloads every image link of 
 Slack does, from loopback hosts only: PUBLIC_BASE_URL must be the local server for its images to
 be accepted (bot.local.slack_recorder). Whatever the environment already names is left alone:
 set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` and ``TASKS_QUEUE_URL`` for other AWS resources,
-``SLACK_BOT_TOKEN`` for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint."""
+``SLACK_BOT_TOKEN`` for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint. With
+``IMAGE_BACKEND=sagemaker-async``, the notifications queue and the endpoint's two topics are made
+too (``NOTIFICATIONS_QUEUE_URL``), and the local poller feeds the notifier."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ LOCAL_DEFAULTS = {
 }
 LOCAL_QUEUE = "imagine-jobs"
 LOCAL_TASKS_QUEUE = "imagine-tasks"
+LOCAL_NOTIFICATIONS_QUEUE = "imagine-notifications"  # IMAGE_BACKEND=sagemaker-async only
 
 
 def aws_defaults(env: MutableMapping[str, str]) -> None:
@@ -30,6 +33,9 @@ def aws_defaults(env: MutableMapping[str, str]) -> None:
         env.setdefault(name, value)
     env.setdefault("JOBS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_QUEUE}")
     env.setdefault("TASKS_QUEUE_URL", f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_TASKS_QUEUE}")
+    if env.get("IMAGE_BACKEND", "").lower() == "sagemaker-async":
+        notifications = f"{env.get('AWS_ENDPOINT_URL', '')}/123456789012/{LOCAL_NOTIFICATIONS_QUEUE}"
+        env.setdefault("NOTIFICATIONS_QUEUE_URL", notifications)
 
 
 @dataclass
@@ -71,6 +77,8 @@ class LocalStack:
         env["JOBS_QUEUE_URL"] = provisioned.queue_url
         env["TASKS_QUEUE_URL"] = provisioned.tasks_queue_url
         env["DEAD_LETTER_QUEUE_URL"] = provisioned.dead_letter_queue_url
+        if provisioned.notifications is not None:  # the notifier's queue, which the local poller feeds it
+            env["NOTIFICATIONS_QUEUE_URL"] = provisioned.notifications.queue_url
         handlers.reset()
         return self
 

@@ -1,0 +1,432 @@
+"""IMAGE_BACKEND=sagemaker-async: the worker submits to an asynchronous endpoint and finishes at
+once; the endpoint's notification comes back through SNS and the notifications queue, and
+notifier_handler delivers the images exactly as the real-time path does.
+
+The endpoint is tests/fakes/sagemaker_async.py, reached by boto3 at
+AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (InvokeEndpointAsync) and AWS_ENDPOINT_URL_SAGEMAKER
+(DescribeEndpoint); it reads the request from moto's S3, writes its answer there and publishes to
+SNS in moto, which delivers to the notifications queue provisioned as infra/template.yaml has it.
+Both functions run through their Lambda entry points, with SQS events as their event sources
+make them; the sweep runs as EventBridge's schedule invokes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from bot import handlers
+from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
+from bot.jobs import Job
+from bot.local.lambda_context import LocalContext
+from bot.local.poller import NOTIFIER_FUNCTION, NOTIFIER_RESOURCE, scheduled_event
+from bot.local.provision import Notifications, provision_notifications
+from bot.messages import WARMING_UP
+from bot.notifier import parse
+from tests.conftest import STAGE, Stack, call_http, call_worker, command_event, http_event
+from tests.fakes.jumpstart_contract import request_problems
+from tests.fakes.sagemaker_async import MODEL_FAILED, AsyncStandIn, Outcome
+
+KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
+NOTIFICATIONS = json.loads(
+    (Path(__file__).parent / "fixtures" / "sagemaker_async_notifications.json").read_text()
+)
+NO_FAILURES: dict[str, Any] = {"batchItemFailures": []}
+
+
+@pytest.fixture
+def notifications(env: Stack, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Notifications:
+    """The notifications queue and the endpoint's two topics, as the stack makes them."""
+    monkeypatch.setenv("IMAGE_BACKEND", "sagemaker-async")
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
+    name = "notifications-" + env.resources.table.removeprefix("jobs-")
+    monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", f"{moto_url}/123456789012/{name}")
+    handlers.reset()
+    made = provision_notifications(handlers.services())
+    monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", made.queue_url)
+    handlers.reset()
+    return made
+
+
+@pytest.fixture
+def endpoint(
+    env: Stack, moto_url: str, notifications: Notifications, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AsyncStandIn]:
+    """The asynchronous endpoint, deployed with the stack's paths and topics, one instance up."""
+    bucket = env.resources.bucket
+    stand_in = AsyncStandIn(
+        aws_url=moto_url,
+        output_path=f"s3://{bucket}/async-outputs/",
+        failure_path=f"s3://{bucket}/async-failures/",
+        success_topic=notifications.success_topic_arn,
+        error_topic=notifications.error_topic_arn,
+        instances=1,
+    ).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", stand_in.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", stand_in.url)
+    handlers.reset()
+    yield stand_in
+    stand_in.stop()
+
+
+def call_notifier(event: dict[str, Any]) -> dict[str, Any]:
+    context = LocalContext(NOTIFIER_FUNCTION + "-test", NOTIFIER_RESOURCE)
+    return dict(handlers.notifier_handler(event, context))
+
+
+def notified(env: Stack, notifications: Notifications) -> dict[str, Any]:
+    """What the notifications queue holds, as its event source hands it to the notifier."""
+    return env.sqs_event(notifications.queue_url)
+
+
+def queued(env: Stack, queue_url: str) -> int:
+    attributes = env.services.sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def sweep(at: float | None = None) -> dict[str, Any]:
+    return call_notifier(scheduled_event(at))
+
+
+def submit(env: Stack, text: str = "a cyborg tiger --seed 42") -> Job:
+    """/imagine, and the worker's turn: the job as the worker got it."""
+    assert call_http(command_event(text))["statusCode"] == 200
+    event = env.sqs_event()
+    job = Job.from_json(event["Records"][0]["body"])
+    assert call_worker(event) == NO_FAILURES
+    return job
+
+
+def _s3(env: Stack, prefix: str) -> dict[str, bytes]:
+    s3 = env.services.s3
+    listing = s3.list_objects_v2(Bucket=env.resources.bucket, Prefix=prefix).get("Contents", [])
+    return {
+        o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing
+    }
+
+
+def _open_link(link: str) -> bytes:
+    path = urlsplit(link).path.removeprefix(STAGE)
+    response = call_http(http_event("http", "GET", path))
+    assert response["statusCode"] == 302, response
+    with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
+        data: bytes = presigned.read()
+        return data
+
+
+def _results(env: Stack) -> list[dict[str, Any]]:
+    """Every message update that shows images."""
+    return [
+        c.args
+        for c in env.slack.calls_to("chat.update")
+        if c.ok and any(b["type"] == "image" for b in c.args["blocks"])
+    ]
+
+
+# ---- the contract ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "in its SNS envelope"])
+def test_the_documented_notifications_are_read(raw: bool) -> None:
+    for name in ("completed", "failed"):
+        notification = NOTIFICATIONS[name]
+        body = json.dumps(notification)
+        if not raw:  # as SNS delivers to SQS without raw message delivery
+            body = json.dumps({"Type": "Notification", "MessageId": "m", "TopicArn": "arn", "Message": body})
+        note = parse(body)
+        assert note.inference_id == "11111111-2222-3333-4444-555555555555"
+        assert note.status == notification["invocationStatus"]
+        assert note.seconds == pytest.approx(0.153)
+    assert parse(json.dumps(NOTIFICATIONS["completed"])).output_location.endswith("/prediction.out")
+    assert parse(json.dumps(NOTIFICATIONS["failed"])).failure_reason.startswith("ClientError: ")
+
+
+def test_the_stand_in_notifies_in_the_documented_shape(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.scripted += [Outcome(), Outcome(failure="CUDA out of memory")]
+    submit(env)
+    submit(env, "a second tiger")
+    assert endpoint.work() == 2
+    completed, failed = endpoint.published
+    assert set(completed) == set(NOTIFICATIONS["completed"])
+    assert set(completed["requestParameters"]) == set(NOTIFICATIONS["completed"]["requestParameters"])
+    assert set(failed) == set(NOTIFICATIONS["failed"])
+    assert failed["failureReason"] == MODEL_FAILED == NOTIFICATIONS["failed"]["failureReason"]
+
+
+# ---- the render, submitted and delivered ------------------------------------------------------
+
+
+def test_a_job_is_submitted_then_delivered_by_the_notifier(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    job = submit(env, "a cyborg tiger --ar 16:9 --seed 42 --n 2 --no text, blurry --steps 25 --cfg 9")
+
+    # The worker wrote the JumpStart request to S3 and queued it; nothing is rendered yet.
+    [request] = endpoint.requests
+    assert request.endpoint == "sd-21-base"
+    assert request.inference_id == job.job_id
+    assert request.input_location == f"s3://{env.resources.bucket}/async-inputs/{job.job_id}.json"
+    assert request.headers["x-amzn-sagemaker-content-type"] == CONTENT_TYPE
+    assert request.headers["x-amzn-sagemaker-accept"] == ACCEPT
+    [(key, raw)] = _s3(env, "async-inputs/").items()
+    assert f"s3://{env.resources.bucket}/{key}" == request.input_location
+    body = json.loads(raw)
+    assert body == {
+        "prompt": "a cyborg tiger",
+        "negative_prompt": "text, blurry",
+        "width": 680,
+        "height": 384,
+        "num_inference_steps": 25,
+        "guidance_scale": 9.0,
+        "seed": 42,
+        "num_images_per_prompt": 2,
+    }
+    assert request_problems(body) == []
+    [posted] = env.slack.calls_to("chat.postMessage")
+    assert "painting since" in json.dumps(posted.args["blocks"])
+    assert env.slack.calls_to("chat.update") == []
+    assert _s3(env, "images/") == {}
+    progress = env.services.store.load(job.job_id)
+    assert progress.status == "submitted"
+    assert progress.inference is not None
+    assert progress.inference.output_location == request.output_location
+    assert progress.inference.failure_location == request.failure_location
+
+    # The GPU's turn; then the notification reaches the notifier through SNS and SQS.
+    assert endpoint.work() == 1
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+
+    stored = _s3(env, "images/")
+    assert len(stored) == 2 and all(KEY.match(k) for k in stored)
+    head = env.services.s3.head_object(Bucket=env.resources.bucket, Key=sorted(stored)[0])
+    assert head["ContentType"] == "image/jpeg"
+    assert head["Metadata"]["backend"] == "sagemaker-async" and head["Metadata"]["seed"] == "42"
+    [result] = _results(env)
+    assert result["ts"] == env.services.store.load(job.job_id).message["ts"]  # the message posted
+    images = [b for b in result["blocks"] if b["type"] == "image"]
+    assert {_open_link(b["image_url"]) for b in images} == set(stored.values())
+    context = json.dumps(result["blocks"], ensure_ascii=False)
+    assert "seed 42" in context and "680×384" in context and "rendered in" in context
+    assert any(b["type"] == "actions" for b in result["blocks"])  # the same result, buttons and all
+    assert len(env.slack.calls_to("chat.postMessage")) == 1
+    assert env.services.store.load(job.job_id).status == "done"
+    assert env.dead_letters() == []
+
+
+def test_the_message_says_the_gpu_is_warming_up_while_the_endpoint_is_at_zero(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.instances = 0
+    job = submit(env)
+
+    assert endpoint.described == 1
+    [posted] = env.slack.calls_to("chat.postMessage")
+    assert WARMING_UP in json.dumps(posted.args["blocks"]) and "Warming up the GPU" in posted.args["text"]
+    assert "painting" not in json.dumps(posted.args["blocks"])
+
+    endpoint.work()  # an instance starts, and renders
+    assert endpoint.instances == 1
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+    [result] = _results(env)
+    assert result["ts"] == env.services.store.load(job.job_id).message["ts"]
+    assert WARMING_UP not in json.dumps(result["blocks"])
+
+    handlers.reset()  # a new container asks afresh: the endpoint is up now
+    submit(env, "another tiger")
+    latest = env.slack.calls_to("chat.postMessage")[-1]
+    assert "painting since" in json.dumps(latest.args["blocks"]) and WARMING_UP not in json.dumps(latest.args)
+
+
+def test_a_model_error_is_told_in_the_thread_and_dead_lettered_with_the_endpoints_reason(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.scripted.append(Outcome(failure="CUDA out of memory"))
+    job = submit(env, "a tiger made of smaller tigers")
+    endpoint.work()
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+
+    [_posted, reply] = env.slack.calls_to("chat.postMessage")
+    assert reply.args["thread_ts"] == env.services.store.load(job.job_id).message["ts"]
+    said = "ClientError: Received server error (500) from model"
+    assert "could not be rendered" in reply.args["text"] and said in reply.args["text"]
+    assert "See the SageMaker" not in reply.args["text"]  # the pointer to the logs is for an admin
+    [failed] = env.slack.calls_to("chat.update")
+    assert "not rendered" in json.dumps(failed.args["blocks"])
+    assert _s3(env, "images/") == {}
+    [dead] = env.dead_letters()
+    reason = dead["MessageAttributes"]["reason"]["StringValue"]
+    assert reason == f"the model could not render this request ({said})"
+    assert Job.from_json(dead["Body"]).job_id == job.job_id  # `imagine-bot redrive` can send it back
+    assert env.services.store.load(job.job_id).status == "failed"
+
+
+def test_the_same_notification_delivered_twice_posts_once(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.scripted.append(Outcome(notifications=2))
+    submit(env, "a tiger --n 2")
+    endpoint.work()
+    event = notified(env, notifications)
+    assert len(event["Records"]) == 2
+
+    assert call_notifier(event) == NO_FAILURES
+
+    assert len(_results(env)) == 1
+    assert len(_s3(env, "images/")) == 2
+    assert len(env.slack.calls_to("chat.postMessage")) == 1
+    assert sweep() == NO_FAILURES  # and the sweep finds nothing left to do
+    assert len(_results(env)) == 1
+
+
+def test_a_lost_notification_is_found_by_the_sweep_and_posted_once(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.scripted.append(Outcome(notifications=0))
+    job = submit(env)
+    endpoint.work()
+    assert queued(env, notifications.queue_url) == 0
+    assert len(_s3(env, "async-outputs/")) == 1  # the answer is there, nobody was told
+
+    assert sweep() == NO_FAILURES
+
+    [result] = _results(env)
+    assert len([b for b in result["blocks"] if b["type"] == "image"]) == 1
+    assert env.services.store.load(job.job_id).status == "done"
+    assert sweep() == NO_FAILURES
+    assert len(_results(env)) == 1 and len(env.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_an_overdue_job_is_given_up_by_the_sweep_and_its_late_answer_posts_nothing(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    job = submit(env)
+    assert sweep() == NO_FAILURES  # not yet overdue: left waiting
+    assert env.slack.calls_to("chat.update") == [] and env.dead_letters() == []
+
+    ttl = env.services.settings.async_request_ttl_seconds
+    assert sweep(time.time() + ttl + 3600) == NO_FAILURES
+
+    [_posted, reply] = env.slack.calls_to("chat.postMessage")
+    assert "did not answer within" in reply.args["text"]
+    [dead] = env.dead_letters()
+    assert dead["MessageAttributes"]["reason"]["StringValue"].startswith(
+        "the image service did not answer within"
+    )
+    assert env.services.store.load(job.job_id).status == "failed"
+
+    endpoint.work()  # the endpoint answers after all
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+    assert _results(env) == [] and _s3(env, "images/") == {}
+    assert len(env.dead_letters()) == 1
+
+
+def test_the_same_job_delivered_twice_is_submitted_once(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    assert call_http(command_event("a tiger"))["statusCode"] == 200
+    event = env.sqs_event()
+    assert call_worker(event) == NO_FAILURES
+    assert call_worker(event) == NO_FAILURES  # SQS delivers at least once
+    assert len(endpoint.requests) == 1
+    assert len(env.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_an_endpoint_that_does_not_exist_is_said_and_dead_lettered(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.endpoints = ("SD-21-Base",)  # created with capitals, which the setting leaves out
+    submit(env)
+    reply = env.slack.calls_to("chat.postMessage")[-1]
+    assert "the image endpoint does not exist" in reply.args["text"]
+    [dead] = env.dead_letters()
+    assert "SAGEMAKER_ENDPOINT_NAME" in dead["MessageAttributes"]["reason"]["StringValue"]
+    assert endpoint.queued == []
+
+
+def test_an_unreadable_notification_is_dead_lettered_and_one_for_another_client_is_let_go(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    sqs = env.services.sqs
+    sqs.send_message(QueueUrl=notifications.queue_url, MessageBody="not json")
+    other = {**NOTIFICATIONS["completed"], "inferenceId": "not-one-of-ours"}
+    sqs.send_message(QueueUrl=notifications.queue_url, MessageBody=json.dumps(other))
+
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+
+    [dead] = env.dead_letters()
+    assert dead["Body"] == "not json"
+    assert (
+        dead["MessageAttributes"]["reason"]["StringValue"]
+        == "the image endpoint's notification could not be read"
+    )
+    assert env.slack.snapshot() == []
+
+
+def test_the_local_event_sources_feed_the_notifier(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """bot/local/poller.py, as `make run` drives it: the jobs, tasks and notifications queues."""
+    assert call_http(command_event("a lighthouse at dusk"))["statusCode"] == 200
+    env.settle()
+    assert len(endpoint.requests) == 1
+    endpoint.work()
+    env.settle()
+    [result] = _results(env)
+    [image] = [b for b in result["blocks"] if b["type"] == "image"]
+    assert _open_link(image["image_url"]).startswith(b"\xff\xd8\xff")
+    assert queued(env, notifications.queue_url) == 0
+
+
+def test_the_images_are_the_endpoints_own(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """What is posted is the JPEG the endpoint wrote, byte for byte: nothing is drawn again."""
+    submit(env, "a red fox --seed 9")
+    endpoint.work()
+    call_notifier(notified(env, notifications))
+    [answer] = _s3(env, "async-outputs/").values()
+    [jpeg] = _s3(env, "images/").values()
+    assert base64.b64decode(json.loads(answer)["generated_images"][0]) == jpeg
+
+
+def test_the_same_notification_delivered_to_two_notifiers_at_once_posts_once(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """Two invocations, one record each, side by side: whichever claims the job first delivers;
+    the other finds it done, or claimed and hands its record back for a later delivery."""
+    endpoint.scripted.append(Outcome(notifications=2))
+    submit(env)
+    endpoint.work()
+    records = notified(env, notifications)["Records"]
+    assert len(records) == 2
+    answers: list[dict[str, Any]] = []
+    threads = [
+        threading.Thread(target=lambda r=r: answers.append(call_notifier({"Records": [r]}))) for r in records
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    handed_back = [failure for answer in answers for failure in answer["batchItemFailures"]]
+    again = [r for r in records if {"itemIdentifier": r["messageId"]} in handed_back]
+    if again:  # the next delivery of what was handed back finds the job done
+        assert call_notifier({"Records": again}) == NO_FAILURES
+    assert len(_results(env)) == 1 and len(env.slack.calls_to("chat.postMessage")) == 1
+    assert env.dead_letters() == []
