@@ -36,8 +36,8 @@ dev: $(STAMP)
 test: lint typecheck templates pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot tests bench
-	$(BIN)/ruff format --check bot tests bench
+	$(BIN)/ruff check bot tests bench infra
+	$(BIN)/ruff format --check bot tests bench infra
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -56,9 +56,19 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	@rm -f $(CHECKOV_VENV)/.installed-* && touch $@
 
+# checkov scans a template as its parameters' defaults make it, so the resources behind a
+# condition are scanned again in copies whose defaults turn them on (infra/with_defaults.py):
+# the asynchronous backend with its auto scaling, and Bedrock's grant.
+TEMPLATE_VARIANTS := "ImageBackend=sagemaker-async AsyncAutoScaling=on" "ImageBackend=bedrock"
+
 templates: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint infra/template.yaml
 	$(CHECKOV) --file infra/template.yaml --framework cloudformation secrets --skip-download --compact --quiet
+	@variants=$$(mktemp -d) && for defaults in $(TEMPLATE_VARIANTS); do \
+	  echo "checkov with $$defaults:"; \
+	  $(BIN)/python infra/with_defaults.py $$defaults > $$variants/template.yaml || exit 1; \
+	  $(CHECKOV) --file $$variants/template.yaml --framework cloudformation --skip-download --compact --quiet || exit 1; \
+	done; rm -rf $$variants
 
 # The playground's browser test drives Debian's Chromium: Playwright's own browser downloads are
 # not used (nor reachable on a closed network). Installed once, as root or through sudo.

@@ -93,9 +93,11 @@ def describe(request: ImageRequest) -> str:
     parts = [
         f"{request.width}×{request.height} ({request.aspect})",
         f"seed {request.seed}" if request.seed is not None else "random seed",
-        f"{request.steps} steps",
-        f"cfg {request.guidance:g}",
     ]
+    if "steps" not in request.unused:
+        parts.append(f"{request.steps} steps")
+    if "cfg" not in request.unused:
+        parts.append(f"cfg {request.guidance:g}")
     if request.count > 1:
         parts.append(f"{request.count} images")
     if request.negative_prompt:

@@ -44,6 +44,8 @@ class ImageRequest:
     steps: int = 30
     guidance: float = 7.5
     count: int = 1
+    # Settings the backend that draws it does not take ("steps", "cfg"): not shown as if used.
+    unused: tuple[str, ...] = ()
 
     def with_seed(self, seed: int) -> ImageRequest:
         return replace(self, seed=seed)
@@ -53,7 +55,10 @@ class ImageRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageRequest:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        if "unused" in fields:  # a JSON list
+            fields["unused"] = tuple(fields["unused"])
+        return cls(**fields)
 
 
 class UsageNeeded(ValueError):

@@ -313,7 +313,11 @@ def test_a_job_renders_on_bedrock_into_s3_and_slack(
     [updated] = env.slack.calls_to("chat.update")
     images = [b for b in updated.args["blocks"] if b["type"] == "image"]
     assert len(images) == 2
-    assert f"{size[0]}×{size[1]}" in json.dumps(updated.args["blocks"], ensure_ascii=False)
+    shown = json.dumps(updated.args["blocks"], ensure_ascii=False)
+    assert f"{size[0]}×{size[1]}" in shown
+    # The result names only settings the model takes: steps never, cfg only for Nova and Titan.
+    assert "steps" not in shown
+    assert ("cfg 7.5" in shown) == model_id.startswith("amazon.")
     for block in images:
         path = urlsplit(block["image_url"]).path.removeprefix(STAGE)
         assert call_http(http_event("http", "GET", path))["statusCode"] == 302

@@ -153,7 +153,10 @@ def fit(model: Model, request: ImageRequest, *, chose_steps: bool = False, chose
         notes.append(
             f"`--ar {request.aspect}` is drawn at {label} ({width}×{height}), the closest {model.name} makes."
         )
-    fitted = replace(request, aspect=label, width=width, height=height, seed=seed, guidance=guidance)
+    unused = ("steps",) if model.cfg is not None else ("steps", "cfg")  # no model here takes steps
+    fitted = replace(
+        request, aspect=label, width=width, height=height, seed=seed, guidance=guidance, unused=unused
+    )
     return Fitted(fitted, tuple(notes))
 
 
