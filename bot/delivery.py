@@ -14,6 +14,10 @@ never cost a render: each way below is tried in turn until one reaches the reque
 Where the channel is closed to the bot, the message lives behind the command's
 ``response_url``; once that is used up (5 uses in 30 minutes) the requester gets a direct
 message from the bot instead, with the images.
+
+Files are uploaded once per job: the ids Slack gives them are handed to ``Result.uploaded`` as
+soon as the upload is done, for the job's record (Delete removes them with files.delete), and a
+delivery of a job whose files are recorded already goes straight to saying where they are.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
@@ -51,6 +55,9 @@ class Result:
     job: Job
     keys: list[str]
     seconds: float
+    files: list[str] = field(default_factory=list)  # Slack files an earlier delivery uploaded
+    # Told the ids of the files an upload shared, at once, so that the job's record keeps them.
+    uploaded: Callable[[list[str]], None] = field(default=lambda files: None, repr=False)
 
 
 def deliver(services: Services, result: Result, where: dict[str, str]) -> str:
@@ -137,28 +144,23 @@ def _into_conversation(
 ) -> str:
     """Image blocks (link delivery), else the files uploaded, else plain links."""
     job = result.job
-    if services.settings.image_delivery == "link" and _with_image_blocks(services, result, send):
-        return "image blocks"
-    try:
-        _upload(services, result, channel, thread_ts)
-    except SlackApiError as error:
-        if not services.settings.public_base_url:
-            raise  # no links to fall back on: the upload's own error says what is wrong
-        logger.warning("could not upload the images", error=error_code(error))
-    else:
-        if thread_ts:  # the job's own message says where its images went
-            send(
-                messages.result_uploaded(
-                    job.user_id, job.request, len(result.keys), result.seconds, job_id=job.job_id
-                )
-            )
-        return "files"
-    send(
-        messages.result_links(
-            job.user_id, job.request, _links(services, result), result.seconds, job_id=job.job_id
-        )
-    )
-    return "plain links"
+    if not result.files:  # else an earlier delivery uploaded them, then stopped: never upload twice
+        if services.settings.image_delivery == "link" and _with_image_blocks(services, result, send):
+            return "image blocks"
+        try:
+            files = _upload(services, result, channel, thread_ts)
+        except SlackApiError as error:
+            if not services.settings.public_base_url:
+                raise  # no links to fall back on: the upload's own error says what is wrong
+            logger.warning("could not upload the images", error=error_code(error))
+            links = _links(services, result)
+            send(messages.result_links(job.user_id, job.request, links, result.seconds, job_id=job.job_id))
+            return "plain links"
+        result.uploaded(files)
+    if thread_ts:  # the job's own message says where its images went
+        count = len(result.keys)
+        send(messages.result_uploaded(job.user_id, job.request, count, result.seconds, job_id=job.job_id))
+    return "files"
 
 
 def _with_image_blocks(services: Services, result: Result, send: Callable[[messages.Payload], None]) -> bool:
@@ -189,7 +191,8 @@ def _download_failed(error: SlackApiError) -> bool:
     return any("image_url" in str(detail) for detail in details)
 
 
-def _upload(services: Services, result: Result, channel: str, thread_ts: str | None) -> None:
+def _upload(services: Services, result: Result, channel: str, thread_ts: str | None) -> list[str]:
+    """Share the JPEGs as Slack files; the ids Slack gave them."""
     job, request = result.job, result.job.request
     uploads = []
     for index, key in enumerate(result.keys):
@@ -199,12 +202,16 @@ def _upload(services: Services, result: Result, channel: str, thread_ts: str | N
         title = request.prompt[:200] if len(result.keys) == 1 else f"{request.prompt[:190]} ({index + 1})"
         uploads.append({"content": jpeg, "filename": f"imagine-{job.job_id[:8]}-{index + 1}.jpg",
                         "title": title})  # fmt: skip
-    services.slack.client.files_upload_v2(
+    shared = services.slack.client.files_upload_v2(
         file_uploads=uploads,
         channel=channel,
         thread_ts=thread_ts,
         initial_comment=messages.upload_comment(job.user_id, request),
     )
+    # files_upload_v2 answers with files.completeUploadExternal's own answer, {"files": [{"id",
+    # "title"}, ...]} (slack_sdk 3.48 web/client.py; docs.slack.dev/reference/methods/
+    # files.completeUploadExternal).
+    return [str(file["id"]) for file in shared.get("files") or []]
 
 
 def _links(services: Services, result: Result) -> list[str]:

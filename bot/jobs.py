@@ -195,6 +195,7 @@ class Progress:
     redrives: int = 0  # the job's redrive count when this was written
     deleted_at: float = 0.0  # when Delete removed its images (the record stays, for the links' 410)
     shared: list[dict[str, str]] = field(default_factory=list)  # copies Share posted: {"channel", "ts"}
+    files: list[str] = field(default_factory=list)  # ids of the Slack files an upload delivered
     inference: AsyncInference | None = None  # the asynchronous render it waits on, once submitted
 
 
@@ -233,6 +234,7 @@ class JobStore:
                 {name: value["S"] for name, value in copy["M"].items()}
                 for copy in item.get("shared", {}).get("L", [])
             ],
+            files=json.loads(item.get("files", {}).get("S", "[]")),
             inference=AsyncInference.from_json(item["inference"]["S"]) if "inference" in item else None,
         )
         body = item.get("job", {}).get("S")
@@ -286,6 +288,8 @@ class JobStore:
             item["deleted_at"] = {"N": f"{progress.deleted_at:.3f}"}
         if progress.shared:
             item["shared"] = {"L": [_copy(where) for where in progress.shared]}
+        if progress.files:
+            item["files"] = {"S": json.dumps(progress.files)}
         inference = progress.inference
         if inference is not None:
             if progress.status != "submitted":  # over: the command's response_url goes with it

@@ -127,7 +127,15 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
     """The stored images (``progress.keys``) to the requester, and the job done: the same
     message, blocks and fallbacks whichever backend drew them."""
     store = services.store
-    way = deliver(services, Result(job, progress.keys, progress.seconds), progress.message)
+
+    def uploaded(files: list[str]) -> None:
+        # Recorded before anything else is sent: a delivery that stops after the upload neither
+        # uploads again when the job comes back nor leaves files that Delete cannot find.
+        progress.files = files
+        store.save(job, progress)
+
+    result = Result(job, progress.keys, progress.seconds, files=progress.files, uploaded=uploaded)
+    way = deliver(services, result, progress.message)
     progress.status = "done"
     store.save(job, progress)
     root_ts = job.thread_ts or progress.message.get("ts", "")

@@ -8,10 +8,12 @@ Web API before the acknowledgement, so Delete and Share's posting are tasks: the
 both of its queues, jobs and tasks, as Lambda's event sources run them (``env.settle()``).
 
 Slack's side, as the stand-in plays it: chat.delete deletes only the bot's own messages
-(docs.slack.dev/reference/methods/chat.delete), chat.getPermalink gives a thread reply's link in
-its ``?thread_ts=...&cid=...`` form (api.slack.com/methods/chat.getPermalink), users.info says
-``is_admin`` / ``is_owner`` (docs.slack.dev/reference/methods/users.info), and a private channel
-the bot is not in answers chat.postMessage with ``not_in_channel``.
+(docs.slack.dev/reference/methods/chat.delete), files.delete the bot's own files, answering
+``file_deleted`` the second time (docs.slack.dev/reference/methods/files.delete),
+chat.getPermalink gives a thread reply's link in its ``?thread_ts=...&cid=...`` form
+(api.slack.com/methods/chat.getPermalink), users.info says ``is_admin`` / ``is_owner``
+(docs.slack.dev/reference/methods/users.info), and a private channel the bot is not in answers
+chat.postMessage with ``not_in_channel``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,20 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bot import handlers
 from bot.local.signing import click_body, signed_headers, submission_body
+from bot.storage import image_link
 from bot.tasks import Task
 from bot.views import SHARE_CALLBACK, SHARE_TO
-from tests.conftest import SIGNING_SECRET, Stack, ack_json, call_http, command_event, http_event
+from tests.conftest import (
+    LINK_SECRET,
+    SIGNING_SECRET,
+    Stack,
+    ack_json,
+    call_http,
+    command_event,
+    http_event,
+)
 
 USER = "U0LOCAL"  # who asks for the pictures
 Where = tuple[str, str, dict[str, Any]]  # a message's channel, ts, and the message as Slack holds it
@@ -97,6 +109,12 @@ def link_paths(message: dict[str, Any]) -> list[str]:
 
 def status_of(path: str) -> int:
     return int(call_http(http_event("http", "GET", path))["statusCode"])
+
+
+def stored_link_paths(env: Stack, keys: list[str]) -> list[str]:
+    """The stable links of stored images, for a result whose message shows none (its files do)."""
+    urls = [image_link(env.public_base_url, LINK_SECRET, key) for key in keys]
+    return [urlsplit(url).path.removeprefix("/prod") for url in urls]
 
 
 def waiting_tasks(env: Stack, kind: str) -> list[Task]:
@@ -229,6 +247,79 @@ def test_a_result_behind_a_response_url_is_deleted_through_the_clicks_own(env: S
     assert [status_of(path) for path in link_paths(shown.args)] == [410]
     [deletion] = [c for c in env.slack.calls_to("response_url") if c.args.get("delete_original")]
     assert deletion.ok and deletion.args == {"delete_original": True}
+
+
+def test_delete_removes_the_files_an_upload_delivered_and_a_second_delete_is_harmless(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMAGE_DELIVERY=upload: the pictures are Slack files in the result's thread, and they go
+    with it; the message saying where they are goes too, and the links answer 410."""
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    handlers.reset()
+    env.slack.add_user("U0ADMIN", is_admin=True)
+    where = imagine(env, "a paper crane --seed 5 --n 2")
+    channel, ts, message = where
+    job_id = job_id_on(message)
+    shared = list(env.slack.files)
+    assert len(shared) == 2 and {f.thread_ts for f in shared} == {ts}
+    found = env.services.store.find(job_id)
+    assert found is not None and found[1].files == [f.file_id for f in shared]  # recorded with the result
+    paths = stored_link_paths(env, found[1].keys)
+    assert [status_of(path) for path in paths] == [302, 302]
+
+    click(env, where, "imagine_delete")
+    env.settle()
+    deleted = env.slack.calls_to("files.delete")
+    assert [(c.args["file"], c.ok) for c in deleted] == [(f.file_id, True) for f in shared]
+    assert env.slack.files == []  # gone from the thread
+    assert env.slack.message(channel, ts) is None
+    assert [status_of(path) for path in paths] == [410, 410]
+
+    # Another delete after it (an admin's, from a client that still shows the message).
+    click(env, where, "imagine_delete", user_id="U0ADMIN")
+    env.settle()
+    assert [c.error for c in env.slack.calls_to("files.delete")] == ["", "", "file_deleted", "file_deleted"]
+    assert env.dead_letters() == []
+    assert [status_of(path) for path in paths] == [410, 410]
+
+
+def test_delete_removes_the_files_uploaded_when_slack_could_not_download_the_links(env: Stack) -> None:
+    """Link delivery falls back to uploading the JPEGs into the thread when Slack never manages
+    to download the image links: those files are the result's too, and Delete takes them."""
+    env.slack.fail_image_downloads(None)
+    where = imagine(env, "a paper crane --seed 5")
+    env.slack.fail_image_downloads(0)
+    channel, ts, message = where
+    [shared] = env.slack.files
+    assert shared.thread_ts == ts
+    found = env.services.store.find(job_id_on(message))
+    assert found is not None and found[1].files == [shared.file_id]
+
+    click(env, where, "imagine_delete")
+    env.settle()
+    [deleted] = env.slack.calls_to("files.delete")
+    assert deleted.ok and deleted.args["file"] == shared.file_id
+    assert env.slack.files == []
+    assert env.slack.message(channel, ts) is None
+    assert [status_of(path) for path in stored_link_paths(env, found[1].keys)] == [410]
+    assert env.dead_letters() == []
+
+
+def test_a_file_slack_will_not_delete_leaves_the_delete_task_to_be_tried_again(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a file gone already is taken as deleted; any other refusal fails the task, and the
+    next delivery of it deletes what is left."""
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    handlers.reset()
+    where = imagine(env)
+    env.slack.fail("files.delete", error="internal_error")
+    click(env, where, "imagine_delete")
+    env.settle()
+    assert [c.error for c in env.slack.calls_to("files.delete")] == ["internal_error", ""]
+    assert env.slack.files == []
+    assert env.slack.message(where[0], where[1]) is None
+    assert env.dead_letters() == []
 
 
 # ---- Share ----------------------------------------------------------------------------------------

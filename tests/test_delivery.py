@@ -114,6 +114,31 @@ def test_upload_delivery_puts_the_jpegs_in_slack_and_needs_no_public_url(
     assert len(sagemaker.invocations) == 1
 
 
+def test_a_job_delivered_again_after_its_upload_does_not_upload_twice(
+    world: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files' ids are recorded as soon as the upload is done: when the message saying where
+    they are fails and the job comes back, it says so again and uploads nothing more."""
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    handlers.reset()
+    world.slack.fail("chat.update", error="internal_error")  # the message after the upload
+    imagine(world, PROMPT + " --n 2")
+    updates = world.slack.calls_to("chat.update")
+    assert [call.error for call in updates] == ["internal_error", ""]
+    assert "in the thread" in last_text(updates[-1])
+    assert len(world.slack.calls_to("files.completeUploadExternal")) == 1
+    files = world.slack.files
+    assert len(files) == 2
+    [job_id] = {
+        e["value"] for b in updates[-1].args["blocks"] if b["type"] == "actions" for e in b["elements"]
+    }
+    found = handlers.services().store.find(job_id)
+    assert found is not None and found[1].status == "done"
+    assert found[1].files == [f.file_id for f in files]  # for Delete to remove
+    assert len(sagemaker.invocations) == 1
+    assert world.dead_letters() == []
+
+
 def _use_up(response_url: str) -> None:
     """Spend a response_url's five uses, as five earlier answers would have."""
     for n in range(5):

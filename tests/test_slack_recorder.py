@@ -477,6 +477,35 @@ def test_completing_a_file_that_was_never_uploaded_or_twice_is_refused(client: W
     assert unknown["error"] == "file_not_found"
 
 
+def test_files_delete_takes_a_shared_file_out_of_its_thread_once(
+    client: WebClient, slack: SlackRecorder
+) -> None:
+    """docs.slack.dev/reference/methods/files.delete: ``{"ok": true}``, then ``file_deleted``
+    for the file deleted already, ``file_not_found`` for an id that names no file."""
+    parent = client.chat_postMessage(channel="C0LOCAL", text="Imagined")
+    done = client.files_upload_v2(
+        file_uploads=[
+            {"content": JPEG, "filename": "imagine-1.jpg", "title": "one"},
+            {"content": JPEG[::-1], "filename": "imagine-2.jpg", "title": "two"},
+        ],
+        channel="C0LOCAL",
+        thread_ts=parent["ts"],
+    )
+    first, second = (str(f["id"]) for f in done["files"])
+
+    assert client.files_delete(file=first).data == {"ok": True}
+    assert [(f.file_id, f.thread_ts) for f in slack.files] == [(second, parent["ts"])]
+    assert _refusal(lambda: client.files_delete(file=first))["error"] == "file_deleted"
+    assert _refusal(lambda: client.files_delete(file="F0NEVER"))["error"] == "file_not_found"
+    started = client.files_getUploadURLExternal(filename="a.jpg", length=len(JPEG))  # never shared
+    assert _refusal(lambda: client.files_delete(file=started["file_id"]))["error"] == "file_not_found"
+
+    slack.clear()  # forgetting the record is not deleting in Slack
+    assert client.files_delete(file=second)["ok"]
+    assert _refusal(lambda: client.files_delete(file=second))["error"] == "file_deleted"
+    assert [c.error for c in slack.calls_to("files.delete")] == ["", "file_deleted"]
+
+
 # ---- rate limits and injected failures -------------------------------------------------------
 
 
@@ -518,6 +547,21 @@ def test_ephemeral_messages_are_checked_like_any_other(
     slack.closed_channels.add("G0PRIVATE")
     closed = _refusal(lambda: client.chat_postEphemeral(channel="G0PRIVATE", user="U0LOCAL", text="t"))
     assert closed["error"] == "not_in_channel"
+
+
+@pytest.mark.parametrize("user", [None, "", "imagine-fan"])
+def test_an_ephemeral_message_for_nobody_or_a_name_is_refused(
+    client: WebClient, slack: SlackRecorder, user: str | None
+) -> None:
+    """``user`` is required and must be a member's id: without one, or with a name instead of an
+    id (Inumedia/SlackAPI issue 150), Slack answers user_not_in_channel."""
+    args: dict[str, Any] = {"channel": "C0LOCAL", "text": "for whom?"}
+    if user is not None:
+        args["user"] = user
+    refused = _refusal(lambda: client.api_call("chat.postEphemeral", json=args))
+    assert refused == {"ok": False, "error": "user_not_in_channel"}
+    assert slack.conversation("U0LOCAL") == []  # shown to nobody
+    assert client.chat_postEphemeral(channel="C0LOCAL", user="W0GRID", text="an Enterprise Grid id")["ok"]
 
 
 # ---- views: modals and the Home tab ------------------------------------------------------------

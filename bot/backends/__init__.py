@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.prompt import ImageRequest
 
@@ -29,6 +29,21 @@ class BackendError(Exception):
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AwsError:
+    """What a botocore ClientError says: its error code, message and HTTP status."""
+
+    code: str
+    message: str
+    status: int
+
+    @classmethod
+    def of(cls, error: Any) -> AwsError:
+        details = error.response.get("Error", {})
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return cls(str(details.get("Code", "")), str(details.get("Message", "")), status)
 
 
 def with_retries(attempt: Callable[[], T], deadline: float, base_delay: float, max_delay: float) -> T:

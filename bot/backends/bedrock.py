@@ -31,10 +31,10 @@ import math
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from bot.backends import BackendError, with_retries
+from bot.backends import AwsError, BackendError, with_retries
 from bot.prompt import ImageRequest, UsageNeeded
 
 if TYPE_CHECKING:
@@ -352,10 +352,7 @@ class BedrockBackend:
 
 def client_error(model: Model, error: Any) -> BackendError:
     """What an InvokeModel error means for the job, in words for the requester."""
-    details = error.response.get("Error", {})
-    code = str(details.get("Code", ""))
-    message = str(details.get("Message", ""))
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code, message, status = astuple(AwsError.of(error))
     if code == "ValidationException" and CONTENT_FILTERED in message:
         # The model's own reason, and never again: the same prompt is refused the same way.
         return BackendError(f"{model.name} refused it: {message}", retryable=False)

@@ -12,9 +12,10 @@ import base64
 import binascii
 import json
 import time
+from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
-from bot.backends import BackendError, with_retries
+from bot.backends import AwsError, BackendError, with_retries
 from bot.prompt import ImageRequest
 
 if TYPE_CHECKING:
@@ -119,10 +120,7 @@ class SageMakerBackend:
 
 
 def _client_error(error: Any) -> BackendError:
-    details = error.response.get("Error", {})
-    code = str(details.get("Code", ""))
-    message = str(details.get("Message", ""))
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code, message, status = astuple(AwsError.of(error))
     if code in _RETRYABLE_CODES or status == 429 or status >= 500:
         return BackendError(f"the image service is busy or failing ({code or status})", retryable=True)
     if code == "ModelError" and _TIMED_OUT in message:

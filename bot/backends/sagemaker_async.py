@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from bot.backends import BackendError
+from bot.backends import AwsError, BackendError
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE, request_body
 from bot.jobs import AsyncInference
 from bot.prompt import ImageRequest
@@ -159,10 +159,7 @@ class SageMakerAsyncBackend:
 
 def _refused(error: Any) -> BackendError:
     """InvokeEndpointAsync's refusal in words for the requester, and whether to try again."""
-    details = error.response.get("Error", {})
-    code = str(details.get("Code", ""))
-    message = str(details.get("Message", ""))
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code, message, status = astuple(AwsError.of(error))
     if code in _RETRYABLE_CODES or status == 429 or status >= 500:
         return BackendError(f"the image service is busy or failing ({code or status})", retryable=True)
     if code == "ValidationError" and message.endswith("not found."):

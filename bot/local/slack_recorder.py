@@ -14,6 +14,12 @@ What it checks, as Slack does:
   with "downloading image failed [json-pointer:/blocks/N/image_url]";
 - ``response_url``: 5 uses within 30 minutes, then HTTP 404 (:mod:`bot.local.slack.response_urls`);
 - ``chat.update`` of a message it never posted: ``message_not_found``;
+- ``chat.postEphemeral`` without a ``user`` (or with one that is not a user id):
+  ``user_not_in_channel``. The method's docs make ``user`` required and list that error for a
+  recipient who is not in the channel ("Intended recipient is not in the specified channel",
+  docs.slack.dev/reference/methods/chat.postEphemeral); Slack answers it for a ``user`` that
+  names no user id (Inumedia/SlackAPI issue 150: a user name there). No source quotes the answer
+  to an absent ``user``; an absent one is in no channel either, so it gets the same;
 - a channel the bot is not in (``closed_channels``): ``not_in_channel``; a DM channel (``D...``)
   that ``conversations.open`` did not open, or a user id (``U...``) as ``channel``:
   ``channel_not_found``. Slack's chat.postMessage docs say a user id there posts to the user's
@@ -35,7 +41,9 @@ The API tests and tools use:
   ``image_timeout`` (seconds, default 5) is how long a download may take;
 - ``files``: the :class:`SharedFile` s that files.completeUploadExternal shared (file_id,
   filename, title, data, channel_id, thread_ts, initial_comment); slack_sdk's
-  ``files_upload_v2`` works against it end to end;
+  ``files_upload_v2`` works against it end to end; ``files.delete`` of one takes it out of
+  ``files`` (and so out of its thread), ``file_deleted`` the second time, ``file_not_found`` for
+  an id it never shared (:mod:`bot.local.slack.files`);
 - ``conversations.open`` with ``users=U...`` opens the bot's DM with that user: ``dm_channel(user)``
   is its ``D...`` id, the same on every call; chat.postMessage and file uploads then work there;
 - ``closed_channels``: channels the bot is not in;
@@ -75,6 +83,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +116,7 @@ AUTH_TEST = {
     "is_enterprise_install": False,
 }
 BOT_USER = "U0BOT"  # the bot's user id, as auth.test answers it
+USER_ID = re.compile(r"^[UW][A-Z0-9]+$")  # a member's id (W... on Enterprise Grid)
 
 
 @dataclass
@@ -483,6 +493,7 @@ class SlackRecorder(Served):
             "users.info": self._users.info,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "files.delete": self._delete_file,
             "views.open": lambda a: self._views.open(a, self.clock(), self._download_problems),
             "views.push": lambda a: self._views.push(a, self.clock(), self._download_problems),
             "views.update": lambda a: self._views.update(a, self.clock(), self._download_problems),
@@ -497,6 +508,8 @@ class SlackRecorder(Served):
         closed = self._channel_refusal(channel)
         if closed:
             return 200, {"ok": False, "error": closed}, {}
+        if method == "chat.postEphemeral" and not USER_ID.match(str(args.get("user") or "")):
+            return 200, {"ok": False, "error": "user_not_in_channel"}, {}  # see the module's docstring
         if method == "chat.update" and (channel, str(args.get("ts", ""))) not in self._messages:
             return 200, {"ok": False, "error": "message_not_found"}, {}
         if method == "chat.update" and (channel, str(args.get("ts", ""))) in self._authors:
@@ -652,6 +665,14 @@ class SlackRecorder(Served):
         answer, shared = self._uploads.complete(args)
         with self._lock:
             self.files.extend(shared)
+        return answer
+
+    def _delete_file(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(args.get("file", ""))
+        answer = self._uploads.delete(file_id)
+        if answer["ok"]:
+            with self._lock:  # in place: whoever holds ``files`` sees the file go
+                self.files[:] = [shared for shared in self.files if shared.file_id != file_id]
         return answer
 
     # ---- bookkeeping --------------------------------------------------------------------------

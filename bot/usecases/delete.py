@@ -1,4 +1,5 @@
-"""Delete on a result: its images and its messages go, and its links answer 410 Gone.
+"""Delete on a result: its images, the Slack files an upload delivered and its messages go, and
+its links answer 410 Gone.
 
 The click only queues a ``delete`` task (:func:`ask_delete`); everything that needs Slack runs
 in the worker once the click is acknowledged (:func:`run_delete`). Who may delete is decided
@@ -7,8 +8,9 @@ there, from the job record and Slack: the requester, or a workspace admin or own
 click's response_url, and nothing changes.
 
 Deleting is idempotent, so a second click, or a task delivered again, is harmless: the record is
-marked first (its first time counts), a missing S3 object deletes fine, and a message already
-gone (``message_not_found``) is left at that.
+marked first (its first time counts), a missing S3 object deletes fine, and a message or a file
+already gone (``message_not_found``; ``file_not_found``, ``file_deleted``) is left at that. Any
+other refusal is raised, for the task lane to try again or file.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ NOT_FINISHED = "This picture is not finished yet; try again once it is."
 NOT_QUEUED = "Deleting could not start right now; nothing was changed. Try again soon."
 # users.info errors that mean "no such person here" rather than "Slack is unwell".
 _NOBODY = {"user_not_found", "user_not_visible"}
+# files.delete's answers for a file that is gone already: never there or not visible, and deleted
+# (docs.slack.dev/reference/methods/files.delete). Others, cant_delete_file among them, are raised.
+_FILE_GONE = {"file_not_found", "file_deleted"}
 
 
 def ask_delete(
@@ -84,11 +89,14 @@ def run_delete(
     services.store.mark_deleted(job_id, time.time())  # first: the links then say 410, not 404
     for key in progress.keys:
         services.images.delete(key)
+    for file_id in progress.files:  # before the messages: the files show the pictures themselves
+        _delete_file(services, file_id)
     for where in (progress.message, *progress.shared):
         _delete_message(services, where, response_url)
     metrics.add_metric(name="ResultsDeleted", unit=MetricUnit.Count, value=1)
     logger.info("result deleted", job_id=job_id, by_requester=user_id == job.user_id,
-                images=len(progress.keys), copies=len(progress.shared))  # fmt: skip
+                images=len(progress.keys), files=len(progress.files),
+                copies=len(progress.shared))  # fmt: skip
 
 
 def _may_delete(services: Services, job: Job, user_id: str) -> bool:
@@ -116,6 +124,16 @@ def _delete_message(services: Services, where: dict[str, str], response_url: str
         services.slack_client.chat_delete(channel=where["channel"], ts=where["ts"])
     except SlackApiError as error:
         if error_code(error) != "message_not_found":  # deleted already: by an earlier try, or by hand
+            raise
+
+
+def _delete_file(services: Services, file_id: str) -> None:
+    """Delete a file an upload shared (files.delete; a bot token deletes the bot's own files,
+    scope files:write: docs.slack.dev/reference/methods/files.delete)."""
+    try:
+        services.slack_client.files_delete(file=file_id)
+    except SlackApiError as error:
+        if error_code(error) not in _FILE_GONE:  # deleted already: by an earlier try, or by hand
             raise
 
 

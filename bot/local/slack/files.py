@@ -9,6 +9,12 @@
    (docs.slack.dev/reference/methods/files.completeUploadExternal). A ``channel_id`` that is not
    a conversation id is refused with "input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$
    [json-pointer:/channel_id]" (slackapi/bolt-js issue 2115: a user id there is refused).
+
+``files.delete`` with ``file`` deletes a shared file and answers ``{"ok": true}``; an id that
+names no file is ``file_not_found`` ("The file does not exist, or is not visible to the calling
+user") and a file deleted already ``file_deleted`` ("The file has already been deleted"), as
+docs.slack.dev/reference/methods/files.delete lists them. Every file here is the bot's own, so
+``cant_delete_file`` (another member's file) does not arise.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Upload:
     token: str  # the upload URL's unguessable part
     data: bytes | None = None
     completed: bool = False
+    deleted: bool = False
 
 
 @dataclass
@@ -111,6 +118,17 @@ class Uploads:
                 )
         answer = {"ok": True, "files": [{"id": s.file_id, "title": s.title} for s in shared]}
         return answer, shared
+
+    def delete(self, file_id: str) -> dict[str, Any]:
+        """files.delete: Slack's answer; the file is gone once it says ok."""
+        with self._lock:
+            upload = self.uploads.get(file_id)
+            if upload is None or not upload.completed:  # never shared: no file to anyone
+                return {"ok": False, "error": "file_not_found"}
+            if upload.deleted:
+                return {"ok": False, "error": "file_deleted"}
+            upload.deleted = True
+        return {"ok": True}
 
 
 def _invalid_arguments(message: str) -> dict[str, Any]:
