@@ -91,9 +91,10 @@ methods = st.sampled_from(["POST", "GET", "HEAD", "PUT", "DELETE", "OPTIONS"]) |
 bodies = st.one_of(
     texts,
     st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
-    st.builds(lambda t: command_body(t), texts),  # well-formed commands, never signed right
+    st.builds(lambda t: command_body(t), texts),  # well-formed commands
     slack_bodies,
 )
+COMMAND_START = command_body("")[:40]  # how every body command_body makes begins
 
 
 def _no_trace(response: dict[str, Any]) -> None:
@@ -139,7 +140,13 @@ def test_malformed_timestamps_and_bodies_are_refused_without_a_trace(
     with service_log_lines() as lines:
         _no_trace(call_http(event))
     assert "Traceback" not in lines.getvalue() and '"exception"' not in lines.getvalue()
-    assert env.queued_bodies() == []
+    # A well-formed command signed right, with its own timestamp, is a real command: it may be
+    # queued (hypothesis found `/imagine 0`). Bolt reads it as a form under any content type but
+    # exactly application/json (slack_bolt.request.internals.parse_body). Nothing else may be.
+    genuine = right_secret and stamp is None and body.startswith(COMMAND_START)
+    queued = env.queued_bodies()  # taken either way, so the next example starts from none
+    if not (genuine and content_type != "application/json"):
+        assert queued == []
 
 
 @FUZZ
