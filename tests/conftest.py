@@ -13,9 +13,11 @@ import base64
 import json
 import os
 import secrets
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -135,6 +137,15 @@ class Stack:
             "Attributes"
         ]["QueueArn"]
         return to_event(messages, arn, "us-east-1")
+
+    def stored(self, prefix: str = "") -> dict[str, bytes]:
+        """The images bucket's objects under ``prefix``, by key."""
+        s3 = self.services.s3
+        listing = s3.list_objects_v2(Bucket=self.resources.bucket, Prefix=prefix).get("Contents", [])
+        return {
+            o["Key"]: s3.get_object(Bucket=self.resources.bucket, Key=o["Key"])["Body"].read()
+            for o in listing
+        }
 
     def tasks_event(self) -> dict[str, Any]:
         return self.sqs_event(self.resources.tasks_queue_url)
@@ -288,6 +299,16 @@ def call_http(event: dict[str, Any]) -> dict[str, Any]:
 
 def call_worker(event: dict[str, Any]) -> dict[str, Any]:
     return dict(handlers.worker_handler(event, LocalContext("imagine-worker-test", WORKER_RESOURCE)))
+
+
+def open_link(link: str) -> bytes:
+    """Resolve a stable link through http_handler, then follow its redirect like a browser."""
+    path = urlsplit(link).path.removeprefix(STAGE)
+    response = call_http(http_event("http", "GET", path))
+    assert response["statusCode"] == 302, response
+    with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
+        data: bytes = presigned.read()
+        return data
 
 
 def use_up(response_url: str) -> None:

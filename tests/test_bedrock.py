@@ -54,14 +54,6 @@ def _queued_job(env: Stack) -> Job:
     return Job.from_json(body)
 
 
-def _stored(env: Stack) -> dict[str, bytes]:
-    s3 = env.services.s3
-    listing = s3.list_objects_v2(Bucket=env.resources.bucket).get("Contents", [])
-    return {
-        o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing
-    }
-
-
 def _settle(deliveries: int = 6) -> None:
     """Deliver queued jobs to worker_handler as Lambda's event source would, a failed one again
     at once, until none is left."""
@@ -300,7 +292,7 @@ def test_a_job_renders_on_bedrock_into_s3_and_slack(
             for seed in (42, 43)
         ]  # fmt: skip
 
-    stored = _stored(env)
+    stored = env.stored()
     assert len(stored) == 2
     for jpeg in stored.values():
         assert jpeg.startswith(b"\xff\xd8\xff")  # JPEG, whatever the model sent (Nova and Titan: PNG)
@@ -348,7 +340,7 @@ def test_a_content_filter_refusal_is_told_with_its_reason_and_never_retried(
     assert reason in told.args["text"]
     [dead] = env.dead_letter_reasons()
     assert dead.startswith(reason)
-    assert _stored(env) == {}
+    assert env.stored() == {}
 
 
 def test_throttling_is_retried_until_the_image_comes(
@@ -364,7 +356,7 @@ def test_throttling_is_retried_until_the_image_comes(
     assert env.dead_letter_reasons() == []
     assert len([c for c in env.slack.calls_to("chat.postMessage") if c.ok]) == 1  # one message, updated
     [result] = [c for c in env.slack.calls_to("chat.update") if '"type": "image"' in json.dumps(c.args)]
-    assert result.ok and len(_stored(env)) == 1
+    assert result.ok and len(env.stored()) == 1
 
 
 def test_throttling_past_the_render_budget_comes_back_saying_retrying(
@@ -387,7 +379,7 @@ def test_throttling_past_the_render_budget_comes_back_saying_retrying(
     )
     assert '"type": "image"' in json.dumps(updates[-1].args)
     assert env.dead_letter_reasons() == []
-    assert len(_stored(env)) == 2
+    assert len(env.stored()) == 2
 
 
 def test_a_model_the_account_may_not_use_is_told_and_not_retried(

@@ -17,11 +17,9 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,7 +31,7 @@ from bot.local.poller import NOTIFIER_FUNCTION, NOTIFIER_RESOURCE, scheduled_eve
 from bot.local.provision import Notifications, provision_notifications
 from bot.messages import WARMING_UP
 from bot.notifier import parse
-from tests.conftest import STAGE, Stack, call_http, call_worker, command_event, http_event
+from tests.conftest import Stack, call_http, call_worker, command_event, open_link
 from tests.fakes.jumpstart_contract import request_problems
 from tests.fakes.sagemaker_async import MODEL_FAILED, AsyncStandIn, Outcome
 
@@ -112,23 +110,6 @@ def submit(env: Stack, text: str = "a cyborg tiger --seed 42") -> Job:
     return job
 
 
-def _s3(env: Stack, prefix: str) -> dict[str, bytes]:
-    s3 = env.services.s3
-    listing = s3.list_objects_v2(Bucket=env.resources.bucket, Prefix=prefix).get("Contents", [])
-    return {
-        o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing
-    }
-
-
-def _open_link(link: str) -> bytes:
-    path = urlsplit(link).path.removeprefix(STAGE)
-    response = call_http(http_event("http", "GET", path))
-    assert response["statusCode"] == 302, response
-    with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
-        data: bytes = presigned.read()
-        return data
-
-
 def _results(env: Stack) -> list[dict[str, Any]]:
     """Every message update that shows images."""
     return [
@@ -185,7 +166,7 @@ def test_a_job_is_submitted_then_delivered_by_the_notifier(
     assert request.input_location == f"s3://{env.resources.bucket}/async-inputs/{job.job_id}.json"
     assert request.headers["x-amzn-sagemaker-content-type"] == CONTENT_TYPE
     assert request.headers["x-amzn-sagemaker-accept"] == ACCEPT
-    [(key, raw)] = _s3(env, "async-inputs/").items()
+    [(key, raw)] = env.stored("async-inputs/").items()
     assert f"s3://{env.resources.bucket}/{key}" == request.input_location
     body = json.loads(raw)
     assert body == {
@@ -202,7 +183,7 @@ def test_a_job_is_submitted_then_delivered_by_the_notifier(
     [posted] = env.slack.calls_to("chat.postMessage")
     assert "painting since" in json.dumps(posted.args["blocks"])
     assert env.slack.calls_to("chat.update") == []
-    assert _s3(env, "images/") == {}
+    assert env.stored("images/") == {}
     progress = env.services.store.load(job.job_id)
     assert progress.status == "submitted"
     assert progress.inference is not None
@@ -213,7 +194,7 @@ def test_a_job_is_submitted_then_delivered_by_the_notifier(
     assert endpoint.work() == 1
     assert call_notifier(notified(env, notifications)) == NO_FAILURES
 
-    stored = _s3(env, "images/")
+    stored = env.stored("images/")
     assert len(stored) == 2 and all(KEY.match(k) for k in stored)
     head = env.services.s3.head_object(Bucket=env.resources.bucket, Key=sorted(stored)[0])
     assert head["ContentType"] == "image/jpeg"
@@ -221,7 +202,7 @@ def test_a_job_is_submitted_then_delivered_by_the_notifier(
     [result] = _results(env)
     assert result["ts"] == env.services.store.load(job.job_id).message["ts"]  # the message posted
     images = [b for b in result["blocks"] if b["type"] == "image"]
-    assert {_open_link(b["image_url"]) for b in images} == set(stored.values())
+    assert {open_link(b["image_url"]) for b in images} == set(stored.values())
     context = json.dumps(result["blocks"], ensure_ascii=False)
     assert "seed 42" in context and "680×384" in context and "rendered in" in context
     assert any(b["type"] == "actions" for b in result["blocks"])  # the same result, buttons and all
@@ -269,7 +250,7 @@ def test_a_model_error_is_told_in_the_thread_and_dead_lettered_with_the_endpoint
     assert "See the SageMaker" not in reply.args["text"]  # the pointer to the logs is for an admin
     [failed] = env.slack.calls_to("chat.update")
     assert "not rendered" in json.dumps(failed.args["blocks"])
-    assert _s3(env, "images/") == {}
+    assert env.stored("images/") == {}
     [dead] = env.dead_letters()
     reason = dead["MessageAttributes"]["reason"]["StringValue"]
     assert reason == f"the model could not render this request ({said})"
@@ -289,7 +270,7 @@ def test_the_same_notification_delivered_twice_posts_once(
     assert call_notifier(event) == NO_FAILURES
 
     assert len(_results(env)) == 1
-    assert len(_s3(env, "images/")) == 2
+    assert len(env.stored("images/")) == 2
     assert len(env.slack.calls_to("chat.postMessage")) == 1
     assert sweep() == NO_FAILURES  # and the sweep finds nothing left to do
     assert len(_results(env)) == 1
@@ -302,7 +283,7 @@ def test_a_lost_notification_is_found_by_the_sweep_and_posted_once(
     job = submit(env)
     endpoint.work()
     assert queued(env, notifications.queue_url) == 0
-    assert len(_s3(env, "async-outputs/")) == 1  # the answer is there, nobody was told
+    assert len(env.stored("async-outputs/")) == 1  # the answer is there, nobody was told
 
     assert sweep() == NO_FAILURES
 
@@ -333,7 +314,7 @@ def test_an_overdue_job_is_given_up_by_the_sweep_and_its_late_answer_posts_nothi
 
     endpoint.work()  # the endpoint answers after all
     assert call_notifier(notified(env, notifications)) == NO_FAILURES
-    assert _results(env) == [] and _s3(env, "images/") == {}
+    assert _results(env) == [] and env.stored("images/") == {}
     assert len(env.dead_letters()) == 1
 
 
@@ -390,7 +371,7 @@ def test_the_local_event_sources_feed_the_notifier(
     env.settle()
     [result] = _results(env)
     [image] = [b for b in result["blocks"] if b["type"] == "image"]
-    assert _open_link(image["image_url"]).startswith(b"\xff\xd8\xff")
+    assert open_link(image["image_url"]).startswith(b"\xff\xd8\xff")
     assert queued(env, notifications.queue_url) == 0
 
 
@@ -401,8 +382,8 @@ def test_the_images_are_the_endpoints_own(
     submit(env, "a red fox --seed 9")
     endpoint.work()
     call_notifier(notified(env, notifications))
-    [answer] = _s3(env, "async-outputs/").values()
-    [jpeg] = _s3(env, "images/").values()
+    [answer] = env.stored("async-outputs/").values()
+    [jpeg] = env.stored("images/").values()
     assert base64.b64decode(json.loads(answer)["generated_images"][0]) == jpeg
 
 

@@ -5,35 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import re
-import urllib.request
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
 from bot.local.slack_recorder import Call
-from tests.conftest import STAGE, Stack, call_http, call_worker, command_event, http_event, use_up
+from tests.conftest import Stack, call_http, call_worker, command_event, http_event, open_link, use_up
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
 KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
-
-
-def _s3_objects(env: Stack) -> dict[str, bytes]:
-    s3 = env.services.s3
-    listing = s3.list_objects_v2(Bucket=env.resources.bucket).get("Contents", [])
-    return {
-        o["Key"]: s3.get_object(Bucket=env.resources.bucket, Key=o["Key"])["Body"].read() for o in listing
-    }
-
-
-def _open_link(link: str) -> bytes:
-    """Resolve a stable link through http_handler, then follow its redirect like a browser."""
-    path = urlsplit(link).path.removeprefix(STAGE)
-    response = call_http(http_event("http", "GET", path))
-    assert response["statusCode"] == 302, response
-    with urllib.request.urlopen(response["headers"]["Location"], timeout=10) as presigned:
-        data: bytes = presigned.read()
-        return data
 
 
 @pytest.fixture
@@ -70,7 +51,7 @@ def test_job_renders_through_sagemaker_into_s3_and_slack(env: Stack, use_sagemak
         "num_images_per_prompt": 2,
     }
 
-    stored = _s3_objects(env)
+    stored = env.stored()
     assert len(stored) == 2
     assert all(KEY.match(key) for key in stored)
     assert all(jpeg.startswith(b"\xff\xd8\xff") for jpeg in stored.values())
@@ -89,19 +70,19 @@ def test_job_renders_through_sagemaker_into_s3_and_slack(env: Stack, use_sagemak
     assert len(images) == 2
     context = json.dumps(updated.args["blocks"], ensure_ascii=False)
     assert "seed 42" in context and "680×384" in context and "rendered in" in context
-    opened = {_open_link(b["image_url"]) for b in images}
+    opened = {open_link(b["image_url"]) for b in images}
     assert opened == set(stored.values())
 
 
 def test_placeholder_job_posts_one_image_with_a_working_link(env: Stack) -> None:
     call_http(command_event("a lighthouse at dusk"))
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
-    [(key, jpeg)] = _s3_objects(env).items()
+    [(key, jpeg)] = env.stored().items()
     [updated] = env.slack.calls_to("chat.update")
     [image] = [b for b in updated.args["blocks"] if b["type"] == "image"]
     assert image["image_url"].startswith(env.public_base_url + "/images/")
     assert image["image_url"].endswith(key.removeprefix("images/"))
-    assert _open_link(image["image_url"]) == jpeg
+    assert open_link(image["image_url"]) == jpeg
 
 
 def test_bytes_mode_serves_the_jpeg_itself(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,7 +92,7 @@ def test_bytes_mode_serves_the_jpeg_itself(env: Stack, monkeypatch: pytest.Monke
     handlers.reset()
     call_http(command_event("a lighthouse at dusk"))
     call_worker(env.sqs_event())
-    [jpeg] = _s3_objects(env).values()
+    [jpeg] = env.stored().values()
     [image] = [b for b in env.slack.calls_to("chat.update")[0].args["blocks"] if b["type"] == "image"]
     response = call_http(http_event("url", "GET", urlsplit(image["image_url"]).path.removeprefix("/prod")))
     assert response["statusCode"] == 200
@@ -144,7 +125,7 @@ def test_model_error_is_reported_in_the_thread(env: Stack, use_sagemaker: SageMa
     assert "could not be rendered" in reply.args["text"]
     assert "model could not render" in reply.args["text"]
     assert "Traceback" not in json.dumps(reply.args)
-    assert _s3_objects(env) == {}
+    assert env.stored() == {}
 
 
 def test_a_failure_in_a_closed_channel_with_its_response_url_used_up_is_told_by_direct_message(
@@ -195,7 +176,7 @@ def test_forged_and_deleted_links_answer_403_and_404(env: Stack) -> None:
     other_image = path.replace("/0.jpg", "/1.jpg")
     assert call_http(http_event("http", "GET", other_image))["statusCode"] == 403
 
-    [key] = _s3_objects(env)
+    [key] = env.stored()
     env.services.s3.delete_object(Bucket=env.resources.bucket, Key=key)
     response = call_http(http_event("rest", "GET", path))
     assert response["statusCode"] == 404
@@ -275,7 +256,7 @@ def _end_to_end(env: Stack, sagemaker: SageMakerStandIn, prompt: str) -> tuple[s
     assert "Queued" in json.dumps(json.loads(call_http(command_event(prompt))["body"]), ensure_ascii=False)
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
     [invocation] = sagemaker.invocations
-    [key] = _s3_objects(env)
+    [key] = env.stored()
     metadata = env.services.s3.head_object(Bucket=env.resources.bucket, Key=key)["Metadata"]
     assert _metadata_bytes(metadata) <= 2048
     [updated] = [c for c in env.slack.calls_to("chat.update") if c.ok]
