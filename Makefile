@@ -5,10 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PROMPT ?=
 STACK ?= imagine
+# The SAM CLI, pinned, in its own virtualenv (its pins differ from the test tools'): `make test`
+# builds and rehearses the deploy with the same one `make deploy` runs.
+SAM_VERSION := 1.170.0
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_VERSION)
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo run dev test lint typecheck templates pytest bench deploy manifest clean
+.PHONY: demo run dev test lint typecheck templates build pytest bench deploy manifest clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,7 +66,8 @@ $(CHECKOV_STAMP):
 # the asynchronous backend with its auto scaling, and Bedrock's grant.
 TEMPLATE_VARIANTS := "ImageBackend=sagemaker-async AsyncAutoScaling=on" "ImageBackend=bedrock"
 
-templates: $(STAMP) $(CHECKOV_STAMP)
+templates: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP)
+	$(SAM) validate --lint --template-file infra/template.yaml --region us-east-1
 	$(BIN)/cfn-lint infra/template.yaml
 	$(CHECKOV) --file infra/template.yaml --framework cloudformation secrets --skip-download --compact --quiet
 	@variants=$$(mktemp -d) && for defaults in $(TEMPLATE_VARIANTS); do \
@@ -78,20 +84,23 @@ $(CHROMIUM):
 	$$sudo apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-pytest: $(STAMP) $(CHROMIUM)
-	CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+# tests/test_deploy.py runs the real `sam build` and `sam package` with this SAM CLI.
+pytest: $(STAMP) $(CHROMIUM) $(SAM_STAMP)
+	CHROMIUM=$(CHROMIUM) SAM_CLI=$(abspath $(SAM)) $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
-# Deployment: SAM CLI in its own virtualenv (its pins differ from the test tools'). The build
-# runs infra/Makefile, which needs neither Docker nor a local python3.12.
-$(SAM):
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+$(SAM_STAMP):
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
+	@rm -f $(SAM_VENV)/.installed-* && touch $@
 
-deploy: $(SAM)
+# Deployment. The build runs infra/Makefile, which needs neither Docker nor a local python3.12.
+build: $(SAM_STAMP)
 	BUILD_PYTHON="$(abspath $(SAM_VENV))/bin/python" $(SAM) build --template-file infra/template.yaml
+
+deploy: build
 	@if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK); fi
 
 manifest: $(STAMP)

@@ -7,6 +7,7 @@ import base64
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,6 +40,13 @@ def to_event(method: str, target: str, headers: dict[str, str], body: bytes) -> 
     }
 
 
+def _http_handler(event: dict[str, Any]) -> dict[str, Any]:
+    from bot.handlers import http_handler
+
+    response: dict[str, Any] = http_handler(event, LocalContext(HTTP_FUNCTION, HTTP_RESOURCE))
+    return response
+
+
 # Larger than any request Slack sends, and the most a Lambda function accepts (6 MB).
 MAX_BODY = 6 * 1024 * 1024
 
@@ -47,11 +55,19 @@ class LocalServer(Served):
     """``http_handler`` on 127.0.0.1. It binds at ``start()``, so a taken port fails at once and
     the address is known early, but answers 503 (with Retry-After) until ``ready()``: before the
     local stack is up, the handler has no settings and could only fail. ``ready(playground)``
-    serves the playground too; every other path still goes to ``http_handler``."""
+    serves the playground too; every other path still goes to ``http_handler``, or to ``invoke``
+    where one is given (the deploy rehearsal's packaged http function)."""
 
-    def __init__(self, port: int = 0, *, read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+        invoke: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.port = port
         self.read_timeout = read_timeout
+        self.invoke = invoke
         self._ready = threading.Event()
         self.playground: Playground | None = None
 
@@ -80,9 +96,7 @@ class LocalServer(Served):
                     self._answer(*playground.handle(self.command, self.path, named, raw))
                     return
                 event = to_event(self.command, self.path, dict(self.headers.items()), raw)
-                from bot.handlers import http_handler
-
-                response = http_handler(event, LocalContext(HTTP_FUNCTION, HTTP_RESOURCE))
+                response = server.invoke(event) if server.invoke else _http_handler(event)
                 body = response.get("body") or ""
                 data = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
                 headers = {name: str(value) for name, value in (response.get("headers") or {}).items()}
