@@ -97,10 +97,14 @@ def _into_message(services: Services, result: Result, channel: str, ts: str) -> 
     """Update the channel message with the images; uploads go into its thread."""
 
     def update(payload: messages.Payload) -> None:
-        services.slack.client.chat_update(channel=channel, ts=ts, **payload)
+        # Through the poster: a message sent to the requester's DM keeps saying why it is there.
+        services.slack.update(result.job, {"channel": channel, "ts": ts}, payload)
 
-    # Threads do not nest: a follow-up's files go into the thread it lives in.
-    return _into_conversation(services, result, channel, update, thread_ts=result.job.thread_ts or ts)
+    # Threads do not nest: a follow-up's files go into the thread it lives in, in its own channel
+    # (a message sent to the requester's DM has its own thread).
+    job = result.job
+    thread_ts = job.thread_ts if job.thread_ts and channel == job.channel_id else ts
+    return _into_conversation(services, result, channel, update, thread_ts=thread_ts)
 
 
 def _through_response_url(services: Services, result: Result) -> str:

@@ -2,7 +2,8 @@
 
 ``http_handler`` serves ``POST /slack/events`` (through Bolt) and ``GET /images/...``;
 ``worker_handler`` runs the records of an SQS batch, jobs to render or tasks (bot/tasks.py),
-and reports partial failures; ``notifier_handler`` runs the asynchronous endpoint's
+and reports partial failures, and on its schedule settles what SQS dead-lettered without a
+reason (bot/dead_letters.py); ``notifier_handler`` runs the asynchronous endpoint's
 notifications the same way (bot/notifier.py), and its sweep when the schedule calls it.
 """
 
@@ -124,17 +125,25 @@ def _handle_record(record: SQSRecord, lambda_context: Any = None) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
+    """The jobs and tasks queues' SQS batches (partial failures reported), or the schedule's
+    call to settle what SQS dead-lettered without a reason (bot/dead_letters.py)."""
     try:
-        services()
+        built = services()
     except Exception as error:
         # Without settings the worker knows no dead-letter queue to file a job in, nor anyone to
-        # tell: every record goes back to SQS, whose redrive and the dead-letter alarm take over.
+        # tell: every record goes back to SQS, whose redrive and the dead-letter alarm take over
+        # (and, once it starts again, its schedule tells the requesters: bot/dead_letters.py).
         if isinstance(error, SettingsError):  # its message names the variable, never a value
             logger.error("the worker is not configured correctly; its jobs go back to the queue",
                          problem=str(error))  # fmt: skip
         else:
             logger.exception("the worker could not start; its jobs go back to the queue")
         return _all_failed(event)
+    if is_schedule(event):
+        from bot.dead_letters import watch
+
+        watch(built, context)
+        return {"batchItemFailures": []}
     # Imported here: the http function never pays for the batch utility at cold start.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 

@@ -300,21 +300,50 @@ class JobStore:
             item["give_up_at"] = {"N": f"{inference.give_up_at:.3f}"}
         return item
 
-    def note_submitted(self, job: Job, progress: Progress) -> bool:
-        """Record the submitted render's locations (``progress.inference``) on a job that still
-        waits for it; False when the job is over already (its notification came first), and
-        nothing is written."""
+    def note_submitted(self, job_id: str, inference: AsyncInference) -> bool:
+        """Record the submitted render's locations on a job that still waits for it; False when
+        the job is over already (its notification came first), and nothing is written.
+
+        Only ``inference`` is written: the notifier may have recorded the stored images or the
+        uploaded files meanwhile (the answer can come back before InvokeEndpointAsync does), and
+        a whole item written from what the worker read before the call would erase them."""
         try:
-            self.dynamodb.put_item(
+            self.dynamodb.update_item(
                 TableName=self.table,
-                Item=self._item(job, progress),
-                ConditionExpression="#status = :submitted",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":submitted": {"S": "submitted"}},
+                Key={"pk": {"S": _pk(job_id)}},
+                UpdateExpression="SET #inference = :inference",
+                ConditionExpression="#status = :submitted AND attribute_exists(#inference)",
+                ExpressionAttributeNames={"#status": "status", "#inference": "inference"},
+                ExpressionAttributeValues={
+                    ":submitted": {"S": "submitted"},
+                    ":inference": {"S": inference.to_json()},
+                },
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def note_not_submitted(self, job_id: str) -> None:
+        """Take back a job's "submitted" (written before InvokeEndpointAsync) once the endpoint
+        has refused the request, so that the next attempt submits it again: the job is back to
+        rendering, out of the waiting index. A job that is no longer waiting is left alone."""
+        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": _pk(job_id)}},
+                UpdateExpression="SET #status = :rendering REMOVE #inference, #waiting, #give_up_at",
+                ConditionExpression="#status = :submitted",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#inference": "inference",
+                    "#waiting": WAITING_INDEX,
+                    "#give_up_at": "give_up_at",
+                },
+                ExpressionAttributeValues={
+                    ":submitted": {"S": "submitted"},
+                    ":rendering": {"S": "rendering"},
+                },
+            )
 
     def waiting(self) -> list[str]:
         """The ids of the jobs waiting on the asynchronous endpoint, soonest given up first.

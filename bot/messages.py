@@ -358,3 +358,10 @@ def failure_reply(reason: str) -> Payload:
 def notice(text: str) -> Payload:
     """An ephemeral one-liner of our own words (never user text)."""
     return {"response_type": "ephemeral", "text": text}
+
+
+def with_note_above(payload: Payload, note: str) -> Payload:
+    """``payload`` with a line of our own words (``note``, never user text) above what it
+    shows; a payload of text alone gets its text as a section, since blocks hide the text."""
+    blocks = payload.get("blocks") or [_mrkdwn(str(payload.get("text", "")))]
+    return {**payload, "blocks": [_context(note), *blocks]}

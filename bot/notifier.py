@@ -23,6 +23,12 @@ notification delivered twice (SNS and SQS are at-least-once), or met by the swee
 :func:`sweep` (on a schedule, and ``imagine-bot`` locally) finds jobs still waiting: one whose
 answer is in S3 though its notification was lost is finished, one whose failure is there is
 given up with it, and one past its time is given up as overdue.
+
+Once used, the request (``async-inputs/``) and the answer (``async-outputs/``, or
+``async-failures/``) are deleted: after the JPEGs are stored and recorded, or after the failure
+is recorded, and the answer to a job that is over already when it arrives. Best effort: what a
+failure leaves, Delete removes with the job's images, and the bucket's lifecycle rules on those
+prefixes (infra/template.yaml) within two days.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.backends import BackendError
 from bot.backends.sagemaker import decode_response
-from bot.backends.sagemaker_async import SageMakerAsyncBackend, split_location
+from bot.backends.sagemaker_async import SageMakerAsyncBackend, key_in, split_location
 from bot.jobs import AsyncInference, Job, Progress
 from bot.render import deliver_result, finished, store_images, stored_already
 from bot.sqs_records import dead_letter
@@ -118,6 +124,7 @@ def handle_notification(services: Services, record: SQSRecord, context: Any) -> 
         return
     waiting = _waiting_job(services, note.inference_id)
     if waiting is None:
+        _discard_late_answer(services, note)
         return
     job, _ = waiting
     logger.append_keys(job_id=job.job_id)
@@ -156,19 +163,55 @@ def answer(services: Services, job: Job, note: Notification, record: SQSRecord) 
     progress = services.store.load(job.job_id)
     if finished(progress, job):
         return progress
+    inference = progress.inference
     if note.status != COMPLETED:
-        return _fail(services, job, endpoint_failure(note.failure_reason), record)
+        given_up = _fail(services, job, endpoint_failure(note.failure_reason), record)
+        _discard(services, inference, note)
+        return given_up
     if not progress.keys:
         progress.keys = stored_already(services, job)  # stored before a crash, not yet recorded
     if not progress.keys:
-        inference = progress.inference
         location = note.output_location or (inference.output_location if inference else "")
         jpegs = decode_response(_read(services, location), job.request.count)
         seconds = note.seconds
         if seconds is None:
             seconds = time.time() - inference.submitted_at if inference else 0.0
         store_images(services, job, progress, jpegs, seconds, SageMakerAsyncBackend.name)
+    _discard(services, inference, note)  # the JPEGs are stored and recorded: the answer is used
     return deliver_result(services, job, progress)
+
+
+def _discard(services: Services, inference: AsyncInference | None, note: Notification | None = None) -> None:
+    """Delete a settled inference's request and answer (or failure) from the bucket."""
+    locations = [note.output_location] if note is not None else []
+    if inference is not None:
+        locations += [inference.input_location, inference.output_location, inference.failure_location]
+    _delete(services, locations)
+
+
+def _discard_late_answer(services: Services, note: Notification) -> None:
+    """The answer to a job that is over already (given up as overdue, or delivered: the same
+    notification again) is never used: delete it. Not the request: a job sent back by
+    ``imagine-bot redrive`` writes its request to the same key again."""
+    found = services.store.find(note.inference_id)
+    if found is None or found[0] is None or not finished(found[1], found[0]):
+        return
+    inference = found[1].inference
+    answers = [inference.output_location, inference.failure_location] if inference else []
+    _delete(services, [note.output_location, *answers])
+
+
+def _delete(services: Services, locations: list[str]) -> None:
+    """Delete what ``locations`` name in the images bucket under the asynchronous prefixes
+    (nothing else: a location comes from a notification). Best effort, logged: what is left is
+    for Delete and the lifecycle rules."""
+    bucket = services.settings.images_bucket
+    keys = {key for key in (key_in(bucket, location) for location in locations if location) if key}
+    for key in sorted(keys):
+        try:
+            services.images.delete(key)
+        except Exception as error:
+            logger.warning("could not delete a used request or answer", key=key, error=type(error).__name__)
 
 
 def _read(services: Services, location: str) -> bytes:
@@ -206,9 +249,9 @@ class Swept:
 
 def sweep(services: Services, context: Any = None, now: float | None = None) -> list[Swept]:
     """Look at every job waiting on the endpoint, as of ``now``: deliver those whose answer is
-    in S3 (their notification lost), give up those whose failure is there or whose time is
-    past. A job another run is finishing is left to it; an error is logged and left for the
-    next sweep (a job past its time is given up then)."""
+    in S3 (their notification lost) or whose images are stored already, give up those whose
+    failure is there or whose time is past. A job another run is finishing is left to it; an
+    error is logged and left for the next sweep (a job past its time is given up then)."""
     now = time.time() if now is None else now
     swept: list[Swept] = []
     for job_id in services.store.waiting():
@@ -239,7 +282,10 @@ def sweep(services: Services, context: Any = None, now: float | None = None) -> 
 
 def _sweep_one(services: Services, job: Job, inference: AsyncInference, context: Any, now: float) -> str:
     record = _sweep_record(job)
-    if inference.output_location and _exists(services, inference.output_location):
+    # The images stored already (the answer then deleted) and the delivery not finished: its
+    # notification's deliveries all failed after that.
+    stored = bool(services.store.load(job.job_id).keys)
+    if stored or (inference.output_location and _exists(services, inference.output_location)):
         note = Notification(inference.inference_id or job.job_id, COMPLETED, inference.output_location)
         metrics.add_metric(name="AsyncNotificationsLost", unit=MetricUnit.Count, value=1)
         run_once(services, job, context, lambda again: answer(services, again, note, record), name=DELIVER)
@@ -264,7 +310,9 @@ def _overdue(services: Services, job: Job, reason: str, record: SQSRecord) -> Pr
     if finished(progress, job):
         return progress
     metrics.add_metric(name="AsyncInferencesOverdue", unit=MetricUnit.Count, value=1)
-    return _fail(services, job, reason, record)
+    given_up = _fail(services, job, reason, record)
+    _discard(services, progress.inference)  # its request; an answer that comes after all, on arrival
+    return given_up
 
 
 def _exists(services: Services, location: str) -> bool:

@@ -1,5 +1,7 @@
 """Posting a job's messages to Slack: in the channel when the bot may, through the command's
-``response_url`` when it may not (private channels it was not invited to, DMs)."""
+``response_url`` when it may not (private channels it was not invited to, DMs), and where the
+job has no response_url either (a form that asked Slack for none), in the requester's direct
+message with the bot, told why."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from bot import messages
 from bot.jobs import Job
 from bot.messages import Payload
 from bot.slack_client import error_code
@@ -20,6 +23,34 @@ logger = Logger(service="imagine", child=True)
 # chat.postMessage errors that mean "this channel is closed to the bot", not "Slack is broken".
 CHANNEL_CLOSED = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 VIA_RESPONSE_URL = {"via": "response_url"}
+# Shown above the job's message when it went to the requester's DM because the bot may not post
+# in the job's conversation and no response_url reaches it. Slack can add a bot to a channel
+# (``/invite``), never to a DM between people; a ``G`` id is a private channel or, in older
+# workspaces, a group DM, which the id alone cannot tell apart (api.slack.com/changelog/
+# 2018-09-more-reasons-to-be-a-conversations-api-convert, 2018-09-06), and the bot cannot look
+# up a conversation it is not in. <#C...> shows the channel's name to whoever is in it.
+CANNOT_POST_IN_DM = "I can't post in that direct message, so your picture is here instead."
+CANNOT_POST_IN_CHANNEL = (
+    "I can't post in <#{channel}> (I'm not in it, or it is archived), so your picture is here"
+    " instead. To have pictures posted there, `/invite` me to it."
+)
+CANNOT_POST_IN_PRIVATE = (
+    "I can't post in <#{channel}> (I'm not in it, or it is archived), so your picture is here"
+    " instead. If it is a channel, `/invite` me to it to have pictures posted there."
+)
+
+
+def why_here_instead(channel_id: str) -> str:
+    """Why the job's message is in the requester's DM, in the words that fit its conversation."""
+    if is_direct_message(channel_id):
+        return CANNOT_POST_IN_DM
+    template = CANNOT_POST_IN_PRIVATE if channel_id.startswith("G") else CANNOT_POST_IN_CHANNEL
+    return template.format(channel=channel_id)
+
+
+def is_direct_message(channel_id: str) -> bool:
+    """A 1:1 DM: its id starts with D (conversations.open answers the bot's own as ``D...``)."""
+    return channel_id.startswith("D")
 
 
 class ResponseUrlRefused(Exception):
@@ -51,28 +82,56 @@ class SlackPoster:
                 **payload,
             )
         except SlackApiError as error:
-            if error_code(error) not in CHANNEL_CLOSED or not job.response_url:
+            if error_code(error) not in CHANNEL_CLOSED:
                 raise
+            if not job.response_url:
+                logger.info("channel closed to the bot, no response_url: a DM", error=error_code(error))
+                return self._to_requester(job, payload)
             logger.info("channel closed to the bot; answering through response_url", error=error_code(error))
+            # A response names its thread with thread_ts (docs.slack.dev/interactivity/
+            # handling-user-interaction, "Publishing responses in thread").
+            thread = {"thread_ts": job.thread_ts} if job.thread_ts else {}
             try:
-                self.respond(job, {**payload, "response_type": "in_channel"})
+                self.respond(job, {**payload, "response_type": "in_channel", **thread})
             except ResponseUrlRefused:
                 if must_arrive:
                     raise
             return dict(VIA_RESPONSE_URL)
         return {"channel": str(response["channel"]), "ts": str(response["ts"])}
 
+    def _to_requester(self, job: Job, payload: Payload) -> dict[str, str]:
+        """The job's message in the requester's DM with the bot, saying why it is there.
+
+        The reason is part of the message itself, kept by every update (:meth:`update`): a job
+        posts its message once (a retry after a lost claim takes the message back, reason and
+        all), so the requester is told once per job, however often the job is tried."""
+        channel = self.open_direct_message(job.user_id)
+        response = self.client.chat_postMessage(
+            channel=channel, unfurl_links=False, unfurl_media=False, **self._as_shown(job, channel, payload)
+        )
+        return {"channel": str(response["channel"]), "ts": str(response["ts"])}
+
+    @staticmethod
+    def _as_shown(job: Job, channel: str, payload: Payload) -> Payload:
+        """``payload`` as the job's message shows it in ``channel``: in the requester's DM in
+        place of the job's own conversation, with the reason above it."""
+        if channel == job.channel_id:
+            return payload
+        return messages.with_note_above(payload, why_here_instead(job.channel_id))
+
     def update(self, job: Job, where: dict[str, str], payload: Payload) -> None:
         if "ts" in where:
-            self.client.chat_update(channel=where["channel"], ts=where["ts"], **payload)
+            shown = self._as_shown(job, where["channel"], payload)
+            self.client.chat_update(channel=where["channel"], ts=where["ts"], **shown)
         else:
             self.respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
 
     def reply(self, job: Job, where: dict[str, str], payload: Payload) -> None:
         """A follow-up in the message's thread, or an ephemeral note where there is no thread."""
         if "ts" in where:
-            # Threads do not nest: a follow-up's notes go into the thread it lives in.
-            thread = job.thread_ts or where["ts"]
+            # Threads do not nest: a follow-up's notes go into the thread it lives in (in its
+            # own channel: a message sent to the requester's DM has its own thread).
+            thread = job.thread_ts if job.thread_ts and where["channel"] == job.channel_id else where["ts"]
             self.client.chat_postMessage(channel=where["channel"], thread_ts=thread, **payload)
         else:
             self.respond(job, {**payload, "response_type": "ephemeral", "replace_original": False})
@@ -92,4 +151,11 @@ class SlackPoster:
         return str(response["channel"]["id"])
 
 
-__all__ = ["CHANNEL_CLOSED", "ResponseUrlRefused", "SlackPoster", "error_code"]
+__all__ = [
+    "CHANNEL_CLOSED",
+    "ResponseUrlRefused",
+    "SlackPoster",
+    "error_code",
+    "is_direct_message",
+    "why_here_instead",
+]

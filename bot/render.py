@@ -29,7 +29,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 
 from bot import messages
-from bot.backends import Backend
+from bot.backends import Backend, BackendError
+from bot.backends.sagemaker_async import SubmissionUnconfirmed
 from bot.delivery import Result, deliver
 from bot.jobs import Job, Progress
 from bot.poster import CHANNEL_CLOSED, error_code
@@ -101,14 +102,14 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
 
 
 def _submitted(progress: Progress, job: Job) -> bool:
-    """Queued at the asynchronous endpoint by this run of the job (not only about to be: a
-    submission the endpoint refused, or throttled, is made again)."""
-    inference = progress.inference
+    """Queued, or perhaps queued, at the asynchronous endpoint by this run of the job: "submitted"
+    is recorded before InvokeEndpointAsync and taken back only when the endpoint refused, so a
+    job still at it may have its render on the way (a worker that died before recording the
+    answer), and submitting it again would render twice."""
     return (
         progress.status == "submitted"
         and progress.redrives == job.redrives
-        and inference is not None
-        and bool(inference.output_location)
+        and progress.inference is not None
     )
 
 
@@ -151,24 +152,49 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
 def _submit(services: Services, job: Job, progress: Progress, started_at: float) -> Progress:
     """Hand the request to the asynchronous endpoint and end the render here.
 
-    The job is recorded as submitted (with the command's response_url, for the notifier)
-    before the endpoint is called, so a notification that comes back quicker than this
-    invocation still finds it; the locations the endpoint answered with are added after, unless
-    the job is over by then."""
-    backend = services.async_backend
+    The request is written first; then the job is recorded as submitted (with the command's
+    response_url, for the notifier) before the endpoint is called, so a notification that comes
+    back quicker than this invocation still finds it, and a delivery after a crash does not
+    submit again (:func:`_submitted`). Only the endpoint's refusal takes that back. The
+    locations the endpoint answered with are added after, unless the job is over by then."""
+    backend, store = services.async_backend, services.store
+    backend.write_request(job.job_id, job.request)
     progress.status = "submitted"
     progress.inference = backend.pending(job.job_id, job.response_url, started_at)
-    services.store.save(job, progress)
-    submitted = backend.submit(job.job_id, job.request)
+    store.save(job, progress)
+    try:
+        submitted = backend.invoke(job.job_id)
+    except SubmissionUnconfirmed as lost:
+        # Perhaps queued: its answer (or the sweep, once the job is overdue) settles the job.
+        logger.warning("the endpoint's answer to the submission was lost; waiting for the render",
+                       job_id=job.job_id, error=str(lost))  # fmt: skip
+        return progress
+    except BackendError:
+        # Refused: nothing is queued, so the next attempt submits it again.
+        try:
+            store.note_not_submitted(job.job_id)
+        except Exception as error:  # the job then waits as if queued, and is given up when overdue
+            logger.warning("could not take back the submission", job_id=job.job_id,
+                           error=type(error).__name__)  # fmt: skip
+        backend.forget_request(job.job_id)
+        raise
     progress.inference = replace(
         progress.inference,
         inference_id=submitted.inference_id,
         output_location=submitted.output_location,
         failure_location=submitted.failure_location,
     )
-    if not services.store.note_submitted(job, progress):
+    try:
+        noted = store.note_submitted(job.job_id, progress.inference)
+    except Exception as error:
+        # Queued all the same: the notification names the answer's location, so the job only
+        # loses the sweep's look for an answer whose notification is lost too.
+        logger.warning("could not record the submission's locations", job_id=job.job_id,
+                       error=type(error).__name__)  # fmt: skip
+        return progress
+    if not noted:
         logger.info("the job finished before its submission was recorded", job_id=job.job_id)
-        return services.store.load(job.job_id)
+        return store.load(job.job_id)
     metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
     logger.info("job submitted to the asynchronous endpoint", job_id=job.job_id,
                 inference_id=submitted.inference_id)  # fmt: skip

@@ -211,10 +211,12 @@ class Services:
 
             # As for the endpoint: one attempt per call, the backend retries within its budget.
             # Signed as "bedrock", reached at bedrock-runtime (AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
+            # In BEDROCK_REGION, where the model is served, whatever the stack's own region.
             client = self._client(
                 "bedrock-runtime",
                 read_timeout=self.settings.bedrock_timeout_seconds,
                 retries={"mode": "standard", "total_max_attempts": 1},
+                region_name=self.settings.bedrock_region or self.region,
             )
             return BedrockBackend(
                 client,

@@ -8,9 +8,12 @@ also keeps them current while a container lives.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
 
 from bot.guards import Guards
 from bot.prompt import PromptLimits
@@ -22,6 +25,8 @@ SLACK_API_DEFAULT = "https://slack.com/api/"
 BACKENDS = ("sagemaker", "placeholder", "bedrock", "sagemaker-async")
 LINK_MODES = ("redirect", "bytes")
 DELIVERY_MODES = ("link", "upload")
+
+logger = Logger(service="imagine", child=True)
 
 
 class SettingsError(RuntimeError):
@@ -40,13 +45,16 @@ class Settings:
     public_base_url: str = ""  # only the worker needs it, to write links into messages
     image_backend: str = "placeholder"
     sagemaker_endpoint_name: str = ""
-    bedrock_model_id: str = ""  # the Bedrock model IMAGE_BACKEND=bedrock draws with
+    bedrock_model_id: str = ""  # the Bedrock model (or inference profile) IMAGE_BACKEND=bedrock draws with
+    bedrock_region: str = ""  # where the worker calls Bedrock; "": the process's own AWS region
     slack_api_url: str = SLACK_API_DEFAULT
     image_link_mode: str = "redirect"
     image_delivery: str = "link"  # image blocks on stable links, or JPEGs uploaded to Slack
     presigned_url_seconds: int = 300
     placeholder_delay_seconds: float = 0.0
-    max_receive_count: int = 3
+    # The queues' maxReceiveCount (the template's MaxReceiveCount, at least 5: AWS's advice for a
+    # queue that feeds Lambda, https://docs.aws.amazon.com/lambda/latest/dg/sqs-retries.html).
+    max_receive_count: int = 5
     dead_letter_queue_url: str = ""  # where the worker files jobs that failed for good, with why
     render_budget_seconds: float = 40.0  # no new endpoint attempt starts after this
     # Seconds before the next delivery of a job that failed in a way a retry may get past, by
@@ -85,12 +93,13 @@ class Settings:
             image_backend=backend,
             sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
             bedrock_model_id=reader.optional("BEDROCK_MODEL_ID", "") if backend == "bedrock" else "",
+            bedrock_region=_region(reader.optional("BEDROCK_REGION", "")),
             slack_api_url=_with_trailing_slash(reader.optional("SLACK_API_URL", SLACK_API_DEFAULT)),
             image_link_mode=reader.choice("IMAGE_LINK_MODE", LINK_MODES, "redirect"),
             image_delivery=reader.choice("IMAGE_DELIVERY", DELIVERY_MODES, "link"),
             presigned_url_seconds=reader.integer("PRESIGNED_URL_SECONDS", 300, 1, 3600),
             placeholder_delay_seconds=reader.number("PLACEHOLDER_DELAY_SECONDS", 0.0, 0.0, 60.0),
-            max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 3, 1, 100),
+            max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 5, 1, 100),
             dead_letter_queue_url=reader.optional("DEAD_LETTER_QUEUE_URL", ""),
             render_budget_seconds=reader.number("RENDER_BUDGET_SECONDS", 40.0, 0.0, 900.0),
             retry_backoff_seconds=reader.seconds_list("RETRY_BACKOFF_SECONDS", (10, 30, 90), 43200),
@@ -187,12 +196,29 @@ class EnvReader:
 
 
 def _check_bedrock_model(model_id: str) -> None:
-    from bot.backends.bedrock import MODELS  # pure: no AWS client is built here
+    """Refuse an id the bot cannot draw with (unknown, or a profile AWS does not offer). A known
+    model past its end of life is accepted with a warning: Bedrock's refusal decides at run time
+    and is said in each job's thread, while the bot still answers Slack and serves image links."""
+    from bot.backends.bedrock_models import retirement_warning, today, unavailable  # pure, no client
 
     if not model_id:
         raise SettingsError("BEDROCK_MODEL_ID is required when IMAGE_BACKEND=bedrock")
-    if model_id not in MODELS:
-        raise SettingsError(f"BEDROCK_MODEL_ID must be one of {', '.join(MODELS)}")
+    on = today()
+    refusal = unavailable(model_id, on)
+    if refusal is not None:
+        raise SettingsError(refusal)
+    warning = retirement_warning(model_id, on)
+    if warning is not None:
+        logger.warning(warning)
+
+
+_REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # us-west-2, eu-central-1, us-gov-west-1
+
+
+def _region(value: str) -> str:
+    if value and not _REGION_SHAPE.match(value):
+        raise SettingsError("BEDROCK_REGION must be an AWS region code such as us-west-2")
+    return value
 
 
 def _with_trailing_slash(url: str) -> str:

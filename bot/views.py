@@ -7,6 +7,16 @@ keyed by block_id, then action_id (docs.slack.dev/reference/interaction-payloads
 view-interactions-payload); ``response_action: errors`` names the block_id of each field in
 error. ``private_metadata`` carries only where the picture goes, as JSON: it comes back with the
 submission, and it is not a place for secrets.
+
+The form's "Post in" select is how the picture reaches a conversation the bot may not post in
+(a private channel it was not invited to, a DM): a ``conversations_select`` in an input block
+with ``response_url_enabled`` makes Slack put a ``response_url`` for the conversation picked in
+the submission's ``response_urls`` (docs.slack.dev/surfaces/modals#modal_response_url; one per
+view at most), and a response_url "will bypass any channel posting permissions"
+(docs.slack.dev/interactivity/handling-user-interaction#message_responses). Without it a
+submission carries none. ``initial_conversation`` names the place the form was opened for; it
+"will take precedence" over ``default_to_current_conversation`` (the select menu element's
+reference), which is left out: the bot knows the place already, a thread's included.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ BLOCKS = {
     "guidance": "imagine_guidance",
     "seed": "imagine_seed",
 }
+POST_IN = "imagine_post_in"  # the conversation the picture goes to (and its response_url)
 ASPECTS = ("1:1", "4:3", "3:2", "16:9", "2:1", "4:1", "3:4", "2:3", "9:16", "1:2", "1:4")
 INPUT_LIMIT = 3000  # a plain_text_input's max_length cannot be more (Block Kit reference)
 
@@ -119,11 +130,28 @@ def _aspect_label(aspect: str) -> str:
 
 
 def _where(target: Target) -> str:
-    if target.parent_job_id:
-        return "The picture is posted in the result's thread."
+    if target.parent_job_id and target.thread_ts:
+        return "The picture is posted in the result's thread, unless you pick another conversation below."
     if target.thread_ts:
-        return "The picture is posted in the message's thread."
-    return "The picture is posted where you asked for it, for everyone there to see."
+        return "The picture is posted in the message's thread, unless you pick another conversation below."
+    return "The picture is posted in the conversation below, for everyone there to see."
+
+
+def _post_in(target: Target) -> dict[str, Any]:
+    """The "Post in" select: the form's place to begin with, and a response_url asked for."""
+    picker = {
+        "type": "conversations_select",
+        "initial_conversation": target.channel_id,
+        "response_url_enabled": True,
+        "placeholder": _text("Pick a conversation"),
+    }
+    return {
+        "type": "input",
+        "block_id": POST_IN,
+        "label": _text("Post in"),
+        "element": {**picker, "action_id": VALUE},
+        "hint": _text("Everyone there sees the picture, even where the bot was not invited."),
+    }
 
 
 def imagine_modal(
@@ -192,6 +220,7 @@ def imagine_modal(
             "guidance", "Guidance", _number(f"{guidance:g}", low, high, decimals=True), hint=guidance_hint
         ),
         _input("seed", "Seed", _number(seed, "0", str(MAX_SEED)), optional=True, hint=seed_hint),
+        _post_in(target),
     ]
     return {
         "type": "modal",
@@ -222,8 +251,25 @@ def fields_from_state(values: Any) -> dict[str, str | None]:
 
 
 def field_errors(problems: Mapping[str, str]) -> dict[str, Any]:
-    """The acknowledgement that shows each problem under its field and keeps the modal open."""
-    return {"response_action": "errors", "errors": {BLOCKS[field]: text for field, text in problems.items()}}
+    """The acknowledgement that shows each problem under its field (a name of :data:`BLOCKS`, or
+    ``post_in``) and keeps the modal open."""
+    blocks = {**BLOCKS, "post_in": POST_IN}
+    return {"response_action": "errors", "errors": {blocks[field]: text for field, text in problems.items()}}
+
+
+def response_url_for(response_urls: Any, conversation: str) -> str:
+    """The response_url Slack issued with a submission for ``conversation``, picked in the form's
+    "Post in" select, or "". Slack shapes ``response_urls`` as ``[{"block_id", "action_id",
+    "channel_id", "response_url"}]`` (bolt-js's ViewResponseUrl type), ``[]`` when the view
+    asked for none (slackapi/node-slack-sdk issue 970)."""
+    for entry in response_urls if isinstance(response_urls, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        url = entry.get("response_url")
+        asked = (entry.get("block_id"), entry.get("channel_id")) == (POST_IN, conversation)
+        if asked and isinstance(url, str):
+            return url
+    return ""
 
 
 # ---- the Share modal ---------------------------------------------------------------------------
@@ -280,9 +326,10 @@ def share_metadata(text: str) -> tuple[str, str] | None:
     return job_id, channel
 
 
-def chosen_conversation(values: Any) -> str:
-    """The conversation a Share submission picked (``selected_conversation``), or ""."""
-    block = values.get(SHARE_TO) if isinstance(values, Mapping) else None
+def chosen_conversation(values: Any, block_id: str = SHARE_TO) -> str:
+    """The conversation a submission picked in the conversations_select ``block_id`` (Share's,
+    or the form's "Post in"), or ""."""
+    block = values.get(block_id) if isinstance(values, Mapping) else None
     state = block.get(VALUE) if isinstance(block, Mapping) else None
     chosen = state.get("selected_conversation") if isinstance(state, Mapping) else None
     return chosen if isinstance(chosen, str) and bool(_SLACK_ID.match(chosen)) else ""

@@ -165,6 +165,7 @@ def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
                 "AWS_",
                 "SLACK_",
                 "SAGEMAKER_",
+                "BEDROCK_",
                 "IMAGE_",
                 "JOBS_",
                 "TASKS_",

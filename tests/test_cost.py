@@ -35,10 +35,9 @@ from bot.local.cost import (
 from tests.fakes.pricing_api import PriceListStandIn, Refusal, fixture_records
 
 ISSUE_MODELS = {
-    "amazon.nova-canvas-v1:0",
-    "amazon.titan-image-generator-v2:0",
-    "stability.sd3-5-large-v1:0",
     "stability.stable-image-core-v1:1",
+    "stability.stable-image-ultra-v1:1",
+    "stability.sd3-5-large-v1:0",
 }
 
 
@@ -396,7 +395,7 @@ def test_the_report_at_50_500_and_5000_images_a_day_is_sane(
         assert rows[asynchronous] < rows[realtime], volume  # scaled to zero beats always-on at all three
         cheapest = min(rows, key=rows.__getitem__)
         assert f"{cheapest:<{len(cheapest)}}" in out[volume].split("<- cheapest")[0].splitlines()[-1]
-    assert min(table[50], key=table[50].__getitem__) == "Bedrock amazon.titan-image-generator-v2:0"
+    assert min(table[50], key=table[50].__getitem__) == "Bedrock stability.stable-image-core-v1:1"
     assert all(table[50][realtime] > table[50][b] for b in bedrock)  # a GPU left up for 50 images
     assert min(table[500], key=table[500].__getitem__) == asynchronous
     assert all(table[5000][realtime] < table[5000][b] for b in bedrock)  # volume pays for the GPU
@@ -435,6 +434,28 @@ def test_the_bundled_table_names_its_sources_and_covers_the_issues_models() -> N
     assert any("aws.amazon.com/sagemaker/pricing" in s for s in table["sagemaker"]["source"])
     assert table["bedrock"]["source"].startswith("https://aws.amazon.com/bedrock/pricing")
     assert set(table["bedrock"]["models"]) == ISSUE_MODELS
+    assert all(m["per_image"] > 0 and m["seen_in"] for m in table["bedrock"]["models"].values())
+
+
+def test_the_bedrock_prices_follow_the_models_the_bot_may_draw_with_today(
+    no_aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same list as bot/backends/bedrock_models.py: every model selectable today is priced (Stable
+    Image Ultra $0.14, Core $0.04, SD3.5 Large $0.08 per image in us-west-2), and the retired
+    ones (Nova Canvas, Titan v2: past their end of life) are said to be left out, not priced."""
+    from bot.backends import bedrock_models
+
+    table = json.loads((Path(cost.__file__).parent / "prices.json").read_text())
+    assert set(table["bedrock"]["models"]) == set(bedrock_models.selectable_ids(bedrock_models.today()))
+    assert {k: m["per_image"] for k, m in table["bedrock"]["models"].items()} == {
+        "stability.stable-image-ultra-v1:1": 0.14,
+        "stability.stable-image-core-v1:1": 0.04,
+        "stability.sd3-5-large-v1:0": 0.08,
+    }
+    code, out, err = run(capsys, "--images-per-day", "50", "--region", "us-east-1")
+    assert code == 0, err
+    assert "amazon." not in out.split("backend", 1)[1]  # no retired model is compared
+    assert "retired, so not compared: Amazon Nova Canvas (end of life 2026-09-30), Amazon Titan" in out
     gpu = table["gpu_seconds_per_image"]
     assert gpu["estimate"] is True and gpu["how"]
     for region, instances in table["sagemaker"]["regions"].items():

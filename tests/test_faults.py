@@ -113,7 +113,8 @@ def _throttled(world: World) -> None:
 
 def _always_unavailable(world: World) -> None:
     world.setenv("RENDER_BUDGET_SECONDS", "0")  # no retry inside a delivery: one call each
-    world.sagemaker.scripted.extend([Answer(503, b'{"message": "busy"}', "ServiceUnavailable")] * 3)
+    # One for each delivery MAX_RECEIVE_COUNT allows (5 by default, as AWS advises for Lambda).
+    world.sagemaker.scripted.extend([Answer(503, b'{"message": "busy"}', "ServiceUnavailable")] * 5)
 
 
 def _model_error(world: World) -> None:
@@ -182,7 +183,7 @@ CASES: list[tuple[str, Callable[[World], None], Outcome]] = [
     (
         "endpoint unavailable on every delivery",
         _always_unavailable,
-        Outcome(3, 1, 0, 1, ("the image service is busy or failing (ServiceUnavailable)",)),
+        Outcome(5, 1, 0, 1, ("the image service is busy or failing (ServiceUnavailable)",)),
     ),
     ("endpoint model error", _model_error, Outcome(1, 1, 0, 1, ("the model could not render this request",))),
     (

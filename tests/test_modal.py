@@ -17,28 +17,35 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import handlers
 from bot.jobs import Job
 from bot.listeners.shortcuts import IMAGINE_THIS
-from bot.local.signing import click_body, shortcut_body, signed_headers, submission_body, view_state
+from bot.local.signing import click_body, shortcut_body, signed_headers, view_state
 from bot.local.slack.views import view_problems
+from bot.local.slack_recorder import BOT_USER, Said
 from bot.prompt import MAX_SEED, ImageRequest, PromptLimits, from_fields, size_for_aspect
 from bot.views import (
     ASPECTS,
     BLOCKS,
     MODAL_CALLBACK,
+    POST_IN,
     Target,
     fields_from_state,
     imagine_modal,
     prompt_from_message,
 )
-from tests.conftest import SIGNING_SECRET, Stack, call_http, command_event, http_event
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Stack, call_http, command_event, http_event
+from tests.fakes.aws_faults import FaultProxy
+from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 from tests.test_follow_ups import buttons, latest_result
 
 USER = "U0LOCAL"
@@ -71,8 +78,15 @@ def opened(env: Stack, user_id: str = USER) -> dict[str, Any]:
     return top.answer()
 
 
-def submit(view: dict[str, Any], typed: Mapping[str, str | None], user_id: str = USER) -> dict[str, Any]:
-    return ack_body(post(submission_body(view, typed, user_id=user_id)))
+def submit(
+    env: Stack, view: dict[str, Any], typed: Mapping[str, str | None], user_id: str = USER
+) -> dict[str, Any]:
+    """Submit ``user_id``'s open ``view`` as Slack does (the stand-in builds the payload, with
+    the response_urls Slack would issue), and let the stand-in do with the acknowledgement what
+    Slack does (close the view, or keep it open with its errors)."""
+    answer = ack_body(post(env.slack.submission(user_id, typed, view_id=view["id"])))
+    assert env.slack.submitted(user_id, view["id"], answer) == {}  # an answer Slack takes
+    return answer
 
 
 def queued_jobs(env: Stack) -> list[Job]:
@@ -122,7 +136,13 @@ def test_imagine_with_no_text_opens_the_modal_and_acks_with_nothing(env: Stack, 
     assert call.ok and call.args["trigger_id"] == trigger
     view = opened(env)
     assert view["callback_id"] == MODAL_CALLBACK
-    assert input_blocks(view) == set(BLOCKS.values())
+    assert input_blocks(view) == {*BLOCKS.values(), POST_IN}
+    [post_in] = [block["element"] for block in view["blocks"] if block.get("block_id") == POST_IN]
+    assert (post_in["type"], post_in["initial_conversation"], post_in["response_url_enabled"]) == (
+        "conversations_select",
+        "C0LOCAL",
+        True,
+    )
     assert json.loads(view["private_metadata"]) == {"channel": "C0LOCAL"}
     assert [c.method for c in env.slack.snapshot()] == ["views.open"]  # nothing else before the ack
     assert env.queued_bodies() == []
@@ -187,7 +207,7 @@ def test_a_submission_queues_exactly_the_fields_in_the_commands_channel(env: Sta
         "imagine_guidance": "9.5",
         "imagine_seed": "42",
     }
-    assert submit(view, typed) == {}  # an empty acknowledgement closes the modal
+    assert submit(env, view, typed) == {}  # an empty acknowledgement closes the modal
 
     [job] = queued_jobs(env)
     assert (job.team_id, job.channel_id, job.user_id, job.thread_ts, job.parent_job_id) == (
@@ -214,7 +234,7 @@ def test_a_submission_queues_exactly_the_fields_in_the_commands_channel(env: Sta
 
 def test_a_form_left_at_its_defaults_asks_for_the_defaults_with_a_random_seed(env: Stack) -> None:
     view = open_modal(env)
-    assert submit(view, {"imagine_prompt": "a paper crane"}) == {}
+    assert submit(env, view, {"imagine_prompt": "a paper crane"}) == {}
     [job] = queued_jobs(env)
     request = job.request
     assert (request.prompt, request.aspect, request.count, request.steps, request.guidance) == (
@@ -246,7 +266,7 @@ def test_invalid_fields_are_shown_on_their_field_and_queue_nothing(
     env: Stack, typed: dict[str, str | None], expected: dict[str, str]
 ) -> None:
     view = open_modal(env)
-    answer = submit(view, {"imagine_prompt": "a paper crane", **typed})
+    answer = submit(env, view, {"imagine_prompt": "a paper crane", **typed})
     assert answer["response_action"] == "errors"
     assert set(answer["errors"]) == set(expected) <= input_blocks(view)
     for block_id, words in expected.items():
@@ -256,13 +276,13 @@ def test_invalid_fields_are_shown_on_their_field_and_queue_nothing(
 
 
 def test_the_same_submission_delivered_twice_queues_one_job(env: Stack) -> None:
-    view = open_modal(env)
-    body = submission_body(view, {"imagine_prompt": "a paper crane"})
+    open_modal(env)
+    body = env.slack.submission(USER, {"imagine_prompt": "a paper crane"})
     assert ack_body(post(body)) == ack_body(post(body)) == {}  # the repeat closes the modal too
     assert len(queued_jobs(env)) == 1
 
     # The same words in a form opened again are a new ask.
-    assert submit(open_modal(env), {"imagine_prompt": "a paper crane"}) == {}
+    assert submit(env, open_modal(env), {"imagine_prompt": "a paper crane"}) == {}
     assert len(queued_jobs(env)) == 1
 
 
@@ -274,20 +294,20 @@ def test_a_refusal_is_shown_on_the_form_which_stays_usable(
     assert ack_body(call_http(command_event("a paper crane")))["text"].startswith("Queued")  # 1 of 2
     assert len(queued_jobs(env)) == 1
     view = open_modal(env)
-    answer = submit(view, {"imagine_prompt": "a paper crane", "imagine_count": "2"})
+    answer = submit(env, view, {"imagine_prompt": "a paper crane", "imagine_count": "2"})
     assert answer["response_action"] == "errors"
     assert "of your 2 images today" in answer["errors"]["imagine_prompt"]
     assert env.queued_bodies() == []
 
     # Slack kept the modal open as it was: with one image, the same form is accepted.
-    assert submit(view, {"imagine_prompt": "a paper crane", "imagine_count": "1"}) == {}
+    assert submit(env, view, {"imagine_prompt": "a paper crane", "imagine_count": "1"}) == {}
     assert len(queued_jobs(env)) == 1
 
 
 def test_a_blocked_term_is_shown_on_the_prompt(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BLOCKED_TERMS", "gore")
     handlers.reset()
-    answer = submit(open_modal(env), {"imagine_prompt": "so much GORE"})
+    answer = submit(env, open_modal(env), {"imagine_prompt": "so much GORE"})
     assert "not allowed here" in answer["errors"]["imagine_prompt"]
     assert env.queued_bodies() == []
 
@@ -329,7 +349,7 @@ def test_an_edit_renders_into_the_results_thread_with_its_parent(env: Stack) -> 
     [job_id] = {value for *_, value in buttons(message)}
     click_edit(env, where)
 
-    assert submit(opened(env), {"imagine_prompt": "a paper crane at dawn"}) == {}
+    assert submit(env, opened(env), {"imagine_prompt": "a paper crane at dawn"}) == {}
     [job] = queued_jobs(env)
     assert (job.channel_id, job.thread_ts, job.parent_job_id) == (channel, root_ts, job_id)
     request = job.request
@@ -384,7 +404,7 @@ def test_imagine_this_opens_the_modal_with_the_messages_words_and_renders_in_its
     assert view["title"]["text"] == "Imagine this"
     assert fields_from_state(view_state(view, {}))["prompt"] == "what about a fox in the snow & a lantern?"
 
-    assert submit(view, {}) == {}
+    assert submit(env, view, {}) == {}
     [job] = queued_jobs(env)
     assert (job.channel_id, job.thread_ts, job.parent_job_id) == (
         "C0TEAM",
@@ -422,6 +442,346 @@ def test_the_manifest_declares_the_shortcut_the_app_listens_for() -> None:
     )
     assert 0 < len(shortcut["description"]) <= 150
     assert "commands" in manifest["oauth_config"]["scopes"]["bot"]  # what a shortcut needs
+
+
+# ---- where the bot cannot post ----------------------------------------------------------------------
+# chat.postMessage refuses a private channel the bot is not in with channel_not_found (Slack
+# hides it: getsentry/sentry pull request 119600, BeepBoopHQ/in-or-out issue 19, 2017-05-09) and
+# a public one it may not post in with not_in_channel (connorads/lockbot issue 11, 2020-05-20).
+# A view_submission carries a response_url only when the view asks for one with
+# response_url_enabled on a conversations_select in an input block
+# (docs.slack.dev/surfaces/modals#modal_response_url), and "the response_url will bypass any
+# channel posting permissions" (docs.slack.dev/interactivity/handling-user-interaction).
+
+SECRET = "G0SECRET"
+
+
+def close(env: Stack, channel: str, refusal: str = "channel_not_found") -> None:
+    """Make ``channel`` one the bot may not post in, refused the way ``refusal`` says."""
+    (env.slack.private_channels if refusal == "channel_not_found" else env.slack.closed_channels).add(channel)
+
+
+def seen_in(env: Stack, channel: str) -> list[Said]:
+    """The messages everyone sees in ``channel``, oldest first."""
+    return [said for said in env.slack.conversation(USER) if said.channel == channel and not said.ephemeral]
+
+
+def images(said: Said) -> list[str]:
+    return [b["image_url"] for b in said.message.get("blocks", []) if b["type"] == "image"]
+
+
+def why_here(said: Said) -> str:
+    """The line above a message the bot sent to the requester's DM saying why it is there, or ""."""
+    blocks = said.message.get("blocks") or [{}]
+    first = blocks[0]
+    return str(first["elements"][0]["text"]) if first.get("type") == "context" else ""
+
+
+def refused_posts(env: Stack, channel: str) -> list[str]:
+    return [c.error for c in env.slack.calls_to("chat.postMessage") if c.args.get("channel") == channel]
+
+
+def form_of_an_older_version(env: Stack, channel: str) -> dict[str, Any]:
+    """The form as it was before it had its "Post in" select, opened (a form opened before an
+    upgrade and submitted after it): its view asks Slack for no response_url."""
+    view = imagine_modal(Target(channel), PromptLimits())
+    view["blocks"] = [block for block in view["blocks"] if block.get("block_id") != POST_IN]
+    WebClient(token=BOT_TOKEN, base_url=env.slack.api_url).views_open(
+        trigger_id=env.slack.trigger_id(USER), view=view
+    )
+    return opened(env)
+
+
+@pytest.mark.parametrize("refusal", ["channel_not_found", "not_in_channel"])
+def test_the_form_where_the_bot_cannot_post_delivers_through_the_forms_response_url(
+    env: Stack, refusal: str
+) -> None:
+    """/imagine with no text in a channel closed to the bot: the form's "Post in" select asks
+    Slack for a response_url, the job keeps it, and the picture reaches the channel through it;
+    nothing is dead-lettered."""
+    close(env, SECRET, refusal)
+    view = open_modal(env, channel_id=SECRET)
+    assert submit(env, view, {"imagine_prompt": "a paper crane"}) == {}
+    env.settle()
+
+    assert env.dead_letters() == []
+    assert refused_posts(env, SECRET) and set(refused_posts(env, SECRET)) == {refusal}
+    [picture] = seen_in(env, SECRET)
+    assert picture.user == BOT_USER and picture.thread_ts == ""
+    assert "a paper crane" in picture.message["text"] and len(images(picture)) == 1
+    assert env.slack.calls_to("conversations.open") == []  # no need for a direct message
+
+
+def test_edit_on_a_result_where_the_bot_cannot_post_reaches_the_requester(env: Stack) -> None:
+    """A result in a private channel the bot is not in lives behind the command's response_url;
+    Edit on it queues a job from the form, whose own response_url carries the new picture."""
+    close(env, SECRET)
+    command_url = env.slack.response_url("command", user=USER, channel=SECRET)
+    command = command_event("a paper crane --seed 5", channel_id=SECRET, response_url=command_url)
+    assert ack_body(call_http(command))
+    env.settle()
+    [result] = seen_in(env, SECRET)
+    body = click_body(
+        result.message,
+        SECRET,
+        result.ts,
+        action_id="imagine_edit",
+        block_id="imagine_actions",
+        response_url=env.slack.response_url("click", user=USER, channel=SECRET, message_ts=result.ts),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    assert ack_body(post(body)) == {}
+
+    assert submit(env, opened(env), {"imagine_prompt": "a paper crane at dawn"}) == {}
+    env.settle()
+
+    assert env.dead_letters() == []
+    [first, edit] = seen_in(env, SECRET)
+    assert "at dawn" not in first.message["text"] and images(first)
+    assert "a paper crane at dawn" in edit.message["text"] and len(images(edit)) == 1
+    assert env.slack.calls_to("conversations.open") == []
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_imagine_this_where_the_bot_cannot_post_answers_in_the_messages_thread(
+    env: Stack, in_thread: bool
+) -> None:
+    """The "Imagine this" shortcut on a message in a private channel the bot is not in: the picture goes
+    through the form's response_url into the message's thread (a response names its thread
+    with thread_ts: docs.slack.dev/interactivity/handling-user-interaction, "Publishing
+    responses in thread")."""
+    close(env, SECRET)
+    root = env.slack.post_as_person(SECRET, "a fox in the snow", user="U0ALICE")
+    message = {"ts": root, "user": "U0ALICE", "text": "a fox in the snow"}
+    if in_thread:
+        reply = env.slack.post_as_person(SECRET, "with a lantern", user="U0BOB", thread_ts=root)
+        message = {"ts": reply, "thread_ts": root, "user": "U0BOB", "text": "with a lantern"}
+    body = shortcut_body(
+        message,
+        SECRET,
+        callback_id=IMAGINE_THIS,
+        response_url=env.slack.response_url("shortcut"),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    assert ack_body(post(body)) == {}
+    assert submit(env, opened(env), {}) == {}
+    env.settle()
+
+    assert env.dead_letters() == []
+    [picture] = [said for said in seen_in(env, SECRET) if said.user == BOT_USER]
+    assert picture.thread_ts == root
+    assert message["text"] in picture.message["text"] and len(images(picture)) == 1
+
+
+def test_a_submission_with_no_response_url_sends_the_picture_by_direct_message(env: Stack) -> None:
+    """Where the bot cannot post and the submission brought no response_url, the requester gets
+    the picture in a direct message from the bot, told why it is not in the channel."""
+    close(env, SECRET)
+    view = form_of_an_older_version(env, SECRET)
+    assert submit(env, view, {"imagine_prompt": "a paper crane"}) == {}
+    env.settle()
+
+    assert env.dead_letters() == []
+    assert seen_in(env, SECRET) == []
+    dm = env.slack.dm_channel(USER)
+    [picture] = seen_in(env, dm)
+    assert f"<#{SECRET}>" in why_here(picture) and "/invite" in why_here(picture)
+    assert "a paper crane" in picture.message["text"] and len(images(picture)) == 1
+
+
+@pytest.mark.parametrize(
+    ("conversation", "said", "advice"),
+    [
+        ("D0PAIR", "I can't post in that direct message, so your picture is here instead.", ""),
+        ("C0CLOSED", "I can't post in <#C0CLOSED>", "`/invite` me to it."),
+        ("G0SECRET", "I can't post in <#G0SECRET>", "If it is a channel, `/invite` me to it"),
+    ],
+)
+def test_the_direct_message_says_why_in_words_that_fit_the_conversation(
+    env: Stack, conversation: str, said: str, advice: str
+) -> None:
+    """A bot can be invited into a channel, never into a DM between two people: the reason
+    above the picture sent by DM gives ``/invite`` advice for channels only. A ``G`` id may be
+    a private channel or a group DM (api.slack.com/changelog/2018-09-more-reasons-to-be-a-
+    conversations-api-convert, 2018-09-06, says not to tell them apart by the id, and the bot
+    cannot look up a conversation it is not in), so the advice is hedged there. The reason
+    stays on the message once the painting note becomes the picture (chat.update)."""
+    close(env, conversation)
+    view = form_of_an_older_version(env, conversation)
+    assert submit(env, view, {"imagine_prompt": "a paper crane"}) == {}
+    env.settle()
+
+    assert env.dead_letters() == []
+    [picture] = seen_in(env, env.slack.dm_channel(USER))
+    assert len(images(picture)) == 1
+    assert said in why_here(picture) and advice in why_here(picture)
+    assert ("/invite" in why_here(picture)) == bool(advice)
+
+
+def test_the_requester_is_told_why_once_however_often_the_job_is_tried(
+    env: Stack, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job store fails just after the job's message was posted in the requester's DM: the
+    message is taken back and the job tried again, which posts it again. The requester reads
+    the reason once, on the one message left, not once per try."""
+    proxy = FaultProxy(moto_url).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+        handlers.reset()
+        dm = env.slack.dm_channel(USER)
+
+        def posted_in_dm() -> bool:
+            return any(c.ok and c.args.get("channel") == dm for c in env.slack.calls_to("chat.postMessage"))
+
+        # The claim of the job's message (a conditional PutItem) is the first write after the
+        # post. A client error: botocore does not retry it, the worker does.
+        proxy.fail_when(lambda operation: operation == "PutItem" and posted_in_dm(), times=1,
+                        status=400, code="ValidationException")  # fmt: skip
+        close(env, SECRET)
+        view = form_of_an_older_version(env, SECRET)
+        assert submit(env, view, {"imagine_prompt": "a paper crane"}) == {}
+        env.settle()
+    finally:
+        proxy.stop()
+
+    assert proxy.failed == ["PutItem"]  # the fault did strike, and the job was tried again
+    assert [c.args["channel"] for c in env.slack.calls_to("chat.delete") if c.ok] == [dm]
+    assert env.dead_letters() == []
+    shown = seen_in(env, dm)
+    told = [said for said in shown if f"<#{SECRET}>" in json.dumps(said.message)]
+    assert len(told) == 1 and told == shown
+    assert len(images(told[0])) == 1 and f"<#{SECRET}>" in why_here(told[0])
+
+
+def test_a_failure_where_the_bot_cannot_post_and_has_no_response_url_is_told_by_direct_message(
+    env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render fails for good: the requester reads why in their direct message with the bot,
+    and the job is dead-lettered with that reason, never in silence."""
+    monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
+    handlers.reset()
+    sagemaker.scripted.append(Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError"))
+    close(env, SECRET)
+    view = form_of_an_older_version(env, SECRET)
+    assert submit(env, view, {"imagine_prompt": "a paper crane"}) == {}
+    env.settle()
+
+    assert env.dead_letter_reasons() == ["the model could not render this request"]
+    dm = env.slack.dm_channel(USER)
+    told = json.dumps([said.message for said in seen_in(env, dm)])
+    assert f"<#{SECRET}>" in told and "could not be rendered: the model could not render" in told
+
+
+@pytest.mark.parametrize("dm_enabled", [True, False])
+def test_edit_on_a_result_sent_by_direct_message_lands_next_to_it(
+    env: Stack, monkeypatch: pytest.MonkeyPatch, dm_enabled: bool
+) -> None:
+    """The bot could not post in the job's channel and had no response_url, so the result went
+    to the requester's DM. Edit on it: the new picture goes into that result's thread in the
+    DM, where the bot may post (a thread lives in one conversation: the DM's ts names no
+    thread in the channel). Where /imagine is enabled in the job's channel only, the DM is no
+    place for it, and the edit goes to the top of the channel, through the form's response_url."""
+    if not dm_enabled:
+        monkeypatch.setenv("ALLOWED_CHANNEL_IDS", SECRET)
+        handlers.reset()
+    close(env, SECRET)
+    assert submit(env, form_of_an_older_version(env, SECRET), {"imagine_prompt": "a paper crane"}) == {}
+    env.settle()
+    dm = env.slack.dm_channel(USER)
+    [result] = [said for said in seen_in(env, dm) if images(said)]
+    body = click_body(
+        result.message,
+        dm,
+        result.ts,
+        action_id="imagine_edit",
+        block_id="imagine_actions",
+        response_url=env.slack.response_url("click", user=USER, channel=dm, message_ts=result.ts),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    assert ack_body(post(body)) == {}
+    assert submit(env, opened(env), {"imagine_prompt": "a paper crane at dawn"}) == {}
+    env.settle()
+
+    assert env.dead_letters() == []
+    [edit] = [said for said in env.slack.conversation(USER) if "at dawn" in said.message.get("text", "")]
+    assert len(images(edit)) == 1
+    if dm_enabled:
+        assert (edit.channel, edit.thread_ts) == (dm, result.ts)
+        assert why_here(edit) == ""  # asked for in the DM itself: nothing to explain
+        assert seen_in(env, SECRET) == []
+    else:
+        assert (edit.channel, edit.thread_ts, edit.ephemeral) == (SECRET, "", False)
+    # Nowhere did the DM's ts go out as a thread of the channel.
+    sent = [*env.slack.calls_to("chat.postMessage"), *env.slack.calls_to("response_url")]
+    assert not [c for c in sent if c.args.get("thread_ts") == result.ts and c.args.get("channel") != dm]
+
+
+def test_a_conversation_the_bot_is_not_enabled_in_is_refused_under_post_in(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ART")
+    handlers.reset()
+    view = open_modal(env, channel_id="C0ART")
+    answer = submit(env, view, {"imagine_prompt": "a paper crane", POST_IN: "C0RANDOM"})
+    assert answer["response_action"] == "errors" and set(answer["errors"]) == {POST_IN}
+    assert "not enabled in this channel" in answer["errors"][POST_IN]
+    assert env.peek() == []
+
+
+def test_another_conversation_picked_gets_the_picture_at_its_top(env: Stack) -> None:
+    """A thread lives in one conversation: "Imagine this" sent to another one posts there,
+    outside any thread, and its response_url is that conversation's."""
+    body = shortcut_body(
+        {"ts": "1700000000.000200", "text": "a fox"},
+        "C0TEAM",
+        callback_id=IMAGINE_THIS,
+        response_url=env.slack.response_url("shortcut"),
+        trigger_id=env.slack.trigger_id(USER),
+    )
+    assert ack_body(post(body)) == {}
+    assert submit(env, opened(env), {POST_IN: "C0ART"}) == {}
+    [job] = [Job.from_json(body) for body in env.peek()]
+    assert (job.channel_id, job.thread_ts) == ("C0ART", "")
+    assert job.response_url.startswith(f"{env.slack.url}/response/view-")
+
+
+# ---- the Slack stand-in's view_submission -----------------------------------------------------------
+
+
+def submission_payload(env: Stack, typed: Mapping[str, str | None]) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(parse_qs(env.slack.submission(USER, typed))["payload"][0])
+    return payload
+
+
+def test_response_urls_come_only_when_the_view_asks_and_in_slacks_shape(env: Stack) -> None:
+    view = open_modal(env, channel_id="C0ART")
+    assert view["blocks"][-1]["element"]["response_url_enabled"] is True
+    [url] = submission_payload(env, {"imagine_prompt": "a fox"})["response_urls"]
+    assert set(url) == {"block_id", "action_id", "channel_id", "response_url"}
+    assert (url["block_id"], url["action_id"], url["channel_id"]) == (POST_IN, "value", "C0ART")
+    [picked] = submission_payload(env, {POST_IN: "C0TEAM"})["response_urls"]
+    assert picked["channel_id"] == "C0TEAM" and picked["response_url"] != url["response_url"]
+
+    form_of_an_older_version(env, "C0ART")
+    assert submission_payload(env, {"imagine_prompt": "a fox"})["response_urls"] == []
+
+
+def test_response_url_enabled_is_refused_on_an_element_that_cannot_ask() -> None:
+    view = imagine_modal(Target("C0LOCAL"), LIMITS)
+    view["blocks"][1]["element"]["response_url_enabled"] = True  # the prompt's plain_text_input
+    assert [str(p) for p in view_problems(view)] == [
+        "invalid additional property: response_url_enabled [json-pointer:/view/blocks/1/element]"
+    ]
+
+
+def test_a_private_channel_the_bot_is_not_in_is_channel_not_found(env: Stack) -> None:
+    close(env, SECRET)
+    client = WebClient(token=BOT_TOKEN, base_url=env.slack.api_url)
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel=SECRET, text="hello")
+    assert refused.value.response["error"] == "channel_not_found"
 
 
 # ---- the view builder, pure -----------------------------------------------------------------------

@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from bot.local.provision import Notifications, provision_notifications
 from bot.messages import WARMING_UP
 from bot.notifier import parse
 from tests.conftest import Stack, call_http, call_worker, command_event, open_link
+from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.jumpstart_contract import request_problems
 from tests.fakes.sagemaker_async import MODEL_FAILED, AsyncStandIn, Outcome
 
@@ -40,6 +43,8 @@ NOTIFICATIONS = json.loads(
     (Path(__file__).parent / "fixtures" / "sagemaker_async_notifications.json").read_text()
 )
 NO_FAILURES: dict[str, Any] = {"batchItemFailures": []}
+ASYNC = "async-"  # async-inputs/, async-outputs/ and async-failures/: the endpoint's requests and answers
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -290,6 +295,7 @@ def test_a_lost_notification_is_found_by_the_sweep_and_posted_once(
     [result] = _results(env)
     assert len([b for b in result["blocks"] if b["type"] == "image"]) == 1
     assert env.services.store.load(job.job_id).status == "done"
+    assert env.stored(ASYNC) == {}  # the sweep deleted the request and the answer it used
     assert sweep() == NO_FAILURES
     assert len(_results(env)) == 1 and len(env.slack.calls_to("chat.postMessage")) == 1
 
@@ -312,10 +318,14 @@ def test_an_overdue_job_is_given_up_by_the_sweep_and_its_late_answer_posts_nothi
     )
     assert env.services.store.load(job.job_id).status == "failed"
 
+    assert env.stored(ASYNC) == {}  # the request went with the job
+
     endpoint.work()  # the endpoint answers after all
+    assert env.stored(ASYNC)
     assert call_notifier(notified(env, notifications)) == NO_FAILURES
     assert _results(env) == [] and env.stored("images/") == {}
     assert len(env.dead_letters()) == 1
+    assert env.stored(ASYNC) == {}  # an answer nobody will use is deleted on arrival
 
 
 def test_the_same_job_delivered_twice_is_submitted_once(
@@ -381,8 +391,8 @@ def test_the_images_are_the_endpoints_own(
     """What is posted is the JPEG the endpoint wrote, byte for byte: nothing is drawn again."""
     submit(env, "a red fox --seed 9")
     endpoint.work()
+    [answer] = env.stored("async-outputs/").values()  # read now: the notifier deletes it once used
     call_notifier(notified(env, notifications))
-    [answer] = env.stored("async-outputs/").values()
     [jpeg] = env.stored("images/").values()
     assert base64.b64decode(json.loads(answer)["generated_images"][0]) == jpeg
 
@@ -411,3 +421,276 @@ def test_the_same_notification_delivered_to_two_notifiers_at_once_posts_once(
         assert call_notifier({"Records": again}) == NO_FAILURES
     assert len(_results(env)) == 1 and len(env.slack.calls_to("chat.postMessage")) == 1
     assert env.dead_letters() == []
+
+
+# ---- the requests and answers do not outlive their use (issue 14, defect 5) --------------------
+
+
+def test_a_delivered_job_leaves_neither_its_request_nor_its_answer_in_the_bucket(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """async-inputs/ holds the prompt and async-outputs/ the answer: once the JPEGs are stored
+    under images/ and recorded, neither is needed, and the notifier deletes both."""
+    job = submit(env, "a cyborg tiger --n 2")
+    endpoint.work()
+    assert sorted(env.stored(ASYNC)) == sorted(
+        [f"async-inputs/{job.job_id}.json", endpoint.requests[0].output_location.split("/", 3)[3]]
+    )
+
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+
+    assert env.stored(ASYNC) == {}
+    assert len(env.stored("images/")) == 2 and len(_results(env)) == 1
+
+
+def test_a_failed_job_leaves_neither_its_request_nor_its_failure_in_the_bucket(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    endpoint.scripted.append(Outcome(failure="CUDA out of memory"))
+    job = submit(env)
+    endpoint.work()
+    assert len(env.stored("async-failures/")) == 1 and len(env.stored("async-inputs/")) == 1
+
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+
+    assert env.services.store.load(job.job_id).status == "failed"  # recorded first, then deleted
+    assert env.stored(ASYNC) == {}
+
+
+def test_delete_removes_what_the_endpoint_left_of_the_job(
+    env: Stack,
+    endpoint: AsyncStandIn,
+    notifications: Notifications,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The notifier's deletes are best effort (S3 refusing them must not cost the delivery):
+    whatever they left, the Delete button's task removes with the images."""
+    from tests.test_delete_share import click, latest_result
+
+    proxy = FaultProxy(moto_url).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+    handlers.reset()
+    try:
+        proxy.fail("DELETE", times=10_000, status=403, code="AccessDenied")  # S3 refuses every delete
+        job = submit(env)
+        endpoint.work()
+        assert call_notifier(notified(env, notifications)) == NO_FAILURES
+        assert len(_results(env)) == 1  # delivered all the same
+        assert len(env.stored(ASYNC)) == 2  # the request and the answer, left behind
+        proxy.rules.clear()
+
+        click(env, latest_result(env), "imagine_delete")
+        env.settle()
+
+        assert env.services.store.load(job.job_id).deleted_at > 0
+        assert env.stored(ASYNC) == {} and env.stored("images/") == {}
+        assert env.dead_letters() == []
+    finally:
+        proxy.stop()
+        handlers.reset()
+
+
+# ---- the two races (issue 14, defect 7) ----------------------------------------------------------
+
+
+def _as_last_delivery(env: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` as SQS delivers it for the last time: a last delivery that finds the job
+    claimed by a worker that died waits for that claim to lapse and takes the job over
+    (bot/worker.py), so the test waits for nothing itself."""
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = str(env.services.settings.max_receive_count)
+    return event
+
+
+def _worker_process(event: dict[str, Any], timeout_seconds: float | None = None) -> subprocess.Popen[bytes]:
+    """worker_handler on ``event`` in a process of its own (tests/run_worker.py), which a test
+    can kill as Lambda stops a worker: with no chance to clean up."""
+    timeout = [] if timeout_seconds is None else [str(timeout_seconds)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.run_worker", *timeout],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert worker.stdin is not None
+    worker.stdin.write(json.dumps(event).encode())
+    worker.stdin.close()
+    worker.stdin = None  # all written: communicate() only reads
+    return worker
+
+
+def test_a_worker_that_dies_once_the_endpoint_queued_its_request_renders_once_and_delivers(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """The worker is killed after the endpoint has queued its request and before its 202
+    arrives, so the submission's locations are never recorded. The job comes back to a worker;
+    it must not submit again (the same InferenceId queues a second render: the id is only a
+    label), and the one answer is delivered."""
+    assert call_http(command_event("a cyborg tiger --seed 42"))["statusCode"] == 200
+    event = env.sqs_event()
+    job = Job.from_json(event["Records"][0]["body"])
+    queued_at_endpoint, dead = threading.Event(), threading.Event()
+
+    def die_waiting(_request: Any) -> None:
+        queued_at_endpoint.set()
+        dead.wait(30)
+
+    endpoint.before_answer = die_waiting
+    endpoint.unanswered = 1  # the 202 goes nowhere: its worker is dead
+    worker = _worker_process(event, timeout_seconds=1)  # its claim lapses a second after it starts
+    try:
+        assert queued_at_endpoint.wait(60), worker.stderr.read().decode() if worker.stderr else ""
+    finally:
+        worker.kill()
+        worker.wait(10)
+        dead.set()
+    progress = env.services.store.load(job.job_id)
+    assert progress.status == "submitted" and progress.inference is not None
+    assert progress.inference.output_location == ""  # the endpoint's answer never recorded
+
+    assert call_worker(_as_last_delivery(env, event)) == NO_FAILURES  # SQS delivers it again
+
+    assert len(endpoint.requests) == 1  # the GPU renders it once
+    endpoint.work()
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+    [result] = _results(env)
+    assert result["ts"] == env.services.store.load(job.job_id).message["ts"]
+    assert len(env.slack.calls_to("chat.postMessage")) == 1
+    assert env.services.store.load(job.job_id).status == "done"
+    assert env.dead_letters() == [] and env.stored(ASYNC) == {}
+
+
+def test_a_submission_dynamodb_will_not_record_is_not_made_again(
+    env: Stack,
+    endpoint: AsyncStandIn,
+    notifications: Notifications,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DynamoDB refuses the write that follows InvokeEndpointAsync (all three of botocore's
+    attempts): the request is queued all the same, so the job waits for its answer. Delivered
+    again (as SQS does when a worker dies there), it is not submitted a second time."""
+    proxy = FaultProxy(moto_url).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+    handlers.reset()
+    try:
+        proxy.fail_when(lambda operation: operation in {"PutItem", "UpdateItem"} and bool(endpoint.requests),
+                        times=3)  # fmt: skip
+        assert call_http(command_event("a cyborg tiger --seed 42"))["statusCode"] == 200
+        event = env.sqs_event()
+        call_worker(event)
+        assert len(proxy.failed) == 3
+        call_worker(event)
+
+        assert len(endpoint.requests) == 1
+        endpoint.work()
+        assert call_notifier(notified(env, notifications)) == NO_FAILURES
+        assert len(_results(env)) == 1 and len(env.slack.calls_to("chat.postMessage")) == 1
+        assert env.dead_letters() == [] and env.stored(ASYNC) == {}
+    finally:
+        proxy.stop()
+        handlers.reset()
+
+
+def test_a_submission_whose_answer_is_lost_on_the_way_waits_for_its_render(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """The endpoint queues the request and the connection closes before its 202 (botocore:
+    ConnectionClosedError): the request may well be queued, so the job waits for its answer
+    instead of submitting again, and a delivery of the job again changes nothing."""
+    endpoint.unanswered = 1
+    assert call_http(command_event("a cyborg tiger --seed 42"))["statusCode"] == 200
+    event = env.sqs_event()
+    job = Job.from_json(event["Records"][0]["body"])
+    assert call_worker(event) == NO_FAILURES
+    assert env.services.store.load(job.job_id).status == "submitted"
+    assert call_worker(event) == NO_FAILURES
+
+    assert len(endpoint.requests) == 1
+    endpoint.work()
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+    assert len(_results(env)) == 1
+    assert env.services.store.load(job.job_id).status == "done"
+    assert env.dead_letters() == [] and env.stored(ASYNC) == {}
+
+
+def test_a_refused_submission_is_made_again_on_the_next_delivery(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """An error the endpoint answers with means nothing was queued: the job's "submitted" is
+    taken back and the request deleted, so the next delivery submits it, once."""
+    endpoint.refuse = 1
+    assert call_http(command_event("a cyborg tiger --seed 42"))["statusCode"] == 200
+    event = env.sqs_event()
+    job = Job.from_json(event["Records"][0]["body"])
+    [handed_back] = call_worker(event)["batchItemFailures"]
+    assert handed_back == {"itemIdentifier": event["Records"][0]["messageId"]}
+    progress = env.services.store.load(job.job_id)
+    assert (progress.status, progress.inference) == ("rendering", None)
+    assert env.services.store.waiting() == [] and env.stored(ASYNC) == {}
+
+    assert call_worker(event) == NO_FAILURES
+
+    assert endpoint.refused == 1 and len(endpoint.requests) == 1
+    endpoint.work()
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+    assert len(_results(env)) == 1 and env.services.store.load(job.job_id).status == "done"
+
+
+def test_what_the_notifier_records_before_the_submission_is_recorded_is_kept(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer can come back before InvokeEndpointAsync's 202 does. Here the notifier stores
+    the images, uploads them (IMAGE_DELIVERY=upload) and records both before Slack refuses its
+    last message, all while the worker waits for the 202; the worker then records the
+    submission. That must not erase the keys or the file ids: the notifier's next delivery
+    would upload again, and Delete would not find the first files."""
+    monkeypatch.setenv("IMAGE_DELIVERY", "upload")
+    handlers.reset()
+    env.slack.fail("chat.update", times=1)  # the message saying where the files went
+    answered: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def answered_before_the_202(_request: Any) -> None:
+        endpoint.work()
+        event = notified(env, notifications)
+        answered.append((event, call_notifier(event)))
+
+    endpoint.before_answer = answered_before_the_202
+    assert call_http(command_event("a cyborg tiger --seed 42"))["statusCode"] == 200
+    event = env.sqs_event()
+    job = Job.from_json(event["Records"][0]["body"])
+    worker = _worker_process(event)  # its own process, as the worker and the notifier are
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err.decode()
+    assert json.loads(out.decode().strip().splitlines()[-1]) == NO_FAILURES  # its answer, after its logs
+
+    [(notification, first)] = answered
+    assert len(first["batchItemFailures"]) == 1  # handed back after the upload, to finish later
+    [upload] = [c for c in env.slack.calls_to("files.completeUploadExternal") if c.ok]
+    progress = env.services.store.load(job.job_id)
+    assert progress.status == "submitted" and len(progress.keys) == 1 and len(progress.files) == 1
+    assert progress.inference is not None
+    assert progress.inference.output_location == endpoint.requests[0].output_location  # recorded too
+
+    assert call_notifier(notification) == NO_FAILURES  # the notification, delivered again
+
+    assert [c for c in env.slack.calls_to("files.completeUploadExternal") if c.ok] == [upload]
+    done = env.services.store.load(job.job_id)
+    assert done.status == "done" and done.files == progress.files and done.keys == progress.keys
+
+
+def test_a_job_stored_but_never_delivered_is_delivered_by_the_sweep_without_its_answer(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications
+) -> None:
+    """The notifier stores the images and deletes the answer, then Slack refuses the result and
+    the notification never comes back (filed in its dead-letter queue): the sweep delivers
+    from the stored images, since the answer it would have looked for is gone."""
+    job = submit(env)
+    endpoint.work()
+    env.slack.fail("chat.update", times=1)
+    [handed_back] = call_notifier(notified(env, notifications))["batchItemFailures"]
+    assert handed_back and env.stored(ASYNC) == {}
+    assert len(env.services.store.load(job.job_id).keys) == 1
+
+    assert sweep() == NO_FAILURES
+
+    assert len(_results(env)) == 1 and env.services.store.load(job.job_id).status == "done"

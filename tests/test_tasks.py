@@ -145,7 +145,7 @@ def test_the_local_stack_makes_the_tasks_queue_as_the_template_does(env: Stack) 
     assert attributes["SqsManagedSseEnabled"] == "true"
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == dead_letters
-    assert int(redrive["maxReceiveCount"]) == 3
+    assert int(redrive["maxReceiveCount"]) == 5  # the template's default: AWS's advice for a Lambda source
 
 
 @pytest.mark.parametrize(

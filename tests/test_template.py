@@ -25,7 +25,7 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from bot import handlers
-from bot.backends import bedrock
+from bot.backends import bedrock_models
 from bot.jobs import WAITING_INDEX
 from bot.local.lambda_context import LocalContext
 from bot.local.manifest import PLACEHOLDER, filled
@@ -147,7 +147,13 @@ def test_grants_name_their_actions_and_resources(cfn: dict[str, Any]) -> None:
         for action in _listed(statement["Action"]):
             assert "*" not in action, (name, statement)
         for resource in _listed(statement["Resource"]):
-            assert resource != "*", (name, statement)
+            # AWS Marketplace's actions take no resource: "*" is the only one they accept
+            # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsmarketplace.html).
+            if resource == "*":
+                assert all(a.startswith("aws-marketplace:") for a in _listed(statement["Action"])), (
+                    name,
+                    statement,
+                )
     for name, role in _of_type(cfn, "AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], name  # no broad AWS-managed grants
     # The single wildcard is the TLS-only Deny, which grants nothing.
@@ -190,9 +196,14 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     assert worker["sqs:SendMessage"] == [
         {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
     ]  # failed jobs, with why
-    # Its two event sources' queues, and nothing else: a retryable job or task is handed back
-    # with a short visibility (backoff) on the queue it came from.
-    queues = [{"Fn::GetAtt": ["JobsQueue", "Arn"]}, {"Fn::GetAtt": ["TasksQueue", "Arn"]}]
+    # Its two event sources' queues, where a retryable job or task is handed back with a short
+    # visibility (backoff) on the queue it came from, and the dead-letter queue its DeadLetters
+    # schedule looks at (bot/dead_letters.py); nothing else.
+    queues = [
+        {"Fn::GetAtt": ["JobsQueue", "Arn"]},
+        {"Fn::GetAtt": ["TasksQueue", "Arn"]},
+        {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+    ]
     for action in (
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -210,7 +221,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expiring(cfn: dict[str, Any]) 
     assert len(bucket["PublicAccessBlockConfiguration"]) == 4
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
-    [expiry] = [r for r in bucket["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+    [expiry] = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "images/"]
     assert expiry["ExpirationInDays"] == {"Ref": "ImageRetentionDays"}
     [(_, deny)] = [(n, s) for n, s in _statements(cfn) if s["Effect"] == "Deny"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -232,6 +243,49 @@ def test_queues_outlast_the_worker_and_dead_letter(cfn: dict[str, Any]) -> None:
         }, name
     for name in ("JobsQueue", "TasksQueue", "JobsDeadLetterQueue"):
         assert cfn["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def _schedules_of(cfn: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """The properties of each EventBridge rule that invokes ``function``."""
+    target = {"Fn::GetAtt": [function, "Arn"]}
+    rules = _of_type(cfn, "AWS::Events::Rule").values()
+    return [r["Properties"] for r in rules if any(t["Arn"] == target for t in r["Properties"]["Targets"])]
+
+
+def test_max_receive_count_is_at_least_what_aws_advises_for_a_lambda_source() -> None:
+    """At least 5: a receive whose invocation Lambda throttled counts too
+    (https://docs.aws.amazon.com/lambda/latest/dg/sqs-retries.html), and the worker's
+    MAX_RECEIVE_COUNT defaults to the same."""
+    from bot.settings import Settings
+
+    spec = yaml_parse(TEMPLATE.read_text())["Parameters"]["MaxReceiveCount"]
+    assert spec["Default"] >= 5 and spec["MinValue"] >= 5
+    assert Settings.max_receive_count == spec["Default"]
+
+
+def test_what_sqs_dead_letters_on_its_own_is_settled_on_a_schedule_with_exactly_its_grants(
+    cfn: dict[str, Any],
+) -> None:
+    """A schedule on the worker, not an event source on the dead-letter queue (which would take
+    the messages operators redrive), granted to look at that queue and nothing wider."""
+    dead_letters = {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    assert not [m for m in _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+                if m["Properties"]["EventSourceArn"] == dead_letters]  # fmt: skip
+    [rule] = _schedules_of(cfn, "WorkerFunction")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    [permission] = [p["Properties"] for p in _of_type(cfn, "AWS::Lambda::Permission").values()
+                    if p["Properties"]["Principal"] == "events.amazonaws.com"
+                    and p["Properties"]["FunctionName"] == {"Ref": "WorkerFunction"}]  # fmt: skip
+    assert permission["Action"] == "lambda:InvokeFunction"
+    sid = "SettleWhatSqsDeadLetteredWithoutAReason"
+    [grant] = [s for n, s in _statements(cfn) if n == "WorkerFunctionRole" and s.get("Sid") == sid]
+    assert sorted(grant["Action"]) == [
+        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"
+    ]  # fmt: skip
+    assert grant["Resource"] == dead_letters
+    for name, statement in _statements(cfn):  # no other role may take from the dead-letter queue
+        if name != "WorkerFunctionRole" and dead_letters in _listed(statement.get("Resource", [])):
+            assert _listed(statement["Action"]) == ["sqs:SendMessage"], name
 
 
 def test_renders_are_bounded_by_the_event_source_and_a_reservation_is_opt_in(cfn: dict[str, Any]) -> None:
@@ -288,16 +342,29 @@ def test_endpoint_name_keeps_its_case_and_the_grant_names_it_as_its_arn_does(cfn
 
 
 def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[str, Any]) -> None:
-    """bedrock:InvokeModel on the chosen model's foundation-model ARN (no account in it), in a
-    policy that exists only when ImageBackend is bedrock; both functions know the model, the
-    http function to answer for it before anything is queued."""
+    """bedrock:InvokeModel on the chosen model's foundation-model ARN (no account in it) in
+    BedrockRegion, plus the Marketplace subscription a Stability model makes on its first
+    invocation, in a policy that exists only when ImageBackend is bedrock; both functions know the
+    model and the region, the http function to answer for the model before anything is queued."""
     assert cfn["Parameters"]["ImageBackend"]["AllowedValues"] == ["sagemaker", "placeholder", "bedrock",
                                                                   "sagemaker-async"]  # fmt: skip
     model = cfn["Parameters"]["BedrockModelId"]
-    assert model["AllowedValues"] == list(bedrock.MODELS) and model["Default"] in bedrock.MODELS
+    # Today's list, as bot/backends/bedrock_models.py has it: no retired model, the default Active.
+    assert model["AllowedValues"] == bedrock_models.selectable_ids(bedrock_models.today())
+    assert model["Default"] == bedrock_models.DEFAULT_MODEL_ID
+    assert bedrock_models.MODELS[model["Default"]].lifecycle == bedrock_models.ACTIVE
+    assert "Model access" not in json.dumps(model)
+    region = cfn["Parameters"]["BedrockRegion"]
+    assert region["Default"] == "us-west-2"
+    assert all(region["Default"] in bedrock_models.MODELS[m].regions for m in model["AllowedValues"])
+    for good in ("us-west-2", "eu-central-1", "us-gov-west-1"):
+        assert re.fullmatch(region["AllowedPattern"], good), good
+    for bad in ("Oregon", "us-west", "us-west-2a"):
+        assert not re.fullmatch(region["AllowedPattern"], bad), bad
     for function in _of_type(cfn, "AWS::Lambda::Function").values():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["BEDROCK_MODEL_ID"] == {"Ref": "BedrockModelId"}
+        assert variables["BEDROCK_REGION"] == {"Ref": "BedrockRegion"}
         assert variables["IMAGE_BACKEND"] == {"Ref": "ImageBackend"}
     policy = cfn["Resources"]["WorkerBedrockAccess"]
     assert policy["Condition"] == "RenderOnBedrock"
@@ -305,11 +372,25 @@ def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[st
     condition = cfn["Conditions"]["RenderOnBedrock"]
     for backend in cfn["Parameters"]["ImageBackend"]["AllowedValues"]:
         assert _evaluate(cfn, condition, {"ImageBackend": backend}) is (backend == "bedrock"), backend
-    [arn] = _role_actions(cfn, "WorkerFunctionRole")["bedrock:InvokeModel"]
-    for model_id in bedrock.MODELS:
-        evaluated = _evaluate(cfn, arn, {"BedrockModelId": model_id})
-        assert evaluated == f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"
-    assert not any(action.startswith("bedrock:") for action in _role_actions(cfn, "HttpFunctionRole"))
+    actions = _role_actions(cfn, "WorkerFunctionRole")
+    [arn] = actions["bedrock:InvokeModel"]
+    for model_id in model["AllowedValues"]:
+        for where in ("us-west-2", "us-east-1"):
+            evaluated = _evaluate(cfn, arn, {"BedrockModelId": model_id, "BedrockRegion": where})
+            assert evaluated == f"arn:aws:bedrock:{where}::foundation-model/{model_id}"
+    [subscribe] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Sid"] == "SubscribeOnFirstInvocation"
+    ]
+    assert sorted(subscribe["Action"]) == ["aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions"]
+    # No product id condition: AWS's product-id page names only the 1.0 versions (template comment).
+    assert subscribe["Resource"] == "*" and "Condition" not in subscribe
+    assert "aws-marketplace:Unsubscribe" not in actions
+    assert not any(
+        action.startswith(("bedrock:", "aws-marketplace:"))
+        for action in _role_actions(cfn, "HttpFunctionRole")
+    )
 
 
 # ---- asynchronous inference (ImageBackend=sagemaker-async) ------------------------------------
@@ -363,7 +444,8 @@ def test_async_grants_are_made_only_when_chosen(cfn: dict[str, Any]) -> None:
     policy = cfn["Resources"]["WorkerAsyncAccess"]["Properties"]
     assert policy["Roles"] == [{"Ref": "WorkerFunctionRole"}]
     worker = {a: s["Resource"] for s in policy["PolicyDocument"]["Statement"] for a in _listed(s["Action"])}
-    assert set(worker) == {"sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint", "s3:PutObject"}
+    assert set(worker) == {"sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint", "s3:PutObject",
+                           "s3:DeleteObject"}  # fmt: skip
     every = "ABCDEFGHIJKLMNOPQRSTUVWXYZ-abcdefghijklmnopqrstuvwxyz-0123456789"
     for action in ("sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint"):
         arn = _evaluate(cfn, worker[action], {"SageMakerEndpointName": every})
@@ -375,7 +457,7 @@ def test_async_grants_are_made_only_when_chosen(cfn: dict[str, Any]) -> None:
         "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage", "s3:GetObject",
         "s3:PutObject", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-        "dynamodb:Query", "secretsmanager:GetSecretValue",
+        "dynamodb:Query", "secretsmanager:GetSecretValue", "s3:DeleteObject",
     }  # fmt: skip
     assert notifier["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["NotificationsQueue", "Arn"]}]
     assert notifier["sqs:SendMessage"] == [{"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}]  # given-up jobs
@@ -427,9 +509,9 @@ def test_the_topics_feed_the_notifier_through_a_queue_with_its_dead_letter_queue
                  if m["Properties"]["EventSourceArn"] == queue_arn]  # fmt: skip
     assert mapping["FunctionName"] == {"Ref": "NotifierFunction"}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    [rule] = _of_type(cfn, "AWS::Events::Rule").values()
-    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
-    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["NotifierFunction", "Arn"]}]
+    [rule] = _schedules_of(cfn, "NotifierFunction")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert [t["Arn"] for t in rule["Targets"]] == [{"Fn::GetAtt": ["NotifierFunction", "Arn"]}]
 
 
 def test_the_sweep_reads_a_sparse_index_of_the_waiting_jobs(cfn: dict[str, Any]) -> None:
@@ -848,7 +930,7 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
 
 @pytest.fixture
 def bedrock_runtime() -> Iterator[BedrockStandIn]:
-    stand_in = BedrockStandIn().start()
+    stand_in = BedrockStandIn(region="us-west-2").start()  # where Stability's models are served
     yield stand_in
     stand_in.stop()
 
@@ -865,9 +947,14 @@ def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
     stack, created = _deploy(cfn, moto_url, monkeypatch, parameters)
     assert created["WorkerBedrockAccess"]["ResourceStatus"] == "CREATE_COMPLETE"
     role = created["WorkerFunctionRole"]["PhysicalResourceId"]
-    [grant] = _inline_policy(role, "imagine-worker-bedrock")["Statement"]
+    # A stack in us-east-1 is granted the model in BedrockRegion (us-west-2 by default), and the
+    # Marketplace subscription of its first invocation.
+    [grant, subscribe] = _inline_policy(role, "imagine-worker-bedrock")["Statement"]
     assert (grant["Effect"], grant["Action"]) == ("Allow", "bedrock:InvokeModel")
-    assert grant["Resource"] == f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"
+    assert grant["Resource"] == f"arn:aws:bedrock:us-west-2::foundation-model/{model_id}"
+    assert sorted(subscribe["Action"]) == ["aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions"]
+    bedrock_runtime.subscribed = set()  # a new account: the first invocation subscribes it
+    bedrock_runtime.may_subscribe = True
 
     slack_secret, link_secret = _stack_secrets(stack)
     recorder = SlackRecorder().start()
@@ -899,8 +986,11 @@ def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
         )["Messages"]
         queue_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
         assert call_worker(to_event(messages, queue_arn, "us-east-1")) == {"batchItemFailures": []}
+        assert handlers.services().settings.bedrock_region == "us-west-2"  # from the stack's environment
         [invocation] = bedrock_runtime.invocations
         assert invocation.model_id == model_id and invocation.body["aspect_ratio"] == "16:9"
+        assert "/us-west-2/bedrock/aws4_request" in invocation.headers["authorization"]
+        assert bedrock_runtime.subscribed == {model_id}
         [update] = recorder.calls_to("chat.update")
         assert [b["type"] for b in update.args["blocks"]].count("image") == 1
     finally:
@@ -1054,3 +1144,52 @@ def test_every_scope_the_manifest_asks_for_is_used(manifest: dict[str, Any]) -> 
     assert sorted(scopes) == sorted(evidence)
     for scope in scopes:
         assert re.search(evidence[scope], code), scope
+
+
+# ---- the asynchronous endpoint's requests and answers (issue 14, defect 5) -----------------------
+
+
+def test_the_async_requests_and_answers_expire_soon_and_only_their_users_delete_them(
+    cfn: dict[str, Any],
+) -> None:
+    """async-inputs/ holds every prompt and async-outputs/ / async-failures/ every answer. The
+    notifier and the sweep delete them once used, Delete what is left (bot/notifier.py,
+    bot/usecases/delete.py); a lifecycle rule on each prefix catches what a crash left, soon
+    after the longest a job can wait on the endpoint, and long before the images' own."""
+    from bot.backends.sagemaker_async import (
+        FAILURE_PREFIX,
+        GRACE_SECONDS,
+        INPUT_PREFIX,
+        INVOCATION_TIMEOUT_SECONDS,
+        OUTPUT_PREFIX,
+    )
+
+    prefixes = (INPUT_PREFIX, OUTPUT_PREFIX, FAILURE_PREFIX)
+    lifecycle = cfn["Resources"]["ImagesBucket"]["Properties"]["LifecycleConfiguration"]
+    rules = {rule.get("Prefix"): rule for rule in lifecycle["Rules"]}
+    ttl = cfn["Parameters"]["AsyncRequestTtlSeconds"]["MaxValue"]
+    longest_wait = ttl + INVOCATION_TIMEOUT_SECONDS + GRACE_SECONDS
+    for prefix in prefixes:
+        rule = rules[prefix]
+        assert rule["Status"] == "Enabled" and set(rule) == {"Id", "Status", "Prefix", "ExpirationInDays"}
+        days = rule["ExpirationInDays"]
+        assert isinstance(days, int) and longest_wait < days * 86400 <= 2 * 86400, (prefix, days)
+    assert rules["images/"]["ExpirationInDays"] == {"Ref": "ImageRetentionDays"}
+
+    # s3:DeleteObject on those prefixes exactly, for the two functions that delete there: the
+    # worker (a refused request; the Delete task), under RenderAsync; the notifier (its sweep too).
+    bucket = "${ImagesBucket.Arn}/"
+    async_keys = [{"Fn::Sub": bucket + prefix + "*"} for prefix in prefixes]
+    deletes: dict[str, list[Any]] = {}
+    for name, statement in _statements(cfn):
+        if statement["Effect"] == "Allow" and "s3:DeleteObject" in _listed(statement["Action"]):
+            assert _listed(statement["Action"]) == ["s3:DeleteObject"], statement
+            deletes.setdefault(name, []).extend(_listed(statement["Resource"]))
+    assert deletes == {
+        "WorkerFunctionRole": [{"Fn::Sub": bucket + "images/*"}, *async_keys],
+        "NotifierFunctionRole": async_keys,
+    }
+    worker_async = cfn["Resources"]["WorkerAsyncAccess"]
+    assert worker_async["Condition"] == "RenderAsync"
+    statements = worker_async["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Resource"] for s in statements if s["Action"] == "s3:DeleteObject"] == [async_keys]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -186,11 +187,28 @@ def test_forged_and_deleted_links_answer_403_and_404(env: Stack) -> None:
 def test_a_render_publishes_cloudwatch_metrics(env: Stack, capfd: pytest.CaptureFixture[str]) -> None:
     call_http(command_event("a lighthouse --n 2"))
     call_worker(env.sqs_event())
-    emitted = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
+    emitted = [doc for doc in _json_documents(capfd.readouterr().out) if "_aws" in doc]
     values = {name: doc[name] for doc in emitted for name in doc if name[0].isupper() and name != "Service"}
     assert values["JobsQueued"] == [1.0] and values["ImagesRequested"] == [2.0]
     assert values["ImagesPosted"] == [2.0] and values["BackendSeconds"][0] >= 0
     assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "imagine" for doc in emitted)
+
+
+def _json_documents(output: str) -> list[dict[str, Any]]:
+    """The JSON objects printed to stdout. print() writes a line and its newline apart, so a line
+    another thread (the image server answering Slack's download) prints at the same moment can
+    land beside it: read documents, not lines."""
+    decoder, found, at = json.JSONDecoder(), list[dict[str, Any]](), 0
+    while (at := output.find("{", at)) != -1:
+        try:
+            doc, end = decoder.raw_decode(output, at)
+        except ValueError:
+            at += 1
+            continue
+        if isinstance(doc, dict):
+            found.append(doc)
+        at = end
+    return found
 
 
 # ---- what a job carries: unreadable bodies, long and non-Latin prompts ------------------------

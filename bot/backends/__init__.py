@@ -88,11 +88,12 @@ def for_backend(settings: Settings, request: ImageRequest, named: frozenset[str]
     The SageMaker endpoint and the placeholder take every value the prompt parser allows."""
     if settings.image_backend != "bedrock":
         return Understood(request)
-    from bot.backends.bedrock import MODELS, fit
+    from bot.backends.bedrock import fit
+    from bot.backends.bedrock_models import foundation_model
 
     limits = settings.limits
     fitted = fit(
-        MODELS[settings.bedrock_model_id],
+        foundation_model(settings.bedrock_model_id).model,
         request,
         chose_steps="steps" in named or request.steps != limits.default_steps,
         chose_cfg="cfg" in named or request.guidance != limits.default_guidance,

@@ -9,16 +9,19 @@ tests/fixtures/bedrock_*.json):
   (awsdocs/aws-doc-sdk-examples, python/example_code/bedrock-runtime/models/amazon_nova/
   amazon_nova_canvas/invoke_model.py and amazon_titan_image_generator/invoke_model.py). A prompt
   their filters refuse is a ValidationException "This request has been blocked by our content
-  filters...".
-- Stability's SD3.5 Large and Stable Image Core take ``prompt``, ``negative_prompt``,
-  ``aspect_ratio`` (an enumerated list), ``seed`` and ``output_format``, draw one image a call,
-  and answer ``{"seeds", "finish_reasons", "images"}``; a filtered request answers 200 with a
-  finish reason that starts "Filter reason" (Bedrock user guide, "Stability.ai Stable Diffusion
-  3.5 Large" and "Stable Image Core request and response").
+  filters...". Both have reached their end of life (bot/backends/bedrock_models.py): the bot
+  keeps them to say so when Bedrock refuses them.
+- Stability's Stable Image Ultra, Stable Image Core and SD3.5 Large take ``prompt``,
+  ``negative_prompt``, ``aspect_ratio`` (an enumerated list), ``seed`` and ``output_format``,
+  draw one image a call, and answer ``{"seeds", "finish_reasons", "images"}``; a filtered
+  request answers 200 with a finish reason that starts "Filter reason" (Bedrock user guide,
+  "Stable Image Ultra request and response", "Stability.ai Stable Diffusion 3.5 Large" and
+  "Stable Image Core request and response").
 
 :func:`fit` is pure: the http function uses it to refuse what a model cannot take and to say
 which options it does not use, before anything is queued; the worker uses it again to build the
-body, so a job queued before a change of model is still drawn at a size the model takes.
+body, so a job queued before a change of model is still drawn at a size the model takes. The
+models themselves, their ranges and their lifecycle are in bot/backends/bedrock_models.py.
 """
 
 from __future__ import annotations
@@ -32,9 +35,20 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, replace
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from bot.backends import AwsError, BackendError, with_retries
+from bot.backends.bedrock_models import (
+    NOVA_AREA,
+    NOVA_MAX_SIDE,
+    NOVA_MIN_SIDE,
+    NOVA_SIDE_STEP,
+    Model,
+    active_ids,
+    foundation_model,
+    today,
+)
 from bot.prompt import ImageRequest, UsageNeeded
 
 if TYPE_CHECKING:
@@ -45,6 +59,10 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_QUALITY = 90
 CONTENT_FILTERED = "blocked by our content filters"  # in Nova's and Titan's ValidationException
+# How Bedrock's ResourceNotFoundException says a model is retired: past its end of life, or
+# Legacy and not used by this account lately (tests/fixtures/bedrock_errors.json has both).
+END_OF_LIFE = "reached the end of its life"
+LEGACY_REFUSAL = "marked by provider as Legacy"
 FILTER_REASON = "Filter reason"  # how Stability's filtered finish_reasons start
 # Error codes from the bedrock-runtime service model that a later attempt may get past.
 _RETRYABLE_CODES = {
@@ -53,60 +71,6 @@ _RETRYABLE_CODES = {
 }  # fmt: skip
 # A shape the model draws counts as the one asked for when its ratio is this close (2 %).
 _SAME_SHAPE = math.log(1.02)
-
-
-@dataclass(frozen=True)
-class Model:
-    model_id: str
-    name: str
-    family: str  # "amazon" (the TEXT_IMAGE body, up to 5 images a call) or "stability" (1 a call)
-    seeds: tuple[int, int]  # the seeds it takes, both ends included
-    prompt_chars: int  # the longest text or negative text it takes
-    cfg: tuple[float, float] | None  # its cfgScale range; None: no such option
-    # The sizes it takes, each with the ratio it is named by; () for any within its bounds (Nova).
-    sizes: tuple[tuple[str, int, int], ...] = ()
-
-
-# Nova Canvas: each side 320 to 4,096 and a multiple of 16, 1:4 to 4:1, fewer than 4,194,304
-# pixels (awslabs/mcp nova_canvas_mcp_server/models.py). The bot keeps to about a megapixel,
-# Nova's default 1024x1024 and the cheaper of its two price tiers.
-NOVA_AREA = 1024 * 1024
-NOVA_SIDE_STEP, NOVA_MIN_SIDE, NOVA_MAX_SIDE = 16, 320, 4096
-# Titan takes a fixed list of sizes (Bedrock user guide, "Amazon Titan Image Generator G1
-# models", image sizes); these are its 1024x1024-priced ones, each with the ratio AWS names it by.
-TITAN_SIZES = (
-    ("1:1", 1024, 1024), ("2:3", 768, 1152), ("3:2", 1152, 768), ("3:5", 768, 1280), ("5:3", 1280, 768),
-    ("7:9", 896, 1152), ("9:7", 1152, 896), ("6:11", 768, 1408), ("11:6", 1408, 768), ("5:11", 640, 1408),
-    ("11:5", 1408, 640), ("9:5", 1152, 640), ("16:9", 1173, 640),
-)  # fmt: skip
-# Stability's aspect_ratio enumeration (Bedrock user guide), each at the megapixel it draws
-# (SD3.5 Large "supports 1 megapixel resolution output").
-STABILITY_SHAPES = (
-    ("1:1", 1024, 1024), ("16:9", 1344, 768), ("21:9", 1536, 640), ("2:3", 832, 1216), ("3:2", 1216, 832),
-    ("4:5", 896, 1088), ("5:4", 1088, 896), ("9:16", 768, 1344), ("9:21", 640, 1536),
-)  # fmt: skip
-
-# Nova Canvas: seeds 0 to 858,993,459, as AWS's own examples draw them (aws-doc-sdk-examples'
-# amazon_nova_canvas/invoke_model.py) and AWS Labs' Nova Canvas server validates them
-# (awslabs/mcp, nova_canvas_mcp_server/models.py: cfgScale 1.1 to 10, 1 to 5 images, text 1 to
-# 1,024 characters). Titan v2: seeds 0 to 2,147,483,646, text up to 512 characters, cfgScale
-# 1.1 to 10 (Bedrock user guide, "Amazon Titan Image Generator G1 models"). Stability: seeds
-# 0 to 4,294,967,294, where 0 asks for a random one, so a repeatable seed starts at 1; prompts
-# up to 10,000 characters (Bedrock user guide, SD3.5 Large and Stable Image Core pages).
-NOVA_CANVAS = Model("amazon.nova-canvas-v1:0", "Nova Canvas", "amazon", (0, 858_993_459), 1024, (1.1, 10.0))
-TITAN_V2 = Model(
-    "amazon.titan-image-generator-v2:0", "Titan Image Generator v2", "amazon", (0, 2_147_483_646), 512,
-    (1.1, 10.0), sizes=TITAN_SIZES,
-)  # fmt: skip
-SD35_LARGE = Model(
-    "stability.sd3-5-large-v1:0", "Stable Diffusion 3.5 Large", "stability", (1, 4_294_967_294), 10_000,
-    None, sizes=STABILITY_SHAPES,
-)  # fmt: skip
-STABLE_IMAGE_CORE = Model(
-    "stability.stable-image-core-v1:1", "Stable Image Core", "stability", (1, 4_294_967_294), 10_000, None,
-    sizes=STABILITY_SHAPES,
-)  # fmt: skip
-MODELS = {m.model_id: m for m in (NOVA_CANVAS, TITAN_V2, SD35_LARGE, STABLE_IMAGE_CORE)}
 
 
 @dataclass(frozen=True)
@@ -305,7 +269,9 @@ class BedrockBackend:
         max_delay: float = 8.0,
     ) -> None:
         self.client = client
-        self.model = MODELS[model_id]
+        resolved = foundation_model(model_id)
+        self.model_id = resolved.model_id  # a profile id goes to Bedrock as it is
+        self.model = resolved.model
         self.budget_seconds = budget_seconds  # no new attempt starts after this
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -335,7 +301,7 @@ class BedrockBackend:
 
         try:
             response = self.client.invoke_model(
-                modelId=self.model.model_id,
+                modelId=self.model_id,
                 contentType=CONTENT_TYPE,
                 accept=CONTENT_TYPE,
                 body=json.dumps(body).encode(),
@@ -350,7 +316,7 @@ class BedrockBackend:
         return decode_response(self.model, raw, expected)
 
 
-def client_error(model: Model, error: Any) -> BackendError:
+def client_error(model: Model, error: Any, on: date | None = None) -> BackendError:
     """What an InvokeModel error means for the job, in words for the requester."""
     code, message, status = astuple(AwsError.of(error))
     if code == "ValidationException" and CONTENT_FILTERED in message:
@@ -358,14 +324,48 @@ def client_error(model: Model, error: Any) -> BackendError:
         return BackendError(f"{model.name} refused it: {message}", retryable=False)
     if code in _RETRYABLE_CODES or status in (408, 429) or status >= 500:
         return BackendError(f"the image service is busy or failing ({code or status})", retryable=True)
+    if code == "ResourceNotFoundException" and (END_OF_LIFE in message or LEGACY_REFUSAL in message):
+        # Retired, for everyone (end of life) or for this account (Legacy, not used lately):
+        # no later attempt gets past it, only another model does.
+        why = (
+            "it has reached its end of life on Bedrock"
+            if END_OF_LIFE in message
+            else "its provider has retired it for accounts that have not used it lately"
+        )
+        others = ", ".join(active_ids(on or today(), besides=model.model_id))
+        return BackendError(
+            f"this model ({model.name}) has been retired by its provider: {why}; "
+            f"set BEDROCK_MODEL_ID to one of {others}",
+            retryable=False,
+        )
+    if code == "AccessDeniedException" and model.marketplace and "bedrock:InvokeModel" not in message:
+        # The "Model access" page is gone: a third-party model is subscribed through AWS
+        # Marketplace on its first invocation, with the caller's permissions, and "after granting
+        # the necessary permissions, it may take up to 2 minutes for the subscription to complete.
+        # During this time, API calls may continue to return AccessDeniedException" (setup: up to
+        # 15 minutes; https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html,
+        # "Understanding automatic model access"). So a team's first jobs are retried: the
+        # worker's backoff across deliveries (RETRY_BACKOFF_SECONDS, 10/30/90 s) outlasts it.
+        # The same words are the reason given up with when it never settles, so they name the
+        # permissions the worker's role must have.
+        return BackendError(
+            f"the image service is still being set up for this account (its first use of "
+            f"{model.name} subscribes it through AWS Marketplace, which can take a few minutes); "
+            "if this lasts, the worker's role needs aws-marketplace:Subscribe and "
+            "aws-marketplace:ViewSubscriptions",
+            retryable=True,
+        )
     if code == "AccessDeniedException":
         return BackendError(
-            f"this AWS account may not use {model.name} here (enable it under Model access in the Bedrock "
-            "console, in this region, and check the worker's bedrock:InvokeModel grant)",
+            f"this AWS account may not use {model.name} here (check the worker's bedrock:InvokeModel "
+            "grant on the model in BEDROCK_REGION)",
             retryable=False,
         )
     if code == "ResourceNotFoundException":
-        return BackendError(f"{model.name} is not offered in this region", retryable=False)
+        served = f"; it is served in {', '.join(model.regions)}" if model.regions else ""
+        return BackendError(
+            f"{model.name} is not offered in this region (BEDROCK_REGION{served})", retryable=False
+        )
     if code == "ModelErrorException":
         return BackendError("the model could not render this request", retryable=False)
     return BackendError(f"{model.name} refused the request ({code or status}: {message})", retryable=False)

@@ -9,7 +9,17 @@ queues it, renders it once an instance is up (an endpoint scaled to zero starts 
 writes the JumpStart answer to its S3OutputPath or what went wrong to its S3FailurePath, and
 publishes to its SNS success or error topic
 (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-check-predictions.html).
-bot/notifier.py takes it from there.
+bot/notifier.py takes it from there, and deletes the request and the answer once it has used
+them (the bucket's lifecycle rules on these prefixes, infra/template.yaml, catch what a crash left).
+
+A submission is made at most once per job and attempt. InvokeEndpointAsync's ``InferenceId`` is
+only a label ("The identifier for the inference request", botocore's model; the API reference,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html,
+promises no de-duplication by it), so a second call with the same id queues a second render.
+The job's record therefore says "submitted" before the call (bot/render.py), and only an answer
+that proves nothing was queued takes that back: an error the service answered with, or a
+connection that never opened (:class:`SubmissionUnconfirmed` otherwise: the request may be
+queued, and the job waits for its answer).
 """
 
 from __future__ import annotations
@@ -57,6 +67,39 @@ class Submitted:
     failure_location: str
 
 
+class SubmissionUnconfirmed(Exception):
+    """InvokeEndpointAsync was sent and its answer never arrived: the request may be queued."""
+
+
+def input_key(job_id: str) -> str:
+    """Where the job's request for the endpoint is written: one key per job, so an attempt
+    after a refusal writes over the same object."""
+    return f"{INPUT_PREFIX}{job_id}.json"
+
+
+def kept_objects(inference: AsyncInference, bucket: str) -> list[str]:
+    """The keys in ``bucket`` that ``inference`` names (its request, answer and failure), only
+    those under the asynchronous prefixes: nothing else is ever deleted by them."""
+    keys = []
+    for location in (inference.input_location, inference.output_location, inference.failure_location):
+        key = key_in(bucket, location)
+        if key is not None:
+            keys.append(key)
+    return keys
+
+
+def key_in(bucket: str, location: str) -> str | None:
+    """The key of ``location`` (s3://bucket/key) if it lies in ``bucket`` under one of the
+    asynchronous prefixes; None for anything else (another bucket, images/, not s3://)."""
+    try:
+        where, key = split_location(location)
+    except ValueError:
+        return None
+    if where != bucket or not key.startswith((INPUT_PREFIX, OUTPUT_PREFIX, FAILURE_PREFIX)):
+        return None
+    return key
+
+
 def give_up_at(submitted_at: float, request_ttl_seconds: int) -> float:
     """When a job submitted at ``submitted_at`` is overdue: the request may wait in the
     endpoint's queue ``request_ttl_seconds`` (RequestTTLSeconds: an endpoint scaling up from
@@ -99,24 +142,39 @@ class SageMakerAsyncBackend:
         """The record of a submission about to be made for ``job_id``."""
         now = time.time() if now is None else now
         return AsyncInference(
-            input_location=f"s3://{self.bucket}/{INPUT_PREFIX}{job_id}.json",
+            input_location=f"s3://{self.bucket}/{input_key(job_id)}",
             submitted_at=now,
             give_up_at=give_up_at(now, self.request_ttl_seconds),
             response_url=response_url,
         )
 
-    def submit(self, job_id: str, request: ImageRequest) -> Submitted:
-        """Write the request to S3 and queue it at the endpoint, its InferenceId the job id. S3's
-        errors are raised as they are (bot/worker.py counts them as storage failures)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        key = f"{INPUT_PREFIX}{job_id}.json"
+    def write_request(self, job_id: str, request: ImageRequest) -> None:
+        """Write the JumpStart request to S3, where the endpoint reads it. S3's errors are
+        raised as they are (bot/worker.py counts them as storage failures)."""
         body = json.dumps(request_body(request)).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
+        self.s3.put_object(Bucket=self.bucket, Key=input_key(job_id), Body=body, ContentType=CONTENT_TYPE)
+
+    def forget_request(self, job_id: str) -> None:
+        """Delete the request of a submission that the endpoint refused (nothing will read it).
+        Best effort: the lifecycle rule on async-inputs/ takes what is left."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=input_key(job_id))
+        except Exception as error:
+            logger.warning("could not delete a refused request", error=type(error).__name__)
+
+    def invoke(self, job_id: str) -> Submitted:
+        """Queue the request written for ``job_id`` at the endpoint, its InferenceId the job id.
+
+        BackendError when nothing was queued: the service answered with an error, or no
+        connection could be made. :class:`SubmissionUnconfirmed` when the request went out and
+        no answer came back (the connection dropped, or timed out reading): it may be queued."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import ConnectionError as NotConnected
+
         try:
             answer = self.runtime.invoke_endpoint_async(
                 EndpointName=self.endpoint_name,
-                InputLocation=f"s3://{self.bucket}/{key}",
+                InputLocation=f"s3://{self.bucket}/{input_key(job_id)}",
                 ContentType=CONTENT_TYPE,
                 Accept=ACCEPT,
                 InferenceId=job_id,
@@ -125,10 +183,12 @@ class SageMakerAsyncBackend:
             )
         except ClientError as error:
             raise _refused(error) from None
-        except BotoCoreError as error:
+        except NotConnected as error:  # botocore's: the connection never opened, nothing was sent
             raise BackendError(
                 f"the image service could not be reached ({type(error).__name__})", retryable=True
             ) from None
+        except BotoCoreError as error:  # sent, its answer lost: ReadTimeoutError, ConnectionClosedError
+            raise SubmissionUnconfirmed(type(error).__name__) from None
         return Submitted(
             inference_id=str(answer.get("InferenceId") or job_id),
             output_location=str(answer.get("OutputLocation", "")),

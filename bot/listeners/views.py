@@ -51,6 +51,8 @@ def submission_of(body: dict[str, Any], view: dict[str, Any]) -> Submission:
         view_id=str(view.get("id") or ""),
         private_metadata=str(view.get("private_metadata") or ""),
         values=(state or {}).get("values"),
+        # Only a view that asked for one gets a response_url (bot/views.py, "Post in").
+        response_urls=body.get("response_urls"),
     )
 
 

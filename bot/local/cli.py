@@ -10,6 +10,7 @@ imagine-bot dev                  your own Slack workspace over Socket Mode, on t
 imagine-bot cost --images-per-day N   what each backend costs a month at that volume, and break-evens
 imagine-bot sweep                the asynchronous backend's sweep, once (it also runs every 5 minutes)
 imagine-bot provision            create bucket, queues and table where AWS settings point
+imagine-bot doctor [--stack NAME] check a live deployment against Slack and AWS, one line a check
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     redrive.add_argument("--dead-letter-queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
     redrive.add_argument("--stack", help="read both queue URLs from this deployed stack's outputs")
     cost.add_parser(sub)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check a live deployment against Slack and AWS, one line a check (read-only)",
+        description="Check a deployment: the Slack secret, token and scopes, Slack's request URL "
+        "(with SLACK_APP_CONFIG_TOKEN and --app-id), the endpoint or Bedrock model, the queues and "
+        "the image links. Exits 1 when a check fails. Reads the environment's settings when no "
+        "stack is named.",
+        epilog="example: imagine-bot doctor --stack imagine",
+    )
+    doctor.add_argument("--stack", default="", help="the deployed stack's name (make deploy's: imagine)")
+    doctor.add_argument("--app-id", default="", help="the Slack app's id (A0...), for the request URL check")
     args = parser.parse_args(argv)
     _quiet_logs(verbose=args.command == "run", metrics=args.command != "demo")
     commands = {
@@ -84,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "redrive": _redrive,
         "sweep": _sweep,
         "cost": cost.run,
+        "doctor": _doctor,
     }
     return commands[args.command](args)
 
@@ -653,6 +666,12 @@ def _sweep(args: argparse.Namespace) -> int:
     from bot.notifier import main as sweep
 
     return sweep()
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.ops.doctor import run
+
+    return run(stack=args.stack, app_id=args.app_id)
 
 
 def _redrive(args: argparse.Namespace) -> int:

@@ -203,6 +203,15 @@ def bedrock_models(table: dict[str, Any]) -> list[BedrockModel]:
     return [BedrockModel(key, str(m["name"]), float(m["per_image"])) for key, m in models.items()]
 
 
+def retired_models(table: dict[str, Any]) -> str:
+    """The models past their end of life on Bedrock, said once so nobody looks for their price."""
+    retired: dict[str, dict[str, str]] = table["bedrock"].get("retired", {})
+    if not retired:
+        return ""
+    named = ", ".join(f"{m['name']} (end of life {m['end_of_life']})" for m in retired.values())
+    return f"; retired, so not compared: {named}"
+
+
 def price_list_client() -> PricingClient | None:
     """A Price List client when boto3's credential chain (environment, shared files, SSO, container
     or instance role) finds credentials, else None: without them the API is not worth calling.
@@ -526,7 +535,8 @@ def run(args: argparse.Namespace) -> int:
     bedrock = table["bedrock"]
     sources = Sources(
         gpu=gpu_source,
-        bedrock=f"{bedrock['image']}, from the bundled table ({bedrock['source']}, read {table['read']})",
+        bedrock=f"{bedrock['image']}, from the bundled table ({bedrock['source']}, read {bedrock['read']})"
+        + retired_models(table),
     )
     print(report(workload, price, bedrock_models(table), args.region, args.instance, sources), end="")
     return 0

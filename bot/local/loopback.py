@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # Seconds a connection may sit between bytes before it is dropped. Without it, a client that
 # sends half a request holds its thread forever; Slack sends a whole request at once.
 READ_TIMEOUT = 10.0
+STOP_POLL_SECONDS = 0.02
 
 
 class Loopback:
@@ -23,7 +24,10 @@ class Loopback:
         # times out ends that connection only (BaseHTTPRequestHandler catches TimeoutError).
         timed = type(handler.__name__, (handler,), {"timeout": read_timeout})
         self.server = ThreadingHTTPServer(("127.0.0.1", port), timed)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits for the serving loop to look at its flag, which it does once per
+        # poll_interval (0.5 s by default): a short one lets a server stop at once.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS},
+                         daemon=True).start()  # fmt: skip
 
     @property
     def port(self) -> int:

@@ -4,9 +4,10 @@ for `make dev`, the manifest of a Socket Mode app, which has no request URL at a
 
 from __future__ import annotations
 
-from pathlib import Path
+# Re-exported: the CLI, the Slack stand-in and the tests read them from here.
+from bot.ops.app_manifest import MANIFEST as MANIFEST
+from bot.ops.stacks import stack_outputs as stack_outputs
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 PLACEHOLDER = "https://imagine.invalid/slack/events"
 # The lines that name a request URL (the slash command's, the event subscriptions' and
 # interactivity's), each holding the placeholder.
@@ -57,14 +58,6 @@ def socket_mode(text: str | None = None) -> str:
             "manifest.yml should name the placeholder request URL 3 times and socket_mode_enabled once"
         )
     return "".join(kept)
-
-
-def stack_outputs(stack_name: str) -> dict[str, str]:
-    """A deployed stack's outputs (uses your usual AWS credentials)."""
-    import boto3
-
-    stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
 
 
 def stack_request_url(stack_name: str) -> str:

@@ -5,7 +5,8 @@ Messages come in batches with their system attributes; those the handler does no
 and are received again (or moved to the dead-letter queue by the queue's redrive policy).
 The worker has two event sources, the jobs queue's and the tasks queue's (infra/template.yaml);
 with the asynchronous endpoint the notifier has a third, the notifications queue, and a schedule
-that sweeps the jobs still waiting: :class:`EventSources` polls them all, in turn.
+that sweeps the jobs still waiting; the worker's own schedule settles what SQS dead-lettered
+without a reason: :class:`EventSources` polls them all, in turn.
 """
 
 from __future__ import annotations
@@ -153,19 +154,34 @@ class Poller(_Polling):
 
 
 class Sweeper(_Polling):
-    """The notifier's schedule: a sweep of the jobs waiting on the asynchronous endpoint every
-    ``every`` seconds, as EventBridge invokes it in AWS."""
+    """A function's schedule, as EventBridge invokes it in AWS: by default the notifier's sweep
+    of the jobs waiting on the asynchronous endpoint, every ``every`` seconds from the start."""
 
-    def __init__(self, every: float = SWEEP_EVERY_SECONDS) -> None:
+    def __init__(
+        self,
+        every: float = SWEEP_EVERY_SECONDS,
+        handler: Handler = _notifier,
+        function_name: str = NOTIFIER_FUNCTION,
+        resource: str = NOTIFIER_RESOURCE,
+        *,
+        at_start: bool = True,
+    ) -> None:
         self.every = every
-        self.last = 0.0
+        self.handler, self.function_name, self.resource = handler, function_name, resource
+        self.last = 0.0 if at_start else time.monotonic()  # False: the first call after ``every``
 
     def poll_once(self) -> int:
-        """Sweep if it is time; never counts as work done, so a drain does not wait on it."""
+        """Invoke if it is time; never counts as work done, so a drain does not wait on it."""
         if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
-            _notifier(scheduled_event(), LocalContext(NOTIFIER_FUNCTION, NOTIFIER_RESOURCE))
+            self.handler(scheduled_event(), LocalContext(self.function_name, self.resource))
         return 0
+
+
+def dead_letter_watch(every: float = SWEEP_EVERY_SECONDS) -> Sweeper:
+    """The worker's DeadLetters schedule (bot/dead_letters.py). Its first call comes after
+    ``every``, as a rate schedule's does, so a short-lived drain never runs it."""
+    return Sweeper(every, _worker, WORKER_FUNCTION, WORKER_RESOURCE, at_start=False)
 
 
 class EventSources(_Polling):
@@ -177,11 +193,14 @@ class EventSources(_Polling):
 
     @classmethod
     def of(cls, services: Services, **options: Any) -> EventSources:
-        """Pollers for the jobs and tasks queues the settings name, each with ``options``; with
-        a notifications queue named too, its poller and the notifier's sweep."""
+        """Pollers for the jobs and tasks queues the settings name, each with ``options``, and
+        the worker's dead-letter schedule; with a notifications queue named too, its poller and
+        the notifier's sweep."""
         settings = services.settings
         urls = (settings.jobs_queue_url, settings.tasks_queue_url)
         pollers: list[_Polling] = [Poller(services.sqs, url, **options) for url in urls]
+        if settings.dead_letter_queue_url:
+            pollers.append(dead_letter_watch())
         if settings.notifications_queue_url:
             url = settings.notifications_queue_url
             notifier = Poller(

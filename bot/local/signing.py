@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -175,9 +175,12 @@ def submission_body(
     *,
     user_id: str = "U0LOCAL",
     team_id: str = "T0LOCAL",
+    response_urls: Sequence[Mapping[str, str]] = (),
 ) -> str:
     """A ``view_submission`` payload for ``view`` (the view object Slack answered views.open
-    with: id, hash, private_metadata...) submitted with ``typed`` (see :func:`view_state`)."""
+    with: id, hash, private_metadata...) submitted with ``typed`` (see :func:`view_state`).
+    ``response_urls`` are the ones Slack issued for it: none unless the view asked (the Slack
+    stand-in's ``submission()`` issues them as Slack does)."""
     payload = {
         "type": "view_submission",
         "team": {"id": team_id, "domain": "local"},
@@ -186,7 +189,7 @@ def submission_body(
         "token": "unused-legacy-verification-token",
         "trigger_id": new_trigger_id(),
         "view": {**view, "state": {"values": view_state(view, typed)}},
-        "response_urls": [],
+        "response_urls": [dict(url) for url in response_urls],
         "is_enterprise_install": False,
         "enterprise": None,
     }

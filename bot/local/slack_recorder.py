@@ -20,7 +20,11 @@ What it checks, as Slack does:
   docs.slack.dev/reference/methods/chat.postEphemeral); Slack answers it for a ``user`` that
   names no user id (Inumedia/SlackAPI issue 150: a user name there). No source quotes the answer
   to an absent ``user``; an absent one is in no channel either, so it gets the same;
-- a channel the bot is not in (``closed_channels``): ``not_in_channel``; a DM channel (``D...``)
+- a channel the bot is not in (``closed_channels``): ``not_in_channel``, Slack's answer for a
+  public channel without ``chat:write.public`` (connorads/lockbot issue 11, 2020-05-20); a
+  private channel the bot is not in (``private_channels``): ``channel_not_found``, since Slack
+  hides a private channel from whoever is not in it (getsentry/sentry pull request 119600; a
+  command in one, BeepBoopHQ/in-or-out issue 19, 2017-05-09); a DM channel (``D...``)
   that ``conversations.open`` did not open, or a user id (``U...``) as ``channel``:
   ``channel_not_found``. Slack's chat.postMessage docs say a user id there posts to the user's
   DM with Slackbot, not with the app (quoted in soxtoby/SlackNet issue 212); a DM from the bot
@@ -46,7 +50,7 @@ The API tests and tools use:
   an id it never shared (:mod:`bot.local.slack.files`);
 - ``conversations.open`` with ``users=U...`` opens the bot's DM with that user: ``dm_channel(user)``
   is its ``D...`` id, the same on every call; chat.postMessage and file uploads then work there;
-- ``closed_channels``: channels the bot is not in;
+- ``closed_channels``: channels the bot is not in; ``private_channels``: private ones;
 - views.open, views.push, views.update and views.publish, with Slack's rules for views and
   trigger ids (:mod:`bot.local.slack.views`): ``trigger_id(user, view_id=None)`` issues a trigger
   as an interaction by ``user`` would (in the view ``view_id``, for a push from inside a modal;
@@ -62,9 +66,15 @@ The API tests and tools use:
   command's acknowledgement as Slack does, ``show_ephemeral(user, channel, message)`` a word from
   Slack itself; chat.postEphemeral's messages, and a ``response_url``'s when it was issued with
   ``response_url(name, user=, channel=, message_ts=, thread_ts=)``, show where they belong;
+  ``submission(user, typed)`` is the view_submission body Slack sends when ``user`` submits
+  their open view: its state, and ``response_urls`` only when the view asked for one
+  (:func:`bot.local.slack.views.response_url_select`), issued then for the conversation picked;
   ``submitted(user, view_id, answer)`` does to the modal what Slack does with a view_submission's
   acknowledgement, ``close_modal(user)`` what its Cancel does; ``conversation(user)`` is every
   message ``user`` sees in channels, oldest first;
+- ``auth.test`` names the bot token's scopes in its ``x-oauth-scopes`` header, and
+  ``apps.manifest.export`` answers an app configuration token with the app's manifest: ``app``
+  (:mod:`bot.local.slack.apps`: ``app.scopes``, ``app.manifest``, ``app.config_token()``);
 - ``chat.delete`` of a message the bot posted removes it (``message(channel, ts)`` is then None);
   one it never posted, or already deleted, is ``message_not_found``
   (docs.slack.dev/reference/methods/chat.delete: a bot token deletes only the bot's messages);
@@ -84,20 +94,23 @@ import hashlib
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.local.loopback import Loopback, QuietHandler, Served
+from bot.local.signing import submission_body, view_state
+from bot.local.slack.apps import SlackApp
 from bot.local.slack.blocks import Problem, image_urls, invalid_blocks, message_refusal
 from bot.local.slack.files import SharedFile, Uploads
 from bot.local.slack.images import ImageFetch, fetch_all
 from bot.local.slack.response_urls import ResponseUrls
 from bot.local.slack.users import Users
-from bot.local.slack.views import RecordedView, Views
+from bot.local.slack.views import RecordedView, Views, response_url_select
 
 __all__ = ["Call", "Fault", "ImageFetch", "RecordedView", "Said", "SharedFile", "SlackRecorder"]
 
@@ -173,6 +186,7 @@ class RateLimit:
 @dataclass
 class SlackRecorder(Served):
     closed_channels: set[str] = field(default_factory=set)
+    private_channels: set[str] = field(default_factory=set)  # private, and the bot not in them
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     image_timeout: float = 5.0
@@ -189,6 +203,7 @@ class SlackRecorder(Served):
     _uploads: Uploads = field(default_factory=Uploads)
     _views: Views = field(default_factory=Views)
     _users: Users = field(default_factory=Users)
+    app: SlackApp = field(default_factory=SlackApp)  # its bot token's scopes, its manifest
     _thread_of: dict[tuple[str, str], str] = field(default_factory=dict)  # a reply's thread_ts
     _response_urls: ResponseUrls | None = None
     _methods: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = field(default_factory=dict)
@@ -377,6 +392,40 @@ class SlackRecorder(Served):
             said += [e for e in self._ephemerals.values() if e.to == user]
         return sorted(said, key=lambda s: _order(s.ts))
 
+    def submission(
+        self,
+        user: str,
+        typed: Mapping[str, str | None],
+        *,
+        view_id: str | None = None,
+        team_id: str = "T0LOCAL",
+    ) -> str:
+        """The view_submission body Slack sends when ``user`` submits their open view (the one on
+        top of their modal; ``view_id`` must be it) with ``typed`` by block_id
+        (:func:`bot.local.signing.view_state`). The view is the one Slack holds, not one a caller
+        made up. Its ``response_urls`` hold one response_url, issued now (5 uses in 30 minutes),
+        for the conversation picked in the select that asked for it, and none when the view asked
+        for none or nothing was picked (see :mod:`bot.local.slack.views`). What the URL posts
+        shows in that conversation, to ``user`` alone unless it says ``in_channel``. The stand-in
+        does not know which conversation the person was viewing: a select that relies on
+        ``default_to_current_conversation`` alone gets its conversation only from ``typed``."""
+        stack = self.modal_stack(user)
+        if not stack or (view_id is not None and stack[-1].id != view_id):
+            raise ValueError(f"{user} has no open view {view_id or ''}".rstrip())
+        view = stack[-1].answer()
+        urls: list[dict[str, str]] = []
+        asks = response_url_select(stack[-1].view)
+        if asks is not None:
+            block_id, action_id = asks
+            state = view_state(view, typed).get(block_id, {}).get(action_id, {})
+            picked = state.get("selected_conversation") or state.get("selected_channel")
+            if isinstance(picked, str) and picked:
+                name = f"view-{view['id']}-{secrets.token_hex(4)}"
+                url = self.response_url(name, user=user, channel=picked)
+                urls.append({"block_id": block_id, "action_id": action_id, "channel_id": picked,
+                             "response_url": url})  # fmt: skip
+        return submission_body(view, typed, user_id=user, team_id=team_id, response_urls=urls)
+
     def submitted(self, user: str, view_id: str, answer: dict[str, Any]) -> dict[str, Any]:
         """What Slack does with the acknowledgement ``answer`` of a view_submission of ``user``'s
         open view ``view_id`` (:meth:`Views.submitted`): ``{}``, or Slack's refusal."""
@@ -414,13 +463,16 @@ class SlackRecorder(Served):
                     self._messages[(origin.channel, ts)] = {**message, "channel": origin.channel}
                     return
             ts = self._next_ts()
+            # A response can name its thread (docs.slack.dev/interactivity/handling-user-
+            # interaction, "Publishing responses in thread"); else it goes where it came from.
+            thread_ts = str(args.get("thread_ts") or origin.thread_ts)
             if args.get("response_type") == "in_channel":
                 self._messages[(origin.channel, ts)] = {**message, "channel": origin.channel}
-                if origin.thread_ts:
-                    self._thread_of[(origin.channel, ts)] = origin.thread_ts
+                if thread_ts:
+                    self._thread_of[(origin.channel, ts)] = thread_ts
                 origin.last = (False, ts)
             else:
-                said = Said(origin.channel, ts, origin.thread_ts, BOT_USER, message, to=origin.user)
+                said = Said(origin.channel, ts, thread_ts, BOT_USER, message, to=origin.user)
                 self._ephemerals[ts] = said
                 origin.last = (True, ts)
 
@@ -458,6 +510,8 @@ class SlackRecorder(Served):
             status, body, headers = self._respond(parts.path.rsplit("/", 1)[-1], args)
         elif not authorized:
             status, body, headers = 200, {"ok": False, "error": "not_authed"}, {}
+        elif method == "apps.manifest.export":  # an app configuration token's method
+            status, body, headers = 200, self.app.export(args, token), {}
         elif method in self._methods:
             status, body, headers = 200, self._methods[method](args, token), {}
         else:
@@ -485,8 +539,9 @@ class SlackRecorder(Served):
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
         if method in MESSAGE_METHODS:
             return self._message(method, channel, args)
+        if method == "auth.test":  # with the token's scopes in x-oauth-scopes (bot.local.slack.apps)
+            return 200, AUTH_TEST, self.app.scope_header()
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "auth.test": lambda _: AUTH_TEST,
             "conversations.open": self._open_conversation,
             "chat.delete": self._delete,
             "chat.getPermalink": self._permalink,
@@ -572,6 +627,8 @@ class SlackRecorder(Served):
             return "channel_not_found"
         if channel in self.closed_channels:
             return "not_in_channel"
+        if channel in self.private_channels:
+            return "channel_not_found"
         if channel[0] in "UW" or (channel[0] == "D" and channel not in self._open_dms):
             return "channel_not_found"  # a user id, or a DM the bot is not part of
         return None

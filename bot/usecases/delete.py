@@ -7,6 +7,9 @@ there, from the job record and Slack: the requester, or a workspace admin or own
 ``is_admin`` / ``is_owner``, scope ``users:read``). Anyone else is told so, politely, through the
 click's response_url, and nothing changes.
 
+With the asynchronous endpoint, whatever its request and answer left in the bucket
+(``async-inputs/``, ``async-outputs/``, ``async-failures/``) goes too.
+
 Deleting is idempotent, so a second click, or a task delivered again, is harmless: the record is
 marked first (its first time counts), a missing S3 object deletes fine, and a message or a file
 already gone (``message_not_found``; ``file_not_found``, ``file_deleted``) is left at that. Any
@@ -24,7 +27,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import messages
-from bot.jobs import Job, Progress
+from bot.backends.sagemaker_async import kept_objects
+from bot.jobs import AsyncInference, Job, Progress
 from bot.services import Services
 from bot.slack_client import error_code
 from bot.tasks import Task
@@ -89,6 +93,8 @@ def run_delete(
     services.store.mark_deleted(job_id, time.time())  # first: the links then say 410, not 404
     for key in progress.keys:
         services.images.delete(key)
+    if progress.inference is not None:
+        _delete_async_leftovers(services, progress.inference)
     for file_id in progress.files:  # before the messages: the files show the pictures themselves
         _delete_file(services, file_id)
     for where in (progress.message, *progress.shared):
@@ -97,6 +103,19 @@ def run_delete(
     logger.info("result deleted", job_id=job_id, by_requester=user_id == job.user_id,
                 images=len(progress.keys), files=len(progress.files),
                 copies=len(progress.shared))  # fmt: skip
+
+
+def _delete_async_leftovers(services: Services, inference: AsyncInference) -> None:
+    """What the asynchronous endpoint's request and answer left in the bucket (the notifier
+    deletes them once used; a failure there leaves them): the prompt goes with the picture.
+    Best effort, as the bucket's lifecycle rules on those prefixes take them within two days
+    anyway."""
+    for key in kept_objects(inference, services.settings.images_bucket):
+        try:
+            services.images.delete(key)
+        except Exception as error:
+            logger.warning("could not delete a request or answer left by the endpoint", key=key,
+                           error=type(error).__name__)  # fmt: skip
 
 
 def _may_delete(services: Services, job: Job, user_id: str) -> bool:

@@ -4,6 +4,10 @@ for the "Imagine this" message shortcut, and what a submission of it queues.
 A submission goes through :func:`bot.usecases.queue_render.queue_render` like every other path,
 so the same places, blocked terms, quotas and one-job-per-request guarantee hold. Nothing here
 calls Slack: the listeners open the view and acknowledge with the answer.
+
+The job goes to the conversation picked in the form's "Post in" select, with the response_url
+Slack issued for it (bot/views.py): where the bot may not post, the worker answers through it,
+and where there is none either, by direct message (bot/poster.py).
 """
 
 from __future__ import annotations
@@ -13,11 +17,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.guards import place_refusal
+from bot.jobs import Job
 from bot.prompt import InvalidFields, from_fields
 from bot.services import Services
 from bot.usecases.follow_up import GONE
 from bot.usecases.queue_render import ALREADY_RECEIVED, Ask, queue_render
-from bot.views import Target, field_errors, fields_from_state, imagine_modal, prompt_from_message
+from bot.views import (
+    POST_IN,
+    Target,
+    chosen_conversation,
+    field_errors,
+    fields_from_state,
+    imagine_modal,
+    prompt_from_message,
+    response_url_for,
+)
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 OUT_OF_DATE = "This form can no longer be used; close it and open a new one."
@@ -53,10 +67,25 @@ def edit_form(services: Services, *, job_id: str, index: int | None, team_id: st
     refused = _refused_place(services, team_id, job.channel_id)
     if refused:
         return refused
-    # Threads do not nest: an edit of a reply lands in the same thread as the reply.
-    target = Target(job.channel_id, job.thread_ts or progress.message.get("ts", ""), job.job_id)
+    target = _edit_target(services, job, progress.message)
     prefill = job.request if index is None else replace(job.request, count=1)
     return Form(imagine_modal(target, services.settings.limits, prefill=prefill, title="Edit and imagine"))
+
+
+def _edit_target(services: Services, job: Job, where: dict[str, str]) -> Target:
+    """Where an edit of ``job``'s result goes: into the thread of that result, in the
+    conversation the result is in. A thread lives in one conversation, so a result the bot sent
+    to the requester's DM (it could not post in the job's conversation, bot/poster.py) is
+    edited in that DM's thread, where the bot may post (the form's "Post in" shows it, and the
+    requester may pick the job's conversation instead); should the DM not be enabled for
+    /imagine, the edit goes to the top of the job's own conversation."""
+    delivered_in, ts = where.get("channel", job.channel_id), where.get("ts", "")
+    if delivered_in == job.channel_id:
+        # Threads do not nest: an edit of a reply lands in the same thread as the reply.
+        return Target(job.channel_id, job.thread_ts or ts, job.job_id)
+    if ts and not place_refusal(services.settings.guards, job.team_id, delivered_in):
+        return Target(delivered_in, ts, job.job_id)
+    return Target(job.channel_id, "", job.job_id)
 
 
 def message_form(services: Services, *, team_id: str, channel_id: str, message: dict[str, Any]) -> Form:
@@ -82,6 +111,7 @@ class Submission:
     view_id: str
     private_metadata: str
     values: Any  # view.state.values, as Slack sent it
+    response_urls: Any = None  # the payload's response_urls, as Slack sent them
 
 
 def submit(services: Services, submission: Submission) -> dict[str, Any]:
@@ -98,14 +128,22 @@ def submit(services: Services, submission: Submission) -> dict[str, Any]:
         found = services.store.find(target.parent_job_id)
         if found is None or found[0] is None or found[0].team_id != submission.team_id or found[1].deleted_at:
             return field_errors({"prompt": GONE})  # deleted while the form was open
+    # A form opened before it had the select names no conversation: its own place, then.
+    chosen = chosen_conversation(submission.values, POST_IN)
+    channel = chosen or target.channel_id
+    refusal = place_refusal(services.settings.guards, submission.team_id, channel)
+    if refusal:
+        return field_errors({"post_in" if chosen else "prompt": refusal})
     ask = Ask(
         team_id=submission.team_id,
-        channel_id=target.channel_id,
+        channel_id=channel,
         user_id=submission.user_id,
         # A view is submitted once: a submission that is accepted closes it. The same view id
         # again is the same submission delivered twice (or Submit pressed twice).
         request_id=f"view#{submission.view_id}" if submission.view_id else "",
-        thread_ts=target.thread_ts,
+        response_url=response_url_for(submission.response_urls, channel),
+        # A thread lives in one conversation: picked elsewhere, the picture goes to its top.
+        thread_ts=target.thread_ts if channel == target.channel_id else "",
         parent_job_id=target.parent_job_id,
     )
     answer = queue_render(services, ask, request)

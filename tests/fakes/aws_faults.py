@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ class Rule:
     skip: int = 0  # let this many matching requests through first
     seen: int = 0
     fields: dict[str, object] = field(default_factory=dict)  # more of the error body (JSON protocols)
+    matches: Callable[[str], bool] | None = None  # asked instead of ``operation``, at each request
 
 
 @dataclass
@@ -43,6 +44,14 @@ class FaultProxy(Served):
         JSON error body (a TransactionCanceledException's ``CancellationReasons``...)."""
         with self._lock:
             self.rules.append(Rule(operation, times, status, code, skip, fields=dict(fields or {})))
+
+    def fail_when(self, matches: Callable[[str], bool], *, times: int, status: int = 500,
+                  code: str = "InternalServerError") -> None:  # fmt: skip
+        """Answer the next ``times`` requests whose operation ``matches`` with ``code``; asked
+        at each request, so a fault can wait for something elsewhere (a call that another
+        stand-in has answered by then) and hit the exact call that follows it."""
+        with self._lock:
+            self.rules.append(Rule("", times, status, code, matches=matches))
 
     def start(self) -> FaultProxy:
         proxy = self
@@ -105,7 +114,8 @@ class FaultProxy(Served):
     def _match(self, operation: str) -> Rule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.operation == operation and rule.times > 0:
+                chosen = rule.matches(operation) if rule.matches is not None else rule.operation == operation
+                if chosen and rule.times > 0:
                     rule.seen += 1
                     if rule.seen <= rule.skip:
                         return None

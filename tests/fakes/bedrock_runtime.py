@@ -1,6 +1,6 @@
 """A local stand-in for Amazon Bedrock's runtime InvokeModel (``POST /model/{modelId}/invoke``)
-on 127.0.0.1, for the four image models the bot draws with, reached the way the bot reaches
-Bedrock: boto3's ``bedrock-runtime`` client through AWS_ENDPOINT_URL_BEDROCK_RUNTIME.
+on 127.0.0.1, for the image models the bot knows, reached the way the bot reaches Bedrock:
+boto3's ``bedrock-runtime`` client through AWS_ENDPOINT_URL_BEDROCK_RUNTIME, in one region.
 
 Each model's request and answer come from tests/fixtures/bedrock_*.json (taken from AWS's public
 examples and model pages; each fixture names its sources), and it refuses what Bedrock refuses:
@@ -8,8 +8,23 @@ examples and model pages; each fixture names its sources), and it refuses what B
 - a request without a valid SigV4 signature for service ``bedrock`` in its region: 403
   MissingAuthenticationTokenException, UnrecognizedClientException or InvalidSignatureException
   (the signature checked from the specification: non-S3 services sign the path encoded twice);
-- a model id it does not know: ValidationException "The provided model identifier is
-  invalid."; a model the account has not been given access to: AccessDeniedException;
+- a model id it does not know, or a model not served in the region the request is signed for
+  (each fixture's ``regions``): ValidationException "The provided model identifier is invalid."
+  (as for a cross-Region inference profile id AWS does not offer);
+- a model past its end of life (``retired``; by default each fixture whose ``lifecycle.eol`` has
+  passed): ResourceNotFoundException "This model version has reached the end of its life...";
+  a Legacy model this account has not used lately (``legacy_inactive``): ResourceNotFoundException
+  "Access denied. This Model is marked by provider as Legacy...";
+- a Marketplace model (Stability's) the account is not subscribed to (``subscribed``): the first
+  invocation subscribes it when the caller may (``may_subscribe``, standing for
+  aws-marketplace:Subscribe and ViewSubscriptions), else AccessDeniedException "Model access is
+  denied due to IAM user or service role is not authorized to perform the required AWS
+  Marketplace actions...", and every call after it too. A subscription the first invocation
+  started may still refuse a few calls with the same AccessDeniedException
+  (``subscription_refusals``): "it may take up to 2 minutes for the subscription to complete.
+  During this time, API calls may continue to return AccessDeniedException"
+  (https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html; the same words with
+  "try again after 2 minutes" in aws-samples/anthropic-on-aws#251, 2026-07-17);
 - a body that breaks the model's schema: ValidationException in Bedrock's schema-validation
   wording, "Malformed input request: #/path: ..., please reformat your input and try again.";
   a size Nova (pixels, 1:4 to 4:1) or Titan (its table) does not draw (Titan's words as a user
@@ -29,7 +44,6 @@ and ``{"message": ...}``, as Bedrock sends them.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import io
@@ -39,6 +53,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -46,6 +61,7 @@ from urllib.parse import quote, unquote
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.prompt import ImageRequest
+from tests.fakes.bedrock_http import send_answer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MODELS: dict[str, dict[str, Any]] = {
@@ -85,6 +101,18 @@ def error(code: str, message: str | None = None) -> Answer:
     return Answer(known["status"], json.dumps({"message": said}).encode(), code)
 
 
+def model_refusal(kind: str) -> Answer:
+    """One of Bedrock's refusals of a model itself (``end_of_life``, ``legacy_inactive``,
+    ``not_subscribed``), with its code and words."""
+    known = ERRORS["refusals"][kind]
+    return error(known["code"], known["message"])
+
+
+def _past_end_of_life() -> set[str]:
+    ends = {model_id: (spec.get("lifecycle") or {}).get("eol") for model_id, spec in MODELS.items()}
+    return {model_id for model_id, eol in ends.items() if eol and date.fromisoformat(eol) <= date.today()}
+
+
 def malformed(violations: list[str]) -> Answer:
     templates = ERRORS["malformed"]
     if len(violations) == 1:
@@ -97,13 +125,21 @@ def malformed(violations: list[str]) -> Answer:
 @dataclass
 class BedrockStandIn(Served):
     invocations: list[Invocation] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # models refused as retired or unsubscribed
     scripted: list[Answer] = field(default_factory=list)
-    # The models this account has been given access to (Bedrock console, Model access).
-    enabled: set[str] = field(default_factory=lambda: set(MODELS))
+    # Marketplace models this account is subscribed to, and whether the caller may subscribe it
+    # on a first invocation.
+    subscribed: set[str] = field(default_factory=lambda: set(MODELS))
+    may_subscribe: bool = False
+    # Calls refused while the subscription a first invocation started settles, per model.
+    subscription_refusals: int = 0
+    _settling: dict[str, int] = field(default_factory=dict)
+    retired: set[str] = field(default_factory=_past_end_of_life)
+    legacy_inactive: set[str] = field(default_factory=set)
     # Words its content filters refuse a prompt for.
     filtered_terms: tuple[str, ...] = ("forbidden-subject",)
     keys: dict[str, str] = field(default_factory=lambda: {"testing": "testing"})
-    region: str = "us-east-1"
+    region: str = "us-west-2"  # where Bedrock serves Stability's image models
 
     def start(self) -> BedrockStandIn:
         stand_in = self
@@ -113,15 +149,7 @@ class BedrockStandIn(Served):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 answer = stand_in.answer("POST", self.path, dict(self.headers.items()), raw)
                 time.sleep(answer.delay)
-                self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.send_header("x-amzn-RequestId", secrets.token_hex(16))
-                if answer.error_type:
-                    self.send_header("x-amzn-ErrorType", answer.error_type + ERRORS["error_type_suffix"])
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the client may have stopped waiting
-                    self.wfile.write(answer.body)
+                send_answer(self, answer.status, answer.body, answer.error_type)
 
         self._server = Loopback(Handler)
         return self
@@ -138,10 +166,12 @@ class BedrockStandIn(Served):
         match = _PATH.match(path)
         model_id = unquote(match.group(1)) if match else ""
         spec = MODELS.get(model_id)
-        if spec is None:
+        if spec is None or self.region not in spec["regions"]:
             return error("ValidationException")
-        if model_id not in self.enabled:
-            return error("AccessDeniedException")
+        kind = self._model_refusal(model_id, spec)
+        if kind:
+            self.refused.append(model_id)
+            return model_refusal(kind)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -162,6 +192,21 @@ class BedrockStandIn(Served):
         if spec["model_id"].startswith("amazon."):
             return self._amazon(spec, body)
         return self._stability(spec, body)
+
+    def _model_refusal(self, model_id: str, spec: dict[str, Any]) -> str:
+        if model_id in self.retired:
+            return "end_of_life"
+        if model_id in self.legacy_inactive:
+            return "legacy_inactive"
+        if spec.get("marketplace") and model_id not in self.subscribed:
+            if not self.may_subscribe:
+                return "not_subscribed"
+            left = self._settling.setdefault(model_id, self.subscription_refusals)
+            if left > 0:  # the first invocation started it; it has not settled yet
+                self._settling[model_id] = left - 1
+                return "not_subscribed"
+            self.subscribed.add(model_id)  # the subscription is done
+        return ""
 
     # ---- the two families' answers ------------------------------------------------------------
 

@@ -21,6 +21,15 @@ the output path, and publishes the notification
 success topic; a request the model cannot render gets its failure written to the failure path
 and an error-topic notification with ``failureReason``. Told so, it drops a notification (the
 answer is still written) or publishes one twice.
+
+Faults on the way back, told so: a call refused as the service refuses one it cannot take
+(``ServiceUnavailable``, 503: a modeled error of InvokeEndpointAsync), nothing queued; a request
+accepted whose 202 never arrives (the connection closed unanswered: botocore raises
+ConnectionClosedError); and, through ``before_answer``, whatever happens between accepting a
+request and answering it: "The processing of the inference request may or may not complete
+before you receive a response from this API" (the API reference,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html),
+or the caller dies waiting.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +87,8 @@ class AsyncStandIn(Served):
     error_topic: str = ""  # ... ErrorTopic
     endpoints: tuple[str, ...] = ("sd-21-base",)
     instances: int = 0  # running now: 0 is scaled to zero
+    status: str = "InService"  # DescribeEndpoint's EndpointStatus (Creating, Failed...)
+    failure_reason: str = ""  # its FailureReason, for a Failed endpoint
     region: str = "us-east-1"
     account: str = "123456789012"
     requests: list[Request] = field(default_factory=list)  # every one accepted, in order
@@ -84,6 +96,10 @@ class AsyncStandIn(Served):
     scripted: list[Outcome] = field(default_factory=list)  # the next outcomes; then success
     published: list[dict[str, Any]] = field(default_factory=list)  # notifications, as sent
     described: int = 0  # DescribeEndpoint calls answered
+    refuse: int = 0  # the next calls refused with ServiceUnavailable (503), nothing queued
+    unanswered: int = 0  # the next requests accepted (queued) and the connection closed unanswered
+    before_answer: Callable[[Request], None] | None = None  # run once accepted, before the 202
+    refused: int = 0  # InvokeEndpointAsync calls refused that way
 
     def start(self) -> AsyncStandIn:
         stand_in = self
@@ -92,7 +108,15 @@ class AsyncStandIn(Served):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                accepted = len(stand_in.requests)
                 status, answer_headers, body = stand_in.answer(self.path, headers, raw)
+                if len(stand_in.requests) > accepted:  # a request was queued just now
+                    if stand_in.before_answer is not None:
+                        stand_in.before_answer(stand_in.requests[-1])
+                    if stand_in.unanswered > 0:
+                        stand_in.unanswered -= 1
+                        self.close_connection = True  # no status line: the caller's answer is lost
+                        return
                 self.send_response(status)
                 for name, value in answer_headers.items():
                     self.send_header(name, value)
@@ -114,6 +138,10 @@ class AsyncStandIn(Served):
         return self._error(404, "UnknownOperationException", f"no such operation: POST {path}")
 
     def _invoke(self, endpoint: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if self.refuse > 0:
+            self.refuse -= 1
+            self.refused += 1
+            return self._error(503, "ServiceUnavailable", "The service is unavailable. Try again later.")
         if endpoint not in self.endpoints:
             return self._error(
                 400, "ValidationError", f"Endpoint {endpoint} of account {self.account} not found."
@@ -170,7 +198,7 @@ class AsyncStandIn(Served):
                     "DesiredInstanceCount": max(self.instances, 1 if self.queued else 0),
                 }
             ],
-            "EndpointStatus": "InService",
+            "EndpointStatus": self.status,
             "CreationTime": now,
             "LastModifiedTime": now,
             "AsyncInferenceConfig": {
@@ -184,6 +212,8 @@ class AsyncStandIn(Served):
                 }
             },
         }
+        if self.failure_reason:
+            described["FailureReason"] = self.failure_reason
         return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(described).encode()
 
     def _error(

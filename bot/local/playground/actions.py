@@ -10,7 +10,8 @@ trigger_id, and keeps what Slack keeps: the person's own messages, what the app'
 - anything else: the person's message, and nothing for the app.
 - a click: ``block_actions`` echoing the button as the app posted it; in a message through
   bot.local.signing.click_body, in the Home tab with the view as its container.
-- a modal's Submit: ``view_submission`` with what was typed (bot.local.signing.submission_body);
+- a modal's Submit: ``view_submission`` with what was typed, as Slack sends it
+  (SlackRecorder.submission);
   the acknowledgement then does to the modal what Slack does (SlackRecorder.submitted).
 - the Home tab opened: the ``app_home_opened`` event.
 """
@@ -37,7 +38,6 @@ from bot.local.signing import (
     command_body,
     event_body,
     signed_headers,
-    submission_body,
 )
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class Actions:
         if not stack or stack[-1].id != view_id:
             raise Refused("that view is not open")
         view = stack[-1].answer()
-        status, answer = self._post(_submission(view, values, self.user), FORM)
+        status, answer = self._post(_submission(self.recorder, view, values, self.user), FORM)
         if status != 200:
             # Slack keeps the modal open and says it could not reach the app.
             return {"ok": False, "status": status, "error": "We had some trouble connecting. Try again?"}
@@ -272,7 +272,11 @@ def _button(blocks: Any, block_id: str, action_id: str) -> dict[str, Any] | None
     return None
 
 
-def _submission(view: dict[str, Any], values: dict[str, str | None], user: str) -> str:
-    """The view_submission body, with what was typed into the view's inputs."""
+def _submission(
+    recorder: SlackRecorder, view: dict[str, Any], values: dict[str, str | None], user: str
+) -> str:
+    """The view_submission body, with what was typed into the view's inputs (and the
+    response_urls Slack issues when the view asks for one)."""
     inputs = {b["block_id"] for b in view["blocks"] if b.get("type") == "input"}
-    return submission_body(view, {k: v for k, v in values.items() if k in inputs}, user_id=user)
+    typed = {k: v for k, v in values.items() if k in inputs}
+    return recorder.submission(user, typed, view_id=str(view["id"]))

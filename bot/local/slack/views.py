@@ -30,6 +30,18 @@ once"), checked before the view, as the methods' docs say:
   issue 1662); presented before: ``exchanged_trigger_id`` (slackapi/bolt-js issue 1371). The
   first call that presents a fresh trigger uses it up, whatever becomes of its view.
 
+A select that asks for a ``response_url`` (docs.slack.dev/surfaces/modals#modal_response_url):
+``response_url_enabled`` belongs to a ``conversations_select`` or ``channels_select``, and "only
+works with menus in input blocks in modals". On any other element Slack refuses the view with
+"invalid additional property: response_url_enabled [json-pointer:/view/blocks/1/element]"
+(slackapi/bolt-python issue 670, 2022-06-17, a plain_text_input). A submission carries
+``response_urls``, ``[]`` when no element asked (slackapi/node-slack-sdk issue 970,
+2020-03-02), else ``[{"block_id", "action_id", "channel_id", "response_url"}]`` for the
+conversation picked (bolt-js's ViewResponseUrl type; yhatt/jsx-slack pull request 135 shows one),
+and never more than one (slackapi/bolt-python issue 260, Slack's SDK maintainer, 2021-03-19:
+"the response_urls can have only one element"): :func:`response_url_select` is the one element
+that gets it, the first that asks.
+
 A modal holds up to 3 views (docs.slack.dev/surfaces/modals): a push past that is
 ``push_limit_reached``. views.update finds the view by ``view_id`` or ``external_id``
 (``not_found`` otherwise) and refuses a ``hash`` that is not the view's current one with
@@ -57,6 +69,7 @@ MAX_VIEW_BLOCKS = 100
 MAX_VIEW_BYTES = 250 * 1024  # "greater than 250kb", read as KiB of the view's JSON
 TRIGGER_FORM = re.compile(r"^[0-9]+\.[0-9]+\.[0-9a-f]+$")
 PUSH_FROM_HOME = "must match the `type` of the root view whose stack we're pushing onto"
+RESPONSE_URL_SELECTS = ("conversations_select", "channels_select")  # the elements that may ask
 
 # Checks a view's image_urls the way Slack downloads them: (blocks, JSON pointer) -> problems.
 Downloads = Callable[[Any, str], list[Problem]]
@@ -374,6 +387,7 @@ def view_problems(view: Any) -> list[Problem]:
         found.append(Problem("must provide an array", "/view/blocks"))
     else:
         found += block_problems(blocks, "/view/blocks", MAX_VIEW_BLOCKS)
+        found += _response_url_problems(blocks)
         if kind == "modal" and view.get("submit") is None:
             found += [
                 Problem("must define `submit` to use an `input` block in modals", f"/view/blocks/{n}/input")
@@ -387,6 +401,51 @@ def view_problems(view: Any) -> list[Problem]:
     if fields:
         found += [Problem("failed to match all allowed schemas", "/view"), *fields]
     return found or _sdk_view(view)
+
+
+def _elements(blocks: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every interactive element of ``blocks`` with its JSON pointer from ``/view``: an input's
+    element, a section's accessory, an actions block's elements."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for n, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        at = f"/view/blocks/{n}"
+        for name in ("element", "accessory"):
+            if isinstance(block.get(name), dict):
+                found.append((f"{at}/{name}", block[name]))
+        elements = block.get("elements") if block.get("type") == "actions" else None
+        for i, element in enumerate(elements if isinstance(elements, list) else []):
+            if isinstance(element, dict):
+                found.append((f"{at}/elements/{i}", element))
+    return found
+
+
+def _response_url_problems(blocks: list[Any]) -> list[Problem]:
+    """``response_url_enabled`` on an element whose schema has no such field (slack_sdk's models
+    drop it without a word; Slack refuses the view)."""
+    return [
+        Problem("invalid additional property: response_url_enabled", at)
+        for at, element in _elements(blocks)
+        if "response_url_enabled" in element and element.get("type") not in RESPONSE_URL_SELECTS
+    ]
+
+
+def response_url_select(view: dict[str, Any]) -> tuple[str, str] | None:
+    """(block_id, action_id) of the select a submission of ``view`` gets a response_url for: the
+    first conversations_select or channels_select in an input block of a modal that sets
+    ``response_url_enabled``; None when the view asks for none."""
+    if view.get("type") != "modal":
+        return None
+    for block in view.get("blocks") or []:
+        element = block.get("element") if isinstance(block, dict) and block.get("type") == "input" else None
+        if (
+            isinstance(element, dict)
+            and element.get("type") in RESPONSE_URL_SELECTS
+            and element.get("response_url_enabled") is True
+        ):
+            return str(block.get("block_id", "")), str(element.get("action_id", ""))
+    return None
 
 
 def _sdk_view(view: dict[str, Any]) -> list[Problem]:
