@@ -13,7 +13,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_VERSION)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo run dev test lint typecheck templates build pytest bench deploy manifest clean
+.PHONY: demo run dev test check lint typecheck templates build pytest bench deploy manifest clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ dev: $(STAMP)
 	$(BIN)/imagine-bot dev
 
 test: lint typecheck templates pytest
+
+# While working: lint, types and the tests that start no process or browser, on every core.
+check: lint typecheck
+	$(BIN)/pytest -n auto -m "not spawns"
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench infra
@@ -86,7 +90,7 @@ $(CHROMIUM):
 
 # tests/test_deploy.py runs the real `sam build` and `sam package` with this SAM CLI.
 pytest: $(STAMP) $(CHROMIUM) $(SAM_STAMP)
-	CHROMIUM=$(CHROMIUM) SAM_CLI=$(abspath $(SAM)) $(BIN)/pytest
+	CHROMIUM=$(CHROMIUM) SAM_CLI=$(abspath $(SAM)) $(BIN)/pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

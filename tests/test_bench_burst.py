@@ -21,6 +21,7 @@ from bot.local.lambda_context import HTTP_RESOURCE, LocalContext
 from bot.local.server import to_event
 from bot.local.signing import command_body, signed_headers
 
+pytestmark = pytest.mark.spawns  # bench/stack.py starts moto and the recorder as processes
 COMMANDS = 20
 
 

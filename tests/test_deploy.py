@@ -98,6 +98,7 @@ def _resources(template_path: Path) -> dict[str, dict[str, Any]]:
     return resources
 
 
+@pytest.mark.spawns
 def test_sam_build_builds_every_function_in_the_template(built: Path) -> None:
     """Every function, the ones behind a Condition included (the notifier's is
     ImageBackend=sagemaker-async), has a package with its handler."""
@@ -239,6 +240,7 @@ def _environment(variables: dict[str, str]) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC", **variables}
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_each_package_holds_its_handler_and_dependencies_and_no_local_stack(
     built: Path, runtime: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
@@ -404,6 +406,7 @@ BACKENDS = {
 }
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_rehearsal_a_signed_command_becomes_an_image_in_slack(rehearse: Rehearse, backend: str) -> None:
     """The synchronous backends: the packaged http function acknowledges, the packaged worker
@@ -437,6 +440,7 @@ def test_rehearsal_a_signed_command_becomes_an_image_in_slack(rehearse: Rehearse
         bedrock_runtime.stop()
 
 
+@pytest.mark.spawns
 def test_rehearsal_the_async_endpoint_answers_through_the_packaged_notifier(rehearse: Rehearse) -> None:
     """ImageBackend=sagemaker-async: the packaged worker submits to the endpoint configured with
     the stack's paths and topics; SNS delivers the endpoint's news to the stack's queue; the

@@ -363,6 +363,7 @@ def test_a_healthy_sagemaker_stack_passes_every_check(doctor: Doctor, endpoint: 
     assert export.args == {"app_id": "A0LOCAL"} and export.ok
 
 
+@pytest.mark.spawns
 def test_the_installed_command_checks_the_environments_settings(env: Stack) -> None:
     """No stack named: the settings the functions would read from this environment (the local
     stack's: placeholder backend, a token set directly). Run as an operator runs it."""
@@ -799,6 +800,7 @@ def test_images_base_url_that_does_not_answer_fails(doctor: Doctor, endpoint: No
     )
 
 
+@pytest.mark.spawns
 def test_doctor_is_a_registered_subcommand_whose_help_ends_with_an_example() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot.local.cli", "doctor", "--help"],

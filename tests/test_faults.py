@@ -720,6 +720,7 @@ def _claims() -> list[dict[str, Any]]:
     return items
 
 
+@pytest.mark.spawns
 def test_a_killed_workers_claim_lapses_before_its_message_comes_back(world: World) -> None:
     """The claim of a worker that died never outlives its delivery: it lapses within the
     function's timeout (infra/template.yaml), well before the queue's visibility timeout brings
@@ -738,6 +739,7 @@ def test_a_killed_workers_claim_lapses_before_its_message_comes_back(world: Worl
     assert lapses_at < received_at + visibility
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("receives", [3, 2], ids=["claim lapses before the last delivery",
                                                "last delivery waits for the claim"])  # fmt: skip
 def test_job_killed_mid_render_is_taken_over_and_posted_once(world: World, receives: int) -> None:
@@ -775,6 +777,7 @@ def test_each_local_context_has_its_own_functions_timeout() -> None:
         assert timeout - 1 < remaining <= timeout
 
 
+@pytest.mark.spawns
 def test_job_killed_mid_render_is_given_up_properly_when_it_cannot_be_taken_over(world: World) -> None:
     """The last delivery finds the job claimed for longer than it can wait and still render:
     it gives up in time: the requester is told, the job is dead-lettered with its reason, and

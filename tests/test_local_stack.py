@@ -56,6 +56,7 @@ def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.spawns
 def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Path) -> None:
     """`imagine-bot demo`, as `make demo` runs it: the command, its result with buttons, a
     re-roll in the thread, a mention refining it, a share to the channel, a delete whose links
@@ -117,6 +118,7 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
     assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)  # in order
 
 
+@pytest.mark.spawns
 def test_demo_names_the_step_that_did_not_happen_and_what_the_bot_said(tmp_path: Path) -> None:
     """Two images a day: the command and the re-roll get one each, the mention is refused."""
     done = subprocess.run(
@@ -145,6 +147,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.spawns
 def test_run_serves_until_stopped_and_send_shows_the_result(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
@@ -187,6 +190,7 @@ HOSTILE_PROMPTS = [
 ]
 
 
+@pytest.mark.spawns
 def test_make_demo_hands_the_prompt_over_verbatim() -> None:
     for prompt in HOSTILE_PROMPTS:
         done = _make("demo", f"PROMPT={prompt}")
@@ -203,6 +207,7 @@ def test_make_demo_hands_the_prompt_over_verbatim() -> None:
                     shutil.rmtree(ROOT / Path(line.split()[1]).parent, ignore_errors=True)
 
 
+@pytest.mark.spawns
 def test_make_run_on_a_taken_port_says_so_in_one_line() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -218,6 +223,7 @@ def test_make_run_on_a_taken_port_says_so_in_one_line() -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
+@pytest.mark.spawns
 def test_send_after_the_server_was_killed_says_so_in_one_line(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(

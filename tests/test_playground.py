@@ -199,6 +199,7 @@ def click(run: Running, message: Message, label: str) -> None:
 # ---- the page and its state -------------------------------------------------------------------------
 
 
+@pytest.mark.spawns
 def test_the_page_is_served_with_its_own_script_only_and_never_the_secret(run: Running) -> None:
     status, headers, page = run.get("/")
 
@@ -217,6 +218,7 @@ def test_the_page_is_served_with_its_own_script_only_and_never_the_secret(run: R
     assert run.get("/images/nothing/here.jpg")[0] == 403
 
 
+@pytest.mark.spawns
 def test_a_command_shows_its_acknowledgement_only_to_you_then_its_result(run: Running) -> None:
     status, answer = run.post("/playground/send", {"text": "/imagine a paper crane --ar 16:9 --seed 5"})
 
@@ -238,6 +240,7 @@ def test_a_command_shows_its_acknowledgement_only_to_you_then_its_result(run: Ru
         assert response.read().startswith(b"\xff\xd8\xff")
 
 
+@pytest.mark.spawns
 def test_a_click_reaches_the_app_signed_and_a_re_roll_lands_in_the_thread(run: Running) -> None:
     root = make(run, "a red kite --seed 11")
 
@@ -252,6 +255,7 @@ def test_a_click_reaches_the_app_signed_and_a_re_roll_lands_in_the_thread(run: R
     )
 
 
+@pytest.mark.spawns
 def test_a_mention_is_your_message_first_then_the_apps_answer_in_the_thread(run: Running) -> None:
     root = make(run, "a lighthouse --ar 3:2")
 
@@ -266,6 +270,7 @@ def test_a_mention_is_your_message_first_then_the_apps_answer_in_the_thread(run:
     assert refined["thread_ts"] == root["ts"] and "(3:2)" in contexts(refined)
 
 
+@pytest.mark.spawns
 def test_an_empty_command_opens_the_form_its_errors_show_and_a_submission_closes_it(run: Running) -> None:
     run.post("/playground/send", {"text": "/imagine"})
     modal = run.until(lambda s: s["modal"], "the form")
@@ -284,6 +289,7 @@ def test_an_empty_command_opens_the_form_its_errors_show_and_a_submission_closes
     assert "20 steps" in contexts(run.until(result_for("a paper boat"), "the form's result"))
 
 
+@pytest.mark.spawns
 def test_cancel_closes_the_form_and_a_closed_form_cannot_be_submitted(run: Running) -> None:
     run.post("/playground/send", {"text": "/imagine"})
     modal = run.until(lambda s: s["modal"], "the form")
@@ -295,6 +301,7 @@ def test_cancel_closes_the_form_and_a_closed_form_cannot_be_submitted(run: Runni
     assert (status, answer["ok"]) == (409, False)
 
 
+@pytest.mark.spawns
 def test_share_posts_a_thread_result_in_the_channel_and_its_picker_answers_under_itself(run: Running) -> None:
     root = make(run, "a tin robot --seed 3")
     click(run, root, "Re-roll")
@@ -325,6 +332,7 @@ def test_share_posts_a_thread_result_in_the_channel_and_its_picker_answers_under
     run.post("/playground/close", {"view_id": modal["id"], "every_view": True})
 
 
+@pytest.mark.spawns
 def test_delete_removes_the_message_for_everyone(run: Running) -> None:
     result = make(run, "a sandcastle")
 
@@ -334,6 +342,7 @@ def test_delete_removes_the_message_for_everyone(run: Running) -> None:
     assert run.get(images(result)[0].removeprefix(run.url))[0] == 410
 
 
+@pytest.mark.spawns
 def test_the_home_tab_opens_with_what_you_made(run: Running) -> None:
     make(run, "a glass teapot")
 
@@ -346,6 +355,7 @@ def test_the_home_tab_opens_with_what_you_made(run: Running) -> None:
     assert home["blocks"][0]["text"]["text"] == "Your images"
 
 
+@pytest.mark.spawns
 def test_other_messages_are_yours_alone_and_other_commands_are_not_sent(run: Running) -> None:
     status, answer = run.post("/playground/send", {"text": "hello <b>team</b> & friends"})
     assert (status, answer["sent"]) == (200, "message")
@@ -359,6 +369,7 @@ def test_other_messages_are_yours_alone_and_other_commands_are_not_sent(run: Run
     assert slackbot["text"].startswith("/imagin is not a valid command.")
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize(
     ("origin", "content_type", "host"),
     [
@@ -383,6 +394,7 @@ def test_only_the_page_itself_may_post(
     assert "forged" not in json.dumps(run.state())  # no acknowledgement: the app never saw it
 
 
+@pytest.mark.spawns
 def test_the_playground_also_answers_at_localhost(run: Running) -> None:
     port = run.url.rsplit(":", 1)[1]
     status, answer = run.post(

@@ -83,6 +83,7 @@ def loaded(page: Page, image: Locator) -> None:
     )
 
 
+@pytest.mark.spawns
 def test_a_command_its_image_a_re_roll_and_the_thread(page: Page, shots: Path) -> None:
     channel = page.locator("#messages")
 
@@ -110,6 +111,7 @@ def test_a_command_its_image_a_re_roll_and_the_thread(page: Page, shots: Path) -
     page.screenshot(path=shots / "playground-thread.png")
 
 
+@pytest.mark.spawns
 def test_the_form_opens_with_an_empty_command_and_its_result_arrives(page: Page, shots: Path) -> None:
     send(page, "/imagine")  # 5. the form
 
@@ -136,6 +138,7 @@ def test_the_form_opens_with_an_empty_command_and_its_result_arrives(page: Page,
     expect(made.locator(".context")).to_contain_text("624×416 (3:2)")
 
 
+@pytest.mark.spawns
 def test_a_prompt_full_of_markup_is_shown_as_inert_text(page: Page) -> None:
     dialogs: list[str] = []
 
@@ -160,6 +163,7 @@ def test_a_prompt_full_of_markup_is_shown_as_inert_text(page: Page) -> None:
     assert not dialogs
 
 
+@pytest.mark.spawns
 def test_delete_asks_first_then_the_message_is_gone(page: Page) -> None:
     send(page, "/imagine a sandcastle at low tide")
     made = result(page.locator("#messages"), "a sandcastle at low tide")
@@ -177,6 +181,7 @@ def test_delete_asks_first_then_the_message_is_gone(page: Page) -> None:
     expect(made).to_have_count(0, timeout=WAIT)
 
 
+@pytest.mark.spawns
 def test_the_home_tab_shows_what_you_made(page: Page) -> None:
     send(page, "/imagine a glass teapot")
     loaded(page, result(page.locator("#messages"), "a glass teapot").locator("img.block-image"))

@@ -518,6 +518,7 @@ def _worker_process(event: dict[str, Any], timeout_seconds: float | None = None)
     return worker
 
 
+@pytest.mark.spawns
 def test_a_worker_that_dies_once_the_endpoint_queued_its_request_renders_once_and_delivers(
     env: Stack, endpoint: AsyncStandIn, notifications: Notifications
 ) -> None:
@@ -636,6 +637,7 @@ def test_a_refused_submission_is_made_again_on_the_next_delivery(
     assert len(_results(env)) == 1 and env.services.store.load(job.job_id).status == "done"
 
 
+@pytest.mark.spawns
 def test_what_the_notifier_records_before_the_submission_is_recorded_is_kept(
     env: Stack, endpoint: AsyncStandIn, notifications: Notifications, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -446,6 +446,7 @@ def test_a_link_posted_before_a_rotation_still_opens_after_it(
     assert _open(new_link) == 302
 
 
+@pytest.mark.spawns
 def test_a_link_minted_with_a_newer_key_opens_on_a_container_still_holding_the_old_one(
     env: Stack, rotation: Rotation, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -133,6 +133,7 @@ def _command_lands(dev: Dev, prompt: str, name: str) -> tuple[float, dict[str, A
     return ack.seconds, ack.payload, dev.shared_in("C0LOCAL")[-1]
 
 
+@pytest.mark.spawns
 def test_dev_says_where_it_is_connected_and_how_to_stop(dev: Dev) -> None:
     said = dev.stdout()
     assert "imagine is connected to Local Workspace (https://local.slack.com) over Socket Mode" in said
@@ -145,6 +146,7 @@ def test_dev_says_where_it_is_connected_and_how_to_stop(dev: Dev) -> None:
     assert len(dev.socket_mode.connections) == 1
 
 
+@pytest.mark.spawns
 def test_a_command_is_acked_within_3_seconds_queued_and_its_image_uploaded(dev: Dev) -> None:
     seconds, payload, shared = _command_lands(dev, "a lighthouse at dusk --seed 3", "dev-1")
 
@@ -160,6 +162,7 @@ def test_a_command_is_acked_within_3_seconds_queued_and_its_image_uploaded(dev: 
     assert [link.closed_at for link in dev.socket_mode.connections] == [None]
 
 
+@pytest.mark.spawns
 def test_a_refreshed_connection_is_replaced_and_keeps_working(dev: Dev) -> None:
     old = dev.socket_mode.refresh(grace=1.0)
 
@@ -179,6 +182,7 @@ def test_a_refreshed_connection_is_replaced_and_keeps_working(dev: Dev) -> None:
     assert dev.socket_mode.stray_acks == []
 
 
+@pytest.mark.spawns
 def test_ctrl_c_stops_everything_and_says_so(dev: Dev) -> None:
     dev.process.send_signal(signal.SIGINT)
     code = dev.process.wait(timeout=60)
@@ -225,6 +229,7 @@ def slack_api() -> Iterator[SlackRecorder]:
     recorder.stop()
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize(
     ("tokens", "said"),
     [
@@ -258,6 +263,7 @@ def test_a_missing_or_wrong_kind_of_token_is_one_sentence(
         assert part in line
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize(
     ("method", "error", "said"),
     [
@@ -301,6 +307,7 @@ def test_a_token_slack_refuses_is_one_sentence(
     assert slack_api.calls_to(method)[-1].error == error
 
 
+@pytest.mark.spawns
 def test_slack_out_of_reach_is_one_sentence(tmp_path: Path) -> None:
     closed = SlackRecorder().start()
     api_url = closed.api_url
@@ -314,6 +321,7 @@ def test_slack_out_of_reach_is_one_sentence(tmp_path: Path) -> None:
     assert line.endswith("check SLACK_API_URL")
 
 
+@pytest.mark.spawns
 def test_a_connection_that_will_not_open_is_said_in_the_last_line(tmp_path: Path) -> None:
     recorder = SlackRecorder().start()
     stand_in = SocketModeStandIn(refuse_handshakes=True).start()
@@ -338,6 +346,7 @@ def test_a_connection_that_will_not_open_is_said_in_the_last_line(tmp_path: Path
     assert stand_in.connections == []
 
 
+@pytest.mark.spawns
 def test_dotenv_is_read_when_the_environment_names_no_token(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f"# from api.slack.com\nSLACK_APP_TOKEN={USER_TOKEN}\n")
 
@@ -346,6 +355,7 @@ def test_dotenv_is_read_when_the_environment_names_no_token(tmp_path: Path) -> N
     assert line.startswith("SLACK_APP_TOKEN is a user token, not an app-level token")
 
 
+@pytest.mark.spawns
 def test_the_environment_wins_over_dotenv(tmp_path: Path, slack_api: SlackRecorder) -> None:
     # .env's tokens are the wrong kind; the environment's are right, and Slack takes the app's.
     (tmp_path / ".env").write_text(f"SLACK_APP_TOKEN={BOT_TOKEN}\nSLACK_BOT_TOKEN={USER_TOKEN}\n")
@@ -415,6 +425,7 @@ def test_the_socket_mode_manifest_has_socket_mode_on_and_no_request_url() -> Non
     assert notes and all(note in text for note in notes)
 
 
+@pytest.mark.spawns
 def test_imagine_bot_manifest_socket_mode_prints_it(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot.local.cli", "manifest", "--socket-mode"],

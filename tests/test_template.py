@@ -729,6 +729,7 @@ def _without_pip(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.spawns
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_lambda_build_uses_the_projects_virtualenv_not_the_system_pip(tmp_path: Path) -> None:
     """What `sam build` runs for the http function (BuildMethod: makefile), on this machine: no
