@@ -718,6 +718,36 @@ def test_edit_on_a_result_sent_by_direct_message_lands_next_to_it(
     assert not [c for c in sent if c.args.get("thread_ts") == result.ts and c.args.get("channel") != dm]
 
 
+def test_a_reroll_of_a_result_sent_by_direct_message_lands_in_its_thread_there(env: Stack) -> None:
+    """Re-roll follows the same rule as Edit: a result the bot sent to the requester's DM is
+    re-rolled in that result's thread in the DM. The job records the DM and its ts together,
+    and no post pairs the job's channel with the DM's ts (which names no thread there)."""
+    close(env, SECRET)
+    assert submit(env, form_of_an_older_version(env, SECRET), {"imagine_prompt": "a paper crane"}) == {}
+    env.settle()
+    dm = env.slack.dm_channel(USER)
+    [result] = [said for said in seen_in(env, dm) if images(said)]
+    body = click_body(
+        result.message,
+        dm,
+        result.ts,
+        action_id="imagine_reroll",
+        block_id="imagine_actions",
+        response_url=env.slack.response_url("click", user=USER, channel=dm, message_ts=result.ts),
+    )
+    post(body)
+    [job] = [Job.from_json(body) for body in env.peek()]
+    assert (job.channel_id, job.thread_ts) == (dm, result.ts)
+    env.settle()
+
+    assert env.dead_letters() == []
+    [reroll] = [said for said in seen_in(env, dm) if images(said) and said.ts != result.ts]
+    assert (reroll.channel, reroll.thread_ts) == (dm, result.ts)
+    assert why_here(reroll) == ""  # asked for in the DM itself: nothing to explain
+    sent = [*env.slack.calls_to("chat.postMessage"), *env.slack.calls_to("response_url")]
+    assert not [c for c in sent if c.args.get("thread_ts") == result.ts and c.args.get("channel") != dm]
+
+
 def test_a_conversation_the_bot_is_not_enabled_in_is_refused_under_post_in(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,7 @@ from bot import messages
 from bot.jobs import Job, Progress
 from bot.prompt import MAX_IMAGES, MAX_SEED, ImageRequest
 from bot.services import Services
+from bot.usecases.placement import next_to_result
 from bot.usecases.queue_render import Answer, Ask, queue_render
 
 KINDS = ("reroll", "variations")
@@ -42,14 +43,15 @@ def follow_up(
         return Answer(messages.notice("This result is not finished yet; try again once it is."))
     if index is not None and not 0 <= index < len(progress.keys):
         return Answer(messages.notice(GONE))
+    # Next to the result, in the conversation it is in (the requester's DM, when it went there).
+    channel_id, thread_ts = next_to_result(services, job, progress.message)
     ask = Ask(
         team_id=team_id,
-        channel_id=job.channel_id,
+        channel_id=channel_id,
         user_id=user_id,
         request_id=f"click#{job_id}#{kind}#{index}#{user_id}",
         response_url=response_url,
-        # Threads do not nest: a follow-up of a follow-up lands in the same thread.
-        thread_ts=job.thread_ts or progress.message.get("ts", ""),
+        thread_ts=thread_ts,
         parent_job_id=job.job_id,
         remember_seconds=CLICK_MEMORY_SECONDS,
     )

@@ -21,6 +21,7 @@ from bot.jobs import Job
 from bot.prompt import InvalidFields, from_fields
 from bot.services import Services
 from bot.usecases.follow_up import GONE
+from bot.usecases.placement import next_to_result
 from bot.usecases.queue_render import ALREADY_RECEIVED, Ask, queue_render
 from bot.views import (
     POST_IN,
@@ -73,19 +74,10 @@ def edit_form(services: Services, *, job_id: str, index: int | None, team_id: st
 
 
 def _edit_target(services: Services, job: Job, where: dict[str, str]) -> Target:
-    """Where an edit of ``job``'s result goes: into the thread of that result, in the
-    conversation the result is in. A thread lives in one conversation, so a result the bot sent
-    to the requester's DM (it could not post in the job's conversation, bot/poster.py) is
-    edited in that DM's thread, where the bot may post (the form's "Post in" shows it, and the
-    requester may pick the job's conversation instead); should the DM not be enabled for
-    /imagine, the edit goes to the top of the job's own conversation."""
-    delivered_in, ts = where.get("channel", job.channel_id), where.get("ts", "")
-    if delivered_in == job.channel_id:
-        # Threads do not nest: an edit of a reply lands in the same thread as the reply.
-        return Target(job.channel_id, job.thread_ts or ts, job.job_id)
-    if ts and not place_refusal(services.settings.guards, job.team_id, delivered_in):
-        return Target(delivered_in, ts, job.job_id)
-    return Target(job.channel_id, "", job.job_id)
+    """Where an edit of ``job``'s result goes: next to that result (bot/usecases/placement.py);
+    the form's "Post in" shows it, and the requester may pick the job's conversation instead."""
+    channel_id, thread_ts = next_to_result(services, job, where)
+    return Target(channel_id, thread_ts, job.job_id)
 
 
 def message_form(services: Services, *, team_id: str, channel_id: str, message: dict[str, Any]) -> Form:
