@@ -323,17 +323,6 @@ def _exists(services: Services, location: str) -> bool:
     return ImageStore(services.s3, bucket).exists(key)
 
 
-def main() -> int:
-    """``imagine-bot sweep`` (or ``python -m bot.notifier``): one sweep of the stack the
-    environment names (its settings as the notifier's), printing what became of each waiting
-    job."""
-    from bot.handlers import services
-
-    for swept in sweep(services()):
-        print(f"{swept.job_id}  {swept.outcome}")
-    return 0
-
-
 def _sweep_record(job: Job) -> SQSRecord:
     """What the dead-letter queue's attributes are made of, for a job the sweep (not an SQS
     delivery) gives up."""
@@ -344,7 +333,3 @@ def _sweep_record(job: Job) -> SQSRecord:
             "attributes": {"ApproximateReceiveCount": "1"},
         }
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

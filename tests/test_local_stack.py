@@ -289,3 +289,23 @@ def test_half_a_request_is_dropped_and_others_are_still_answered(half: bytes) ->
             assert client.recv(1024) == b""  # the server closed the connection, unanswered
     finally:
         server.stop()
+
+
+def test_sweep_without_the_notifiers_settings_says_which_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import handlers
+    from bot.local.cli import main
+    from tests.conftest import clear_settings
+
+    clear_settings(monkeypatch)
+    handlers.reset()
+    try:
+        assert main(["sweep"]) == 1
+    finally:
+        handlers.reset()
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err.strip().splitlines() == [
+        "imagine-bot sweep: SLACK_SIGNING_SECRET is not set (the sweep reads the notifier's settings)"
+    ]

@@ -663,9 +663,20 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from bot.notifier import main as sweep
+    """One sweep of the stack the environment names (its settings as the notifier's), printing
+    what became of each waiting job."""
+    from bot.handlers import services
+    from bot.notifier import sweep
+    from bot.settings import SettingsError
 
-    return sweep()
+    try:
+        swept_jobs = sweep(services())
+    except SettingsError as error:  # one sentence, as the other commands say it
+        print(f"imagine-bot sweep: {error} (the sweep reads the notifier's settings)", file=sys.stderr)
+        return 1
+    for swept in swept_jobs:
+        print(f"{swept.job_id}  {swept.outcome}")
+    return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
