@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bot import handlers
 from bot.local.lambda_context import HTTP_RESOURCE, WORKER_RESOURCE, LocalContext
+from bot.local.moto_server import MotoServer
 from bot.local.poller import EventSources, to_event
 from bot.local.provision import Provisioned, provision
 from bot.local.server import LocalServer
@@ -42,10 +42,8 @@ PUBLIC_BASE_URL = f"https://imagine.example{STAGE}"
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = MotoServer().start()
+    yield server.url
     server.stop()
 
 

@@ -47,12 +47,10 @@ class LocalStack:
     def start(self, public_base_url: str) -> LocalStack:
         env = self.env
         if not env.get("AWS_ENDPOINT_URL") and not env.get("JOBS_QUEUE_URL"):
-            from moto.server import ThreadedMotoServer
+            from bot.local.moto_server import MotoServer
 
-            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self.moto.start()
-            host, port = self.moto.get_host_and_port()
-            env["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+            self.moto = MotoServer().start()
+            env["AWS_ENDPOINT_URL"] = self.moto.url
             # moto accepts any credentials; these keep boto3 from looking for real ones.
             env["AWS_ACCESS_KEY_ID"] = "local"
             env["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - not a secret, moto ignores it
