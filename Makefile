@@ -47,6 +47,7 @@ check: lint typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench infra
 	$(BIN)/ruff format --check bot tests bench infra
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -296,16 +296,16 @@ def poller(lane: str) -> None:
     ``worker_handler`` on it, settle it (bot/local/poller.py), until stdin says stop."""
     protocol = _protocol()
     from bench.child import _max_rss_mb
-    from bot.handlers import services
     from bot.local.poller import Poller
+    from bot.services import process_services as services
 
     built = services()
     counted = _CountedBackend(built.backend)
     built.backend = counted
     url = built.settings.jobs_queue_url if lane == "jobs" else built.settings.tasks_queue_url
     source = Poller(built.sqs, url, batch_size=lanes()[lane].batch_size)
-    import bot.tasks
-    import bot.worker  # noqa: F401 - imported now, as a warm container would have them
+    import bot.worker.jobs_lane
+    import bot.worker.tasks_lane  # noqa: F401 - imported now, as a warm container would have them
 
     stop = threading.Event()
 
@@ -411,7 +411,7 @@ def _drained(sqs: Any, queues: Sequence[str], deadline: float) -> bool:
 
 
 def recorded_calls(slack_api_url: str) -> list[dict[str, Any]]:
-    """Every call the Slack recorder answered (its GET listing; bot/local/slack_recorder.py)."""
+    """Every call the Slack recorder answered (its GET listing; bot/local/slack/recorder.py)."""
     base = slack_api_url.removesuffix("/").removesuffix("/api")
     with urllib.request.urlopen(base + "/", timeout=60) as answer:  # the recorder, on loopback
         calls: list[dict[str, Any]] = json.loads(answer.read())

@@ -62,9 +62,9 @@ def http_memory(kind: str) -> dict[str, Any]:
     for n in range(200):
         assert handler(_event(f"a cyborg tiger number {n} --ar 16:9"), context)["statusCode"] == 200
     if kind == "imagine":  # the same process also answers image links
-        from bot.handlers import services
         from bot.local.server import to_event
-        from bot.storage import image_link
+        from bot.services import process_services as services
+        from bot.stores.images import image_link
 
         settings = services().settings
         key = f"images/T0LOCAL/2026/11/25/{'a' * 32}/0.jpg"
@@ -76,14 +76,14 @@ def http_memory(kind: str) -> dict[str, Any]:
 
 
 def worker_memory(kind: str) -> dict[str, Any]:
-    from bot.prompt import parse
+    from bot.model.prompt import parse
 
     request = parse("a cyborg tiger, very detailed --ar 4:1 --n 4 --seed 1")
     assert (request.width, request.height, request.count) == (1024, 256, 4)
     if kind == "imagine":
-        from bot.handlers import services
-        from bot.jobs import Job
         from bot.local.poller import Poller
+        from bot.model.job import Job
+        from bot.services import process_services as services
 
         sqs, queue_url = services().sqs, os.environ["JOBS_QUEUE_URL"]
         while stale := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):

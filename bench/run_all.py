@@ -90,11 +90,12 @@ def worker_overhead(jobs: int) -> dict[str, float]:
     import boto3
     from slack_sdk import WebClient
 
-    from bot.handlers import services, worker_handler
-    from bot.jobs import Job
+    from bot.handlers import worker_handler
     from bot.local.lambda_context import LocalContext
     from bot.local.poller import to_event
-    from bot.prompt import parse
+    from bot.model.job import Job
+    from bot.model.prompt import parse
+    from bot.services import process_services as services
 
     svc = services()
     request = parse("a cyborg tiger --seed 1")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 SIGNING_SECRET = "bench-signing-secret"
 RECORDER = (
-    "from bot.local.slack_recorder import SlackRecorder; import sys, time; "
+    "from bot.local.slack.recorder import SlackRecorder; import sys, time; "
     "SlackRecorder().start(int(sys.argv[1])); time.sleep(86400)"
 )
 # moto's DynamoDB served one request at a time: its TransactWriteItems deep-copies every table it
@@ -114,15 +114,15 @@ def servers(placeholder_delay: float = 0.0, *, dynamodb_apart: bool = False) -> 
         if dynamodb:  # every AWS client honours the service's own endpoint setting
             env["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{dynamodb_port}"
         os.environ.update(env)
-        from bot import handlers
         from bot.local.provision import provision
+        from bot.services import process_services, reset_process_services
 
-        handlers.reset()
-        provisioned = provision(handlers.services())
+        reset_process_services()
+        provisioned = provision(process_services())
         env["JOBS_QUEUE_URL"] = provisioned.queue_url
         env["TASKS_QUEUE_URL"] = provisioned.tasks_queue_url
         os.environ.update(env)
-        handlers.reset()
+        reset_process_services()
         app = subprocess.Popen([sys.executable, "-c", APP_SERVER, str(app_port)])
         _wait_for(f"http://127.0.0.1:{app_port}/", app, statuses=(404,))
         yield env

@@ -1,29 +1,27 @@
 """Lambda entry points: thin wiring, nothing else.
 
 ``http_handler`` serves ``POST /slack/events`` (through Bolt) and ``GET /images/...``;
-``worker_handler`` runs the records of an SQS batch, jobs to render or tasks (bot/tasks.py),
+``worker_handler`` runs the records of an SQS batch, jobs to render or tasks (bot/model/task.py),
 and reports partial failures, and on its schedule settles what SQS dead-lettered without a
-reason (bot/dead_letters.py); ``notifier_handler`` runs the asynchronous endpoint's
-notifications the same way (bot/notifier.py), and its sweep when the schedule calls it.
+reason (bot/worker/dead_letters.py); ``notifier_handler`` runs the asynchronous endpoint's
+notifications the same way (bot/worker/async_answers.py), and its sweep when the schedule calls it.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import warnings
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3  # noqa: F401 - loaded before Bolt: the same modules import ~30 ms faster (bench/)
 from aws_lambda_powertools import Logger, Metrics
 
-from bot.http_events import Event, Response, method_and_path, normalized, text_response
-from bot.secrets import forced_refresh_seconds
+from bot.config.env import SettingsError
+from bot.http.events import Event, Response, method_and_path, normalized, text_response
+from bot.http.slack_requests import SlackHandler, slack_refusal
 from bot.services import Services
-from bot.settings import SettingsError
-from bot.slack_http import SlackHandler, slack_refusal
+from bot.services import process_services as services
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -36,46 +34,18 @@ metrics = Metrics(namespace="imagine", service="imagine")
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-_lock = threading.Lock()
-_built: Services | None = None
-_failed: tuple[float, Exception] | None = None  # (when to try again, why building failed)
+_slack_lock = threading.Lock()
+_slack_for: tuple[Services, SlackHandler] | None = None
 
 
-def services() -> Services:
-    """Built once per container; its secrets still follow Secrets Manager (bot/secrets.py).
-
-    A failed build (a setting missing, a stored secret malformed, Secrets Manager unreachable)
-    is held for SECRETS_FORCED_REFRESH_SECONDS before the next try, so a burst of requests
-    meanwhile cannot each read Secrets Manager.
-    """
-    global _built, _failed
-    if _built is not None:
-        return _built
-    with _lock:
-        if _built is not None:
-            return _built
-        if _failed is not None and time.monotonic() < _failed[0]:
-            raise _failed[1].with_traceback(None)
-        try:
-            _built = Services.from_env()
-        except Exception as error:
-            _failed = (time.monotonic() + forced_refresh_seconds(os.environ), error)
-            raise
-        _failed = None
-        return _built
-
-
-@cache
 def _slack() -> SlackHandler:
-    return SlackHandler(services())
-
-
-def reset() -> None:
-    """Forget settings and clients, so the next call reads the environment afresh."""
-    global _built, _failed
-    with _lock:
-        _built, _failed = None, None
-    _slack.cache_clear()
+    """Bolt's app for the process's services, built again once they are (bot/services.py)."""
+    global _slack_for
+    built = services()
+    with _slack_lock:
+        if _slack_for is None or _slack_for[0] is not built:
+            _slack_for = (built, SlackHandler(built))
+        return _slack_for[1]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -86,7 +56,7 @@ def http_handler(event: Event, context: Any) -> Response:
     method, path = method_and_path(event)
     try:
         if method in ("GET", "HEAD") and "/images/" in path:
-            from bot.image_route import serve_image
+            from bot.http.image_links import serve_image
 
             return serve_image(services(), path)
         if method == "POST" and path.rstrip("/").endswith("/slack/events"):
@@ -111,13 +81,14 @@ def http_handler(event: Event, context: Any) -> Response:
 
 def _handle_record(record: SQSRecord, lambda_context: Any = None) -> None:
     """A task (from the tasks queue, or a body that says it is one) or a job to render."""
-    from bot.tasks import handle_task, is_task
+    from bot.model.task import is_task
+    from bot.worker.tasks_lane import handle_task
 
     built = services()
     if is_task(record, built.settings.tasks_queue_url):
         handle_task(built, record, lambda_context)
         return
-    from bot.worker import handle_record
+    from bot.worker.jobs_lane import handle_record
 
     handle_record(built, record, lambda_context)
 
@@ -126,13 +97,13 @@ def _handle_record(record: SQSRecord, lambda_context: Any = None) -> None:
 @metrics.log_metrics
 def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     """The jobs and tasks queues' SQS batches (partial failures reported), or the schedule's
-    call to settle what SQS dead-lettered without a reason (bot/dead_letters.py)."""
+    call to settle what SQS dead-lettered without a reason (bot/worker/dead_letters.py)."""
     try:
         built = services()
     except Exception as error:
         # Without settings the worker knows no dead-letter queue to file a job in, nor anyone to
         # tell: every record goes back to SQS, whose redrive and the dead-letter alarm take over
-        # (and, once it starts again, its schedule tells the requesters: bot/dead_letters.py).
+        # (and, once it starts again, its schedule tells the requesters: bot/worker/dead_letters.py).
         if isinstance(error, SettingsError):  # its message names the variable, never a value
             logger.error("the worker is not configured correctly; its jobs go back to the queue",
                          problem=str(error))  # fmt: skip
@@ -140,7 +111,7 @@ def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
             logger.exception("the worker could not start; its jobs go back to the queue")
         return _all_failed(event)
     if is_schedule(event):
-        from bot.dead_letters import watch
+        from bot.worker.dead_letters import watch
 
         watch(built, context)
         return {"batchItemFailures": []}
@@ -155,7 +126,7 @@ def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
 
 
 def _handle_notification(record: SQSRecord, lambda_context: Any = None) -> None:
-    from bot.notifier import handle_notification
+    from bot.worker.async_answers import handle_notification
 
     handle_notification(services(), record, lambda_context)
 
@@ -181,7 +152,7 @@ def notifier_handler(event: Event, context: Any) -> PartialItemFailureResponse:
             logger.exception("the notifier could not start; its records go back to the queue")
         return _all_failed(event)
     if is_schedule(event):
-        from bot.notifier import sweep
+        from bot.worker.async_answers import sweep
 
         # As of the schedule's time, or the clock's if later (a late invocation).
         sweep(built, context, now=max(time.time(), _event_time(event)))

@@ -2,17 +2,20 @@
 
 Clients are created lazily so each function pays only for what it touches: the http function
 never builds an S3 client to acknowledge a command, nor the worker's backend. The settings'
-secrets follow their stored values (bot/secrets.py); the Slack client follows the bot token.
+secrets follow their stored values (bot/config/secrets.py); the Slack client follows the bot token.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bot.settings import Settings, SettingsError
+from bot.config.env import SettingsError
+from bot.config.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -24,12 +27,12 @@ if TYPE_CHECKING:
 
     from bot.backends import Backend
     from bot.backends.sagemaker_async import SageMakerAsyncBackend
-    from bot.jobs import JobQueue, JobStore
-    from bot.poster import SlackPoster
-    from bot.quotas import QuotaStore
-    from bot.secrets import SecretSource
-    from bot.storage import ImageStore
-    from bot.tasks import TaskQueue
+    from bot.config.secrets import SecretSource
+    from bot.slack.poster import SlackPoster
+    from bot.stores.images import ImageStore
+    from bot.stores.jobs import JobStore
+    from bot.stores.queues import JobQueue, TaskQueue
+    from bot.stores.quotas import QuotaStore
 
 
 class Services:
@@ -40,7 +43,7 @@ class Services:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
-        from bot.secrets import SecretSource
+        from bot.config.secrets import SecretSource
 
         env = os.environ if env is None else env
         source = SecretSource(env)
@@ -105,7 +108,7 @@ class Services:
 
     @cached_property
     def s3(self) -> S3Client:
-        from bot.storage import s3_addressing
+        from bot.stores.images import s3_addressing
 
         # SigV4 on the bucket's regional endpoint, or on the configured one (see s3_addressing).
         addressing = s3_addressing(self._session._session)
@@ -121,31 +124,31 @@ class Services:
 
     @cached_property
     def queue(self) -> JobQueue:
-        from bot.jobs import JobQueue
+        from bot.stores.queues import JobQueue
 
         return JobQueue(self.sqs, self.settings.jobs_queue_url)
 
     @cached_property
     def tasks(self) -> TaskQueue:
-        from bot.tasks import TaskQueue
+        from bot.stores.queues import TaskQueue
 
         return TaskQueue(self.sqs, self.settings.tasks_queue_url)
 
     @cached_property
     def store(self) -> JobStore:
-        from bot.jobs import JobStore
+        from bot.stores.jobs import JobStore
 
         return JobStore(self.dynamodb, self.settings.jobs_table, self.settings.image_retention_days)
 
     @cached_property
     def quotas(self) -> QuotaStore:
-        from bot.quotas import QuotaStore
+        from bot.stores.quotas import QuotaStore
 
         return QuotaStore(self.dynamodb, self.settings.jobs_table)
 
     @cached_property
     def images(self) -> ImageStore:
-        from bot.storage import ImageStore
+        from bot.stores.images import ImageStore
 
         return ImageStore(self.s3, self.settings.images_bucket)
 
@@ -157,7 +160,7 @@ class Services:
             ServerErrorRetryHandler,
         )
 
-        from bot.slack_client import RefreshingWebClient
+        from bot.slack.client import RefreshingWebClient
 
         return RefreshingWebClient(
             current_token=self._current_bot_token,
@@ -173,7 +176,7 @@ class Services:
 
     @cached_property
     def slack(self) -> SlackPoster:
-        from bot.poster import SlackPoster
+        from bot.slack.poster import SlackPoster
 
         return SlackPoster(self.slack_client)
 
@@ -224,8 +227,8 @@ class Services:
                 budget_seconds=self.settings.render_budget_seconds,
             )
         if self.settings.image_backend == "sagemaker-async":
-            # It renders nothing while the worker waits: bot/render.py submits through
-            # async_backend and bot/notifier.py delivers.
+            # It renders nothing while the worker waits: bot/worker/pipeline.py submits through
+            # async_backend and bot/worker/async_answers.py delivers.
             raise SettingsError("IMAGE_BACKEND=sagemaker-async submits through the asynchronous backend")
         from bot.backends.placeholder import PlaceholderBackend
 
@@ -249,3 +252,42 @@ class Services:
             settings.images_bucket,
             request_ttl_seconds=settings.async_request_ttl_seconds,
         )
+
+
+_lock = threading.Lock()
+_built: Services | None = None
+_failed: tuple[float, Exception] | None = None  # (when to try again, why building failed)
+
+
+def process_services() -> Services:
+    """The process's services, built once per container; their secrets still follow Secrets
+    Manager (bot/config/secrets.py). The Lambda handlers, the local stack and the tests share them.
+
+    A failed build (a setting missing, a stored secret malformed, Secrets Manager unreachable)
+    is held for SECRETS_FORCED_REFRESH_SECONDS before the next try, so a burst of requests
+    meanwhile cannot each read Secrets Manager.
+    """
+    global _built, _failed
+    if _built is not None:
+        return _built
+    with _lock:
+        if _built is not None:
+            return _built
+        if _failed is not None and time.monotonic() < _failed[0]:
+            raise _failed[1].with_traceback(None)
+        try:
+            _built = Services.from_env()
+        except Exception as error:
+            from bot.config.secrets import forced_refresh_seconds
+
+            _failed = (time.monotonic() + forced_refresh_seconds(os.environ), error)
+            raise
+        _failed = None
+        return _built
+
+
+def reset_process_services() -> None:
+    """Forget settings and clients, so the next call reads the environment afresh."""
+    global _built, _failed
+    with _lock:
+        _built, _failed = None, None

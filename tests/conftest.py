@@ -28,7 +28,8 @@ from bot.local.poller import EventSources, to_event
 from bot.local.provision import Provisioned, provision
 from bot.local.server import LocalServer
 from bot.local.signing import JSON, command_body, event_body, signed_headers
-from bot.local.slack_recorder import SlackRecorder
+from bot.local.slack.recorder import SlackRecorder
+from bot.services import process_services, reset_process_services
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
 SIGNING_SECRET = "test-signing-secret-" + "a" * 12
@@ -77,7 +78,7 @@ class Stack:
 
     @property
     def services(self) -> Any:
-        return handlers.services()
+        return process_services()
 
     def queued_bodies(self, queue_url: str | None = None) -> list[str]:
         return [m["Body"] for m in self.receive(queue_url=queue_url)]
@@ -206,14 +207,14 @@ def env(
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    handlers.reset()
-    resources = provision(handlers.services())
+    reset_process_services()
+    resources = provision(process_services())
     monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
     monkeypatch.setenv("TASKS_QUEUE_URL", resources.tasks_queue_url)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", resources.dead_letter_queue_url)
-    handlers.reset()
+    reset_process_services()
     yield Stack(resources, slack, public_base_url)
-    handlers.reset()
+    reset_process_services()
 
 
 def http_event(

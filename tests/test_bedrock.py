@@ -17,13 +17,15 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from bot import handlers
-from bot.backends import bedrock, bedrock_models
-from bot.jobs import Job
+from bot.backends import bedrock
+from bot.config.env import SettingsError
+from bot.config.settings import Settings
 from bot.local.poller import Poller
-from bot.prompt import MAX_ASPECT, MAX_IMAGES, ImageRequest, UsageNeeded
-from bot.settings import Settings, SettingsError
-from bot.storage import image_key, image_link
+from bot.model import bedrock_models
+from bot.model.job import Job
+from bot.model.prompt import MAX_ASPECT, MAX_IMAGES, ImageRequest, UsageNeeded
+from bot.services import process_services, reset_process_services
+from bot.stores.images import image_key, image_link
 from tests.conftest import (
     LINK_SECRET,
     STAGE,
@@ -61,7 +63,7 @@ def _use(monkeypatch: pytest.MonkeyPatch, stand_in: BedrockStandIn, model_id: st
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stand_in.url)
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    handlers.reset()
+    reset_process_services()
 
 
 def _ack(text: str) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _queued_job(env: Stack) -> Job:
 def _settle(deliveries: int = 6) -> None:
     """Deliver queued jobs to worker_handler as Lambda's event source would, a failed one again
     at once, until none is left."""
-    services = handlers.services()
+    services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     for _ in range(deliveries):
         if not poller.poll_once():
@@ -453,7 +455,7 @@ def test_a_model_past_its_end_of_life_still_lets_the_bot_serve_and_says_so_in_th
         # An image delivered before the model was changed, and its stable link.
         key = image_key("T0001", "a" * 32, datetime(2026, 9, 1, tzinfo=UTC), 0)
         earlier = b"\xff\xd8\xff an earlier image"
-        handlers.services().images.put(key, earlier, {"backend": "bedrock"})
+        process_services().images.put(key, earlier, {"backend": "bedrock"})
         link = image_link(env.public_base_url, LINK_SECRET, key)
 
         ack = _ack("a lighthouse at dusk")
@@ -575,7 +577,7 @@ def test_the_worker_calls_bedrock_in_bedrock_region_not_its_own(
     assert len(env.stored()) == 1
 
     monkeypatch.delenv("BEDROCK_REGION")
-    handlers.reset()
+    reset_process_services()
     _ack("a lighthouse at dawn")
     _settle()
     [reason] = env.dead_letter_reasons()
@@ -669,7 +671,7 @@ def test_a_subscription_that_never_settles_is_told_and_dead_lettered_naming_the_
 
     _settle()
 
-    max_receive_count = handlers.services().settings.max_receive_count
+    max_receive_count = process_services().settings.max_receive_count
     assert bedrock_runtime.refused == [ULTRA] * max_receive_count  # every delivery was tried
     told = env.slack.calls_to("chat.postMessage")[-1].args["text"]
     said = SETTING_UP.format(name="Stable Image Ultra")

@@ -15,11 +15,11 @@ from slack_sdk import WebClient
 
 from bench import burst
 from bench.stack import servers
-from bot import handlers
 from bot.handlers import http_handler
 from bot.local.lambda_context import HTTP_RESOURCE, LocalContext
 from bot.local.server import to_event
 from bot.local.signing import command_body, signed_headers
+from bot.services import reset_process_services
 
 pytestmark = pytest.mark.spawns  # bench/stack.py starts moto and the recorder as processes
 COMMANDS = 20
@@ -36,7 +36,7 @@ def stack() -> Iterator[dict[str, str]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        handlers.reset()
+        reset_process_services()
 
 
 def _command(prompt: str, *, stamp: int | None = None) -> burst.Ack:

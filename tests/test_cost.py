@@ -20,8 +20,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bot.local import cost
-from bot.local.cost import (
+from bot.ops import cost
+from bot.ops.cost import (
     DAYS_PER_MONTH,
     Workload,
     async_monthly,
@@ -440,10 +440,10 @@ def test_the_bundled_table_names_its_sources_and_covers_the_issues_models() -> N
 def test_the_bedrock_prices_follow_the_models_the_bot_may_draw_with_today(
     no_aws: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The same list as bot/backends/bedrock_models.py: every model selectable today is priced (Stable
+    """The same list as bot/model/bedrock_models.py: every model selectable today is priced (Stable
     Image Ultra $0.14, Core $0.04, SD3.5 Large $0.08 per image in us-west-2), and the retired
     ones (Nova Canvas, Titan v2: past their end of life) are said to be left out, not priced."""
-    from bot.backends import bedrock_models
+    from bot.model import bedrock_models
 
     table = json.loads((Path(cost.__file__).parent / "prices.json").read_text())
     assert set(table["bedrock"]["models"]) == set(bedrock_models.selectable_ids(bedrock_models.today()))

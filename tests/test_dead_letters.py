@@ -1,4 +1,4 @@
-"""Jobs and tasks that SQS itself moved to the dead-letter queue (bot/dead_letters.py).
+"""Jobs and tasks that SQS itself moved to the dead-letter queue (bot/worker/dead_letters.py).
 
 SQS moves a message to the dead-letter queue once its receive count passes the redrive
 policy's maxReceiveCount; a receive whose Lambda invocation was throttled counts too, and never
@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from bot import handlers
-from bot.dead_letters import NOT_RUN, TASK_NOT_RUN, TELL_BY_KIND
+from bot.config.settings import Settings
 from bot.local.poller import EventSources, Sweeper, dead_letter_watch, scheduled_event
-from bot.settings import Settings
-from bot.tasks import Task
-from bot.worker import redrive
+from bot.model.task import Task
+from bot.ops.redrive import redrive
+from bot.services import reset_process_services
+from bot.worker.dead_letters import NOT_RUN, TASK_NOT_RUN, TELL_BY_KIND
 from tests.conftest import Stack, ack_json, call_http, call_worker, command_event
 
 
@@ -79,7 +79,7 @@ def test_a_job_sqs_dead_lettered_on_its_own_reaches_its_requester_and_is_filed_w
     watch tells the requester in the channel, marks the job failed with the reason, gives the
     images back to the quota and files the job again with that reason, which redrive reports."""
     monkeypatch.setenv("DAILY_IMAGES_PER_USER", "1")
-    handlers.reset()
+    reset_process_services()
     assert "Queued" in str(ack_json(call_http(command_event("a lighthouse at dusk")))["text"])
     body = json.loads(_redriven_by_sqs(env, env.resources.queue_url))
     [moved] = env.dead_letters()

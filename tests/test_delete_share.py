@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot import handlers
+from bot.blocks.form import SHARE_CALLBACK, SHARE_TO
 from bot.local.signing import click_body, signed_headers, submission_body
-from bot.storage import image_link
-from bot.tasks import Task
-from bot.views import SHARE_CALLBACK, SHARE_TO
+from bot.model.task import Task
+from bot.services import reset_process_services
+from bot.stores.images import image_link
 from tests.conftest import (
     LINK_SECRET,
     SIGNING_SECRET,
@@ -255,7 +255,7 @@ def test_delete_removes_the_files_an_upload_delivered_and_a_second_delete_is_har
     """IMAGE_DELIVERY=upload: the pictures are Slack files in the result's thread, and they go
     with it; the message saying where they are goes too, and the links answer 410."""
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
-    handlers.reset()
+    reset_process_services()
     env.slack.add_user("U0ADMIN", is_admin=True)
     where = imagine(env, "a paper crane --seed 5 --n 2")
     channel, ts, message = where
@@ -311,7 +311,7 @@ def test_a_file_slack_will_not_delete_leaves_the_delete_task_to_be_tried_again(
     """Only a file gone already is taken as deleted; any other refusal fails the task, and the
     next delivery of it deletes what is left."""
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
-    handlers.reset()
+    reset_process_services()
     where = imagine(env)
     env.slack.fail("files.delete", error="internal_error")
     click(env, where, "imagine_delete")

@@ -15,9 +15,9 @@ import json
 import pytest
 from slack_sdk.webhook import WebhookClient
 
-from bot import handlers
 from bot.local.poller import Poller
-from bot.local.slack_recorder import Call
+from bot.local.slack.recorder import Call
+from bot.services import process_services, reset_process_services
 from tests.conftest import Stack, ack_json, call_http, command_event
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
@@ -29,13 +29,13 @@ def world(env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
-    handlers.reset()
+    reset_process_services()
     return env
 
 
 def imagine(env: Stack, text: str = PROMPT) -> None:
     ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
-    services = handlers.services()
+    services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     for _ in range(5):
         if not poller.poll_once():
@@ -104,7 +104,7 @@ def test_upload_delivery_puts_the_jpegs_in_slack_and_needs_no_public_url(
 ) -> None:
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
     monkeypatch.delenv("PUBLIC_BASE_URL")
-    handlers.reset()
+    reset_process_services()
     imagine(world, PROMPT + " --n 2")
     files = world.slack.files
     assert len(files) == 2 and all(f.thread_ts for f in files)
@@ -120,7 +120,7 @@ def test_a_job_delivered_again_after_its_upload_does_not_upload_twice(
     """The files' ids are recorded as soon as the upload is done: when the message saying where
     they are fails and the job comes back, it says so again and uploads nothing more."""
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
-    handlers.reset()
+    reset_process_services()
     world.slack.fail("chat.update", error="internal_error")  # the message after the upload
     imagine(world, PROMPT + " --n 2")
     updates = world.slack.calls_to("chat.update")
@@ -132,7 +132,7 @@ def test_a_job_delivered_again_after_its_upload_does_not_upload_twice(
     [job_id] = {
         e["value"] for b in updates[-1].args["blocks"] if b["type"] == "actions" for e in b["elements"]
     }
-    found = handlers.services().store.find(job_id)
+    found = process_services().store.find(job_id)
     assert found is not None and found[1].status == "done"
     assert found[1].files == [f.file_id for f in files]  # for Delete to remove
     assert len(sagemaker.invocations) == 1
@@ -152,7 +152,7 @@ def test_a_closed_channel_with_its_response_url_used_up_gets_a_direct_message(
     response_url = world.slack.response_url("used-up")
     _use_up(response_url)
     ack_json(call_http(command_event(PROMPT, response_url=response_url)))
-    services = handlers.services()
+    services = process_services()
     Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0).poll_once()
 
     dm = world.slack.dm_channel("U0LOCAL")
@@ -182,7 +182,7 @@ def test_upload_delivery_without_a_public_url_reports_a_refused_upload(
     """With no links to fall back on, the upload's own error is the reason the requester gets."""
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
     monkeypatch.delenv("PUBLIC_BASE_URL")
-    handlers.reset()
+    reset_process_services()
     world.slack.fail("files.getUploadURLExternal", times=10, error="missing_scope")
     imagine(world)
     told = [last_text(call) for call in accepted(world, "chat.postMessage") if call.args.get("thread_ts")]
@@ -195,7 +195,7 @@ def test_upload_delivery_in_a_closed_channel_sends_the_files_by_direct_message(
     world: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
-    handlers.reset()
+    reset_process_services()
     world.slack.closed_channels.add("C0LOCAL")
     imagine(world)
     dm = world.slack.dm_channel("U0LOCAL")

@@ -39,7 +39,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
-from bot.local.slack_recorder import SlackRecorder
+from bot.local.slack.recorder import SlackRecorder
 from tests.conftest import command_event
 from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_async import AsyncStandIn

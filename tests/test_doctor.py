@@ -32,11 +32,11 @@ import yaml
 
 from bot.local import cli
 from bot.local.manifest import filled
-from bot.local.slack_recorder import SlackRecorder
+from bot.local.slack.recorder import SlackRecorder
 from bot.local.template import load
 from bot.ops.app_manifest import manifest_bot_scopes
 from bot.ops.slack_checks import PLACEHOLDER
-from bot.storage import image_key
+from bot.stores.images import image_key
 from tests.conftest import BOT_TOKEN, LINK_SECRET, SIGNING_SECRET, STAGE, Stack
 from tests.fakes.bedrock_control import BedrockControlStandIn
 from tests.fakes.sagemaker_async import AsyncStandIn
@@ -589,7 +589,7 @@ def test_an_active_bedrock_model_the_account_may_invoke_passes(
     ]
 
 
-# What BEDROCK_MODEL_ID may be today: the Active models (bot/backends/bedrock_models.py).
+# What BEDROCK_MODEL_ID may be today: the Active models (bot/model/bedrock_models.py).
 ACTIVE_CHOICES = (
     "set BEDROCK_MODEL_ID to one of stability.stable-image-core-v1:1, "
     "stability.stable-image-ultra-v1:1, stability.sd3-5-large-v1:0"

@@ -28,12 +28,13 @@ import boto3
 import pytest
 
 from bot import handlers
-from bot.guards import Guards
-from bot.jobs import Job
 from bot.local.lambda_context import LocalContext, function_timeout
 from bot.local.poller import Poller, to_event
-from bot.prompt import ImageRequest
-from bot.worker import INTERRUPTED
+from bot.model.guards import Guards
+from bot.model.job import Job
+from bot.model.prompt import ImageRequest
+from bot.services import process_services, reset_process_services
+from bot.worker.jobs_lane import INTERRUPTED
 from tests.conftest import Stack, ack_json, call_http, command_event, http_event, use_up
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
@@ -48,7 +49,7 @@ class World:
 
     def setenv(self, name: str, value: str) -> None:
         self.monkeypatch.setenv(name, value)
-        handlers.reset()
+        reset_process_services()
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def world(
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
-    handlers.reset()
+    reset_process_services()
     yield World(env, sagemaker, proxy, monkeypatch)
     proxy.stop()
 
@@ -77,7 +78,7 @@ class Outcome:
 
 def settle(world: World, deliveries: int = 10) -> None:
     """Deliver queued jobs to worker_handler until none is left, failed ones again at once."""
-    services = handlers.services()
+    services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     for _ in range(deliveries):
         if not poller.poll_once():
@@ -249,7 +250,7 @@ def test_rate_limited_response_url_is_sent_again_after_retry_after(world: World)
 
 def test_duplicate_deliveries_render_and_post_once(world: World) -> None:
     call_http(command_event("a cyborg tiger"))
-    services = handlers.services()
+    services = process_services()
     [message] = services.sqs.receive_message(QueueUrl=services.settings.jobs_queue_url)["Messages"]
     for _ in range(3):  # SQS delivers at least once: the same body three times
         services.sqs.send_message(QueueUrl=services.settings.jobs_queue_url, MessageBody=message["Body"])
@@ -341,7 +342,7 @@ def test_redrive_sends_dead_lettered_jobs_back_to_run_again(world: World) -> Non
 
     from bot.local.cli import main
 
-    services = handlers.services()
+    services = process_services()
     assert main(["redrive", "--queue-url", services.settings.jobs_queue_url,
                  "--dead-letter-queue-url", services.settings.dead_letter_queue_url]) == 0  # fmt: skip
     settle(world)
@@ -384,7 +385,7 @@ DYNAMODB_OPERATIONS = (
 
 def _queue_counts(queue_url: str) -> tuple[int, int]:
     """(messages receivable now, messages in flight): what SQS itself says about the queue."""
-    attributes = handlers.services().sqs.get_queue_attributes(
+    attributes = process_services().sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
@@ -397,7 +398,7 @@ def _queue_counts(queue_url: str) -> tuple[int, int]:
 
 def _receive(max_messages: int = 10) -> list[dict[str, Any]]:
     """Take queued jobs as Lambda's event source does (they stay hidden for the queue's 720 s)."""
-    services = handlers.services()
+    services = process_services()
     answer = services.sqs.receive_message(
         QueueUrl=services.settings.jobs_queue_url,
         MaxNumberOfMessages=max_messages,
@@ -408,7 +409,7 @@ def _receive(max_messages: int = 10) -> list[dict[str, Any]]:
 
 
 def _event(message: dict[str, Any]) -> dict[str, Any]:
-    services = handlers.services()
+    services = process_services()
     arn = services.sqs.get_queue_attributes(
         QueueUrl=services.settings.jobs_queue_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
@@ -417,7 +418,7 @@ def _event(message: dict[str, Any]) -> dict[str, Any]:
 
 def _visible_again(message: dict[str, Any]) -> None:
     """The message's visibility timeout has run out: SQS may deliver it again (here, at once)."""
-    services = handlers.services()
+    services = process_services()
     services.sqs.change_message_visibility(
         QueueUrl=services.settings.jobs_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
     )
@@ -426,7 +427,7 @@ def _visible_again(message: dict[str, Any]) -> None:
 def _max_receives(world: World, count: int) -> None:
     """MAX_RECEIVE_COUNT and the queue's redrive policy, kept equal as the template keeps them."""
     world.setenv("MAX_RECEIVE_COUNT", str(count))
-    services = handlers.services()
+    services = process_services()
     queue_url = services.settings.jobs_queue_url
     policy = json.loads(
         services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"][
@@ -439,7 +440,7 @@ def _max_receives(world: World, count: int) -> None:
 
 def _deliver_until_settled(poller: Poller, polls: int = 4) -> None:
     """Run the poller, long-polling, until the queue holds nothing, hidden or not."""
-    queue_url = handlers.services().settings.jobs_queue_url
+    queue_url = process_services().settings.jobs_queue_url
     for _ in range(polls):
         poller.poll_once()
         if _queue_counts(queue_url) == (0, 0):
@@ -459,7 +460,7 @@ def test_throttled_job_comes_back_after_a_short_backoff_saying_retrying(world: W
     world.setenv("RENDER_BUDGET_SECONDS", "0")  # one endpoint call per delivery
     world.setenv("RETRY_BACKOFF_SECONDS", "2,5")
     world.sagemaker.scripted.append(THROTTLED)
-    services = handlers.services()
+    services = process_services()
     queue_url = services.settings.jobs_queue_url
     visibility = services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
     assert visibility["Attributes"]["VisibilityTimeout"] == "720"
@@ -499,7 +500,7 @@ def test_a_painting_note_slack_refuses_does_not_stop_the_render(world: World) ->
     world.setenv("RENDER_BUDGET_SECONDS", "0")
     world.sagemaker.scripted.append(THROTTLED)
     ack_json(call_http(command_event("a cyborg tiger")))
-    services = handlers.services()
+    services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     assert poller.poll_once() == 1  # throttled: handed back, "retrying" shown
     world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)  # the "painting" note's three tries
@@ -522,7 +523,7 @@ def test_a_channel_rate_limited_when_the_result_is_shown_gets_it_once(world: Wor
     retries, on the delivery after that, and never rendered again."""
     _crash_after_images_stored(world)
     ack_json(call_http(command_event("a cyborg tiger")))
-    services = handlers.services()
+    services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     assert poller.poll_once() == 1  # posted, rendered, stored; the job store failed after that
     world.env.slack.rate_limit("C0LOCAL", times=limited, retry_after=1)
@@ -555,7 +556,7 @@ def test_dynamodb_down_for_good_the_requester_is_still_told(world: World) -> Non
     # the table, read behind the proxy's back, holds only what the acknowledgement wrote.
     assert {r.operation for r in world.aws.rules if r.seen} >= {"PutItem", "GetItem", "UpdateItem"}
     table = boto3.client("dynamodb", endpoint_url=world.aws.upstream, region_name="us-east-1")
-    items = table.scan(TableName=handlers.services().settings.jobs_table)["Items"]
+    items = table.scan(TableName=process_services().settings.jobs_table)["Items"]
     assert sorted(item["pk"]["S"].split("#")[0] for item in items) == ["command", "quota", "quota"]
 
 
@@ -582,7 +583,7 @@ def test_two_deliveries_at_once_call_the_endpoint_once(world: World) -> None:
     other finds it claimed, is handed back, and on its next delivery finds it done."""
     world.sagemaker.scripted.append(Answer(delay=1.5))  # the render the second delivery meets
     call_http(command_event("a cyborg tiger"))
-    services = handlers.services()
+    services = process_services()
     queue_url = services.settings.jobs_queue_url
     [original] = _receive()
     for _ in range(2):
@@ -624,7 +625,7 @@ def test_redrive_moves_more_than_ten_dead_lettered_jobs(world: World) -> None:
     for n in range(jobs):
         ack_json(call_http(command_event(f"a cyborg tiger number {n}")))
     settle(world, deliveries=jobs + 5)
-    services = handlers.services()
+    services = process_services()
     dead_letter_queue_url = services.settings.dead_letter_queue_url
     assert _queue_counts(dead_letter_queue_url) == (jobs, 0)
 
@@ -645,7 +646,7 @@ def test_quota_release_after_midnight_gives_back_the_day_the_job_was_counted_on(
     day it was counted on (job.created), not to the day it failed."""
     limit = 4
     world.setenv("DAILY_IMAGES_PER_USER", str(limit))
-    services = handlers.services()
+    services = process_services()
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     before_midnight = today - timedelta(seconds=1)
     guards = Guards(daily_images_per_user=limit, daily_images_per_workspace=0)
@@ -710,7 +711,7 @@ def _killed_mid_render(world: World, timeout: float | None) -> dict[str, Any]:
 
 def _claims() -> list[dict[str, Any]]:
     """Powertools' idempotency records still "in progress", as DynamoDB holds them."""
-    services = handlers.services()
+    services = process_services()
     items: list[dict[str, Any]] = services.dynamodb.scan(
         TableName=services.settings.jobs_table,
         FilterExpression="#s = :inprogress",
@@ -725,7 +726,7 @@ def test_a_killed_workers_claim_lapses_before_its_message_comes_back(world: Worl
     """The claim of a worker that died never outlives its delivery: it lapses within the
     function's timeout (infra/template.yaml), well before the queue's visibility timeout brings
     the job back. A claim outliving that would turn every redelivery away."""
-    services = handlers.services()
+    services = process_services()
     visibility = int(services.sqs.get_queue_attributes(
         QueueUrl=services.settings.jobs_queue_url, AttributeNames=["VisibilityTimeout"]
     )["Attributes"]["VisibilityTimeout"])  # fmt: skip
@@ -754,7 +755,7 @@ def test_job_killed_mid_render_is_taken_over_and_posted_once(world: World, recei
     assert len(_claims()) == 1
 
     _visible_again(message)
-    services = handlers.services()
+    services = process_services()
     _deliver_until_settled(Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=10))
 
     assert outcome(world) == Outcome(2, 1, 1, 0, ())  # the dead worker's call, then one render
@@ -786,7 +787,7 @@ def test_job_killed_mid_render_is_given_up_properly_when_it_cannot_be_taken_over
     world.setenv("DAILY_IMAGES_PER_USER", "1")
     message = _killed_mid_render(world, timeout=60)
     _visible_again(message)
-    services = handlers.services()
+    services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=10, timeout_seconds=8)
 
     _deliver_until_settled(poller, polls=1)

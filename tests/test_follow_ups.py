@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from bot import handlers
-from bot.jobs import Job
 from bot.local.poller import Poller
 from bot.local.signing import click_body, signed_headers
-from bot.local.slack_recorder import Call
+from bot.local.slack.recorder import Call
+from bot.model.job import Job
+from bot.services import process_services, reset_process_services
 from tests.conftest import SIGNING_SECRET, Stack, ack_json, call_http, command_event, http_event
 
 
 def settle() -> None:
-    services = handlers.services()
+    services = process_services()
     Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0).drain()
 
 
@@ -170,7 +170,7 @@ def test_a_double_click_queues_one_job(env: Stack) -> None:
 def test_anyone_may_re_roll_and_their_own_quota_counts(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     where = imagine(env, "a paper crane --seed 5")
     monkeypatch.setenv("DAILY_IMAGES_PER_USER", "1")
-    handlers.reset()
+    reset_process_services()
 
     click(env, where, "imagine_reroll", user_id="U0OTHER")
     [job] = queued_jobs(env)
@@ -202,10 +202,10 @@ def test_job_records_live_as_long_as_the_images(
     (the bucket's lifecycle rule, ImageRetentionDays)."""
     if retention_days:
         monkeypatch.setenv("IMAGE_RETENTION_DAYS", retention_days)
-        handlers.reset()
+        reset_process_services()
     where = imagine(env, "a paper crane --seed 5")
     [job_id] = {v for *_, v in buttons(where[2])}
-    services = handlers.services()
+    services = process_services()
     key = {"pk": {"S": f"job#{job_id}"}}
     item = services.dynamodb.get_item(TableName=services.settings.jobs_table, Key=key)
     found = services.store.find(job_id)

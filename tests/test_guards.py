@@ -9,22 +9,22 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import handlers
-from bot.guards import Guards, blocked_term, describe_reset, place_refusal
+from bot.model.guards import Guards, blocked_term, describe_reset, place_refusal
+from bot.services import process_services, reset_process_services
 from tests.conftest import Stack, ack_json, call_http, command_event
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    handlers.reset()
+    reset_process_services()
 
 
 def test_fifty_simultaneous_commands_against_a_quota_of_ten_accept_exactly_ten(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _use(monkeypatch, DAILY_IMAGES_PER_USER="10")
-    handlers.services()  # build once, before the threads race
+    process_services()  # build once, before the threads race
     events = [command_event(f"a cyborg tiger number {n}", trigger_id=f"trigger-{n}") for n in range(50)]
     with ThreadPoolExecutor(max_workers=16) as pool:
         acks = list(pool.map(lambda event: ack_json(call_http(event)), events))

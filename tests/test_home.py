@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 
-from bot import handlers, home
-from bot.jobs import RECENT_LIMIT, Job, Progress
+from bot.blocks import home_tab
 from bot.local.signing import event_body
 from bot.local.slack.views import MAX_VIEW_BLOCKS, MAX_VIEW_BYTES, view_problems
-from bot.prompt import ImageRequest
-from bot.storage import image_key
-from bot.tasks import Task
+from bot.model.job import RECENT_LIMIT, Job, Progress
+from bot.model.prompt import ImageRequest
+from bot.model.task import Task
+from bot.services import reset_process_services
+from bot.stores.images import image_key
 from tests.conftest import Stack, ack_json, call_http, command_event, event_request, slack_event
 
 USER = "U0LOCAL"
@@ -77,7 +78,7 @@ def texts(view: dict[str, Any]) -> list[str]:
 
 def listed(view: dict[str, Any]) -> list[dict[str, Any]]:
     """The recent images' sections, newest first."""
-    return [b for b in view["blocks"] if b.get("block_id", "").startswith(home.RECENT_BLOCK)]
+    return [b for b in view["blocks"] if b.get("block_id", "").startswith(home_tab.RECENT_BLOCK)]
 
 
 def thumbnails(view: dict[str, Any]) -> list[str]:
@@ -164,7 +165,7 @@ def test_someone_with_no_images_gets_a_friendly_empty_state(env: Stack) -> None:
     env.settle()
     view = published(env, "U0NEW")
     words = "\n".join(texts(view))
-    assert home.EMPTY in words
+    assert home_tab.EMPTY in words
     assert "You have used 0 of your 50 images today" in words
     assert listed(view) == [] and thumbnails(view) == []
 
@@ -173,7 +174,7 @@ def test_a_workspace_not_allowed_is_told_so_on_the_home_tab(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLOWED_TEAM_IDS", "T0ELSEWHERE")
-    handlers.reset()
+    reset_process_services()
     open_home(env, home_opened())
     env.settle()
     words = "\n".join(texts(published(env)))
@@ -250,7 +251,7 @@ def test_without_public_links_the_prompts_show_without_thumbnails(
     """Upload delivery needs no PUBLIC_BASE_URL: then there is no link to show an image by."""
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
     monkeypatch.delenv("PUBLIC_BASE_URL")
-    handlers.reset()
+    reset_process_services()
     imagine(env, "a paper crane")
     open_home(env, home_opened())
     env.settle()
@@ -284,7 +285,7 @@ def test_the_view_stays_within_slacks_limits() -> None:
     request = ImageRequest(prompt="<&>" * 333, negative_prompt="&" * 1000, seed=7, count=4)
     link = "https://imagine.example/prod/images/" + "t" * 22 + "/T0LOCAL/2025/01/01/" + "f" * 32 + "/0.jpg"
     recent = tuple(
-        home.Recent(
+        home_tab.Recent(
             request,
             created_at=1_700_000_000 + n,
             channel_id="C0LOCAL",
@@ -294,15 +295,15 @@ def test_the_view_stays_within_slacks_limits() -> None:
         )
         for n in range(RECENT_LIMIT * 2)
     )
-    shown = home.Home(
+    shown = home_tab.Home(
         user_id=USER,
         recent=recent,
-        mine=home.Count(9999, 50),
-        workspace=home.Count(0, 0),
+        mine=home_tab.Count(9999, 50),
+        workspace=home_tab.Count(0, 0),
         resets="at 00:00 UTC (in 1 h 2 min)",
         cheat_sheet="*Usage:* " + "x" * 2000,
     )
-    view = home.view(shown)
+    view = home_tab.view(shown)
     assert view_problems(view) == []
     assert len(listed(view)) == RECENT_LIMIT and len(view["blocks"]) <= MAX_VIEW_BLOCKS
     assert len(json.dumps(view).encode()) < MAX_VIEW_BYTES
@@ -315,5 +316,5 @@ def test_the_view_stays_within_slacks_limits() -> None:
     stamp = datetime.fromtimestamp(1_700_000_000, UTC).strftime("%Y-%m-%d %H:%M UTC")
     assert f"<!date^1700000000^{{date_short_pretty}} at {{time}}|{stamp}>" in first
     # Nothing on the list is linked unless Slack gave the link.
-    bare = home.view(replace(shown, recent=(replace(recent[0], permalink="", thumbnail=""),)))
+    bare = home_tab.view(replace(shown, recent=(replace(recent[0], permalink="", thumbnail=""),)))
     assert "<https://" not in json.dumps(bare) and thumbnails(bare) == []

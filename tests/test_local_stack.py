@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import messages
+from bot.blocks import messages
 from bot.local.server import LocalServer
 
 ROOT = Path(__file__).parents[1]
@@ -294,16 +294,16 @@ def test_half_a_request_is_dropped_and_others_are_still_answered(half: bytes) ->
 def test_sweep_without_the_notifiers_settings_says_which_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot import handlers
     from bot.local.cli import main
+    from bot.services import reset_process_services
     from tests.conftest import clear_settings
 
     clear_settings(monkeypatch)
-    handlers.reset()
+    reset_process_services()
     try:
         assert main(["sweep"]) == 1
     finally:
-        handlers.reset()
+        reset_process_services()
     said = capsys.readouterr()
     assert said.out == ""
     assert said.err.strip().splitlines() == [

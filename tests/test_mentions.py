@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from bot import handlers
-from bot.jobs import Job
 from bot.local.signing import JSON, app_mention, event_body, signed_headers
-from bot.tasks import Task
+from bot.model.job import Job
+from bot.model.task import Task
+from bot.services import reset_process_services
 from tests.conftest import (
     SIGNING_SECRET,
     Stack,
@@ -198,7 +198,7 @@ def test_an_over_quota_mention_queues_nothing_and_says_why(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DAILY_IMAGES_PER_USER", "1")
-    handlers.reset()
+    reset_process_services()
     mention(env, "a lighthouse", thread_ts="1700000000.000200")  # today's one image
     [job] = queued_jobs(env)
     mention(env, "a second lighthouse", thread_ts="1700000000.000200")
@@ -214,7 +214,7 @@ def test_a_mention_in_a_channel_not_allowed_is_refused_to_its_author(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ELSEWHERE")
-    handlers.reset()
+    reset_process_services()
     mention(env, "a lighthouse")
     assert queued_jobs(env) == []
     env.settle()
@@ -260,12 +260,12 @@ def test_a_refusal_the_tasks_queue_cannot_take_is_left_to_slacks_retry(
     Slack sends the event again later (https://api.slack.com/apis/events-api#retries)."""
     body = event_body(app_mention("a fox --ar 99:1"))
     monkeypatch.setenv("TASKS_QUEUE_URL", env.resources.tasks_queue_url + "-gone")
-    handlers.reset()
+    reset_process_services()
     assert call_http(event_request(body))["statusCode"] == 500
     assert queued_jobs(env) == [] and env.slack.snapshot() == []
 
     monkeypatch.setenv("TASKS_QUEUE_URL", env.resources.tasks_queue_url)
-    handlers.reset()
+    reset_process_services()
     assert call_http(event_request(body, retry=1))["statusCode"] == 200
     env.settle()
     [said] = ephemerals(env)

@@ -8,15 +8,15 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import messages
+from bot.blocks import messages
 from bot.local.slack.blocks import message_refusal
-from bot.prompt import ImageRequest, parse
+from bot.model.prompt import ImageRequest, parse
 from tests.conftest import Stack, ack_json, call_http, call_worker, command_event
 
 HOSTILE = "<!channel> look <@U123> <https://evil.example|click> & <!here>"
 # Slack's control sequences: <!...>, <@...>, <#...>, <http...|...>. None may survive escaping.
 CONTROL = re.compile(r"<[!@#]|<https?:")
-# The bot's own: when painting started, in each reader's time zone (bot/messages.py).
+# The bot's own: when painting started, in each reader's time zone (bot/blocks/messages.py).
 PAINTING_SINCE = re.compile(r"<!date\^\d+\^\{time_secs\}\|\d\d:\d\d:\d\d UTC>")
 
 

@@ -26,14 +26,7 @@ from hypothesis import strategies as st
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import handlers
-from bot.jobs import Job
-from bot.listeners.shortcuts import IMAGINE_THIS
-from bot.local.signing import click_body, shortcut_body, signed_headers, view_state
-from bot.local.slack.views import view_problems
-from bot.local.slack_recorder import BOT_USER, Said
-from bot.prompt import MAX_SEED, ImageRequest, PromptLimits, from_fields, size_for_aspect
-from bot.views import (
+from bot.blocks.form import (
     ASPECTS,
     BLOCKS,
     MODAL_CALLBACK,
@@ -43,6 +36,13 @@ from bot.views import (
     imagine_modal,
     prompt_from_message,
 )
+from bot.listeners.shortcuts import IMAGINE_THIS
+from bot.local.signing import click_body, shortcut_body, signed_headers, view_state
+from bot.local.slack.recorder import BOT_USER, Said
+from bot.local.slack.views import view_problems
+from bot.model.job import Job
+from bot.model.prompt import MAX_SEED, ImageRequest, PromptLimits, from_fields, size_for_aspect
+from bot.services import reset_process_services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Stack, call_http, command_event, http_event
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
@@ -185,7 +185,7 @@ def test_a_channel_the_bot_is_not_enabled_in_gets_the_refusal_and_no_modal(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ART")
-    handlers.reset()
+    reset_process_services()
     answer = ack_body(
         call_http(command_event("", channel_id="C0RANDOM", trigger_id=env.slack.trigger_id(USER)))
     )
@@ -290,7 +290,7 @@ def test_a_refusal_is_shown_on_the_form_which_stays_usable(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DAILY_IMAGES_PER_USER", "2")
-    handlers.reset()
+    reset_process_services()
     assert ack_body(call_http(command_event("a paper crane")))["text"].startswith("Queued")  # 1 of 2
     assert len(queued_jobs(env)) == 1
     view = open_modal(env)
@@ -306,7 +306,7 @@ def test_a_refusal_is_shown_on_the_form_which_stays_usable(
 
 def test_a_blocked_term_is_shown_on_the_prompt(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BLOCKED_TERMS", "gore")
-    handlers.reset()
+    reset_process_services()
     answer = submit(env, open_modal(env), {"imagine_prompt": "so much GORE"})
     assert "not allowed here" in answer["errors"]["imagine_prompt"]
     assert env.queued_bodies() == []
@@ -418,7 +418,7 @@ def test_imagine_this_where_the_bot_is_not_enabled_says_so_to_the_person_alone(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ART")
-    handlers.reset()
+    reset_process_services()
     body = shortcut_body(
         {"ts": "1700000000.000200", "text": "a fox"},
         "C0RANDOM",
@@ -627,7 +627,7 @@ def test_the_requester_is_told_why_once_however_often_the_job_is_tried(
     proxy = FaultProxy(moto_url).start()
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
-        handlers.reset()
+        reset_process_services()
         dm = env.slack.dm_channel(USER)
 
         def posted_in_dm() -> bool:
@@ -661,7 +661,7 @@ def test_a_failure_where_the_bot_cannot_post_and_has_no_response_url_is_told_by_
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
-    handlers.reset()
+    reset_process_services()
     sagemaker.scripted.append(Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError"))
     close(env, SECRET)
     view = form_of_an_older_version(env, SECRET)
@@ -685,7 +685,7 @@ def test_edit_on_a_result_sent_by_direct_message_lands_next_to_it(
     place for it, and the edit goes to the top of the channel, through the form's response_url."""
     if not dm_enabled:
         monkeypatch.setenv("ALLOWED_CHANNEL_IDS", SECRET)
-        handlers.reset()
+        reset_process_services()
     close(env, SECRET)
     assert submit(env, form_of_an_older_version(env, SECRET), {"imagine_prompt": "a paper crane"}) == {}
     env.settle()
@@ -752,7 +752,7 @@ def test_a_conversation_the_bot_is_not_enabled_in_is_refused_under_post_in(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLOWED_CHANNEL_IDS", "C0ART")
-    handlers.reset()
+    reset_process_services()
     view = open_modal(env, channel_id="C0ART")
     answer = submit(env, view, {"imagine_prompt": "a paper crane", POST_IN: "C0RANDOM"})
     assert answer["response_action"] == "errors" and set(answer["errors"]) == {POST_IN}

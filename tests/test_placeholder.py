@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.backends.placeholder import Caption, caption, draw
-from bot.prompt import MAX_SEED, parse
+from bot.model.prompt import MAX_SEED, parse
 
 # Two code points no font maps: whatever a font draws for them is its .notdef glyph (the box).
 UNMAPPED = ("\U0010ffff", "\ue000")

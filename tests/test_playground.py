@@ -25,7 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.local.slack_recorder import SlackRecorder
+from bot.local.slack.recorder import SlackRecorder
 
 ROOT = Path(__file__).parents[1]
 LOCAL_ONLY = ("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL", "POWERTOOLS_")

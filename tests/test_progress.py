@@ -27,11 +27,11 @@ from typing import Any
 
 import pytest
 
-from bot import handlers
-from bot.jobs import Job
 from bot.local.signing import click_body, signed_headers
-from bot.local.slack_recorder import Answer, Call, SlackRecorder
-from bot.tasks import Task
+from bot.local.slack.recorder import Answer, Call, SlackRecorder
+from bot.model.job import Job
+from bot.model.task import Task
+from bot.services import process_services, reset_process_services
 from tests.conftest import (
     SIGNING_SECRET,
     Stack,
@@ -136,7 +136,7 @@ def all_accepted(env: Stack, *allowed: str) -> None:
 
 
 def record(job_id: str) -> dict[str, str]:
-    found = handlers.services().store.find(job_id)
+    found = process_services().store.find(job_id)
     assert found is not None
     return found[1].message
 
@@ -317,7 +317,7 @@ def test_a_closed_channel_gets_no_queued_message_and_keeps_its_response_url_uses
     [refused] = env.slack.calls_to("chat.postMessage")
     assert refused.error == "not_in_channel"
     assert env.slack.calls_to("response_url") == [] and env.dead_letters() == []
-    assert handlers.services().store.find(job.job_id) is None  # nothing claimed
+    assert process_services().store.find(job.job_id) is None  # nothing claimed
 
     run_render(env)
     answers = env.slack.calls_to("response_url")
@@ -329,7 +329,7 @@ def test_upload_delivery_puts_the_files_under_the_queued_message(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
-    handlers.reset()
+    reset_process_services()
     imagine()
     run_status(env)
     run_render(env)
@@ -346,10 +346,10 @@ def test_a_job_whose_status_task_could_not_be_queued_still_renders_and_says_pain
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TASKS_QUEUE_URL", env.resources.tasks_queue_url + "-gone")
-    handlers.reset()
+    reset_process_services()
     imagine()
     monkeypatch.setenv("TASKS_QUEUE_URL", env.resources.tasks_queue_url)
-    handlers.reset()
+    reset_process_services()
     assert env.peek(env.resources.tasks_queue_url) == []
 
     run_render(env)
@@ -373,7 +373,7 @@ def test_the_status_task_is_one_per_job(env: Stack) -> None:
 def flaky_dynamodb(env: Stack, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     proxy = FaultProxy(moto_url).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
-    handlers.reset()
+    reset_process_services()
     yield proxy
     proxy.stop()
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.prompt import (
+from bot.model.prompt import (
     MAX_ASPECT,
     MAX_IMAGES,
     MAX_SEED,

@@ -30,10 +30,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bot import handlers
 from bot.backends.placeholder import PlaceholderBackend
-from bot.prompt import ImageRequest
-from bot.storage import image_key, image_link
+from bot.model.prompt import ImageRequest
+from bot.services import reset_process_services
+from bot.stores.images import image_key, image_link
 from tests.conftest import (
     BOT_TOKEN,
     LINK_SECRET,
@@ -93,9 +93,9 @@ def regional(
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    handlers.reset()
+    reset_process_services()
     yield s3
-    handlers.reset()
+    reset_process_services()
     s3.stop()
 
 
@@ -177,7 +177,7 @@ def test_a_configured_endpoint_is_used_for_the_calls_and_the_links(
         for service in ("SQS", "DYNAMODB"):
             monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_url)
         monkeypatch.setenv(variable, moto_url)
-        handlers.reset()
+        reset_process_services()
     call_http(command_event("a lighthouse at dusk"))
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
     [image] = [b for b in env.slack.calls_to("chat.update")[0].args["blocks"] if b["type"] == "image"]

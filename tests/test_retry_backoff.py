@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import Settings, SettingsError
-from bot.worker import backoff
+from bot.config.env import SettingsError
+from bot.config.settings import Settings
+from bot.worker.retry import backoff
 
 REQUIRED = {
     "JOBS_QUEUE_URL": "http://127.0.0.1:1/q",

@@ -27,12 +27,13 @@ import pytest
 
 from bot import handlers
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
-from bot.jobs import Job
+from bot.blocks.messages import WARMING_UP
 from bot.local.lambda_context import LocalContext
 from bot.local.poller import NOTIFIER_FUNCTION, NOTIFIER_RESOURCE, scheduled_event
 from bot.local.provision import Notifications, provision_notifications
-from bot.messages import WARMING_UP
-from bot.notifier import parse
+from bot.model.job import Job
+from bot.services import process_services, reset_process_services
+from bot.worker.async_answers import parse
 from tests.conftest import Stack, call_http, call_worker, command_event, open_link
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.jumpstart_contract import request_problems
@@ -54,10 +55,10 @@ def notifications(env: Stack, moto_url: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     name = "notifications-" + env.resources.table.removeprefix("jobs-")
     monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", f"{moto_url}/123456789012/{name}")
-    handlers.reset()
-    made = provision_notifications(handlers.services())
+    reset_process_services()
+    made = provision_notifications(process_services())
     monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", made.queue_url)
-    handlers.reset()
+    reset_process_services()
     return made
 
 
@@ -77,7 +78,7 @@ def endpoint(
     ).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", stand_in.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", stand_in.url)
-    handlers.reset()
+    reset_process_services()
     yield stand_in
     stand_in.stop()
 
@@ -234,7 +235,7 @@ def test_the_message_says_the_gpu_is_warming_up_while_the_endpoint_is_at_zero(
     assert result["ts"] == env.services.store.load(job.job_id).message["ts"]
     assert WARMING_UP not in json.dumps(result["blocks"])
 
-    handlers.reset()  # a new container asks afresh: the endpoint is up now
+    reset_process_services()  # a new container asks afresh: the endpoint is up now
     submit(env, "another tiger")
     latest = env.slack.calls_to("chat.postMessage")[-1]
     assert "painting since" in json.dumps(latest.args["blocks"]) and WARMING_UP not in json.dumps(latest.args)
@@ -470,7 +471,7 @@ def test_delete_removes_what_the_endpoint_left_of_the_job(
 
     proxy = FaultProxy(moto_url).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
-    handlers.reset()
+    reset_process_services()
     try:
         proxy.fail("DELETE", times=10_000, status=403, code="AccessDenied")  # S3 refuses every delete
         job = submit(env)
@@ -488,7 +489,7 @@ def test_delete_removes_what_the_endpoint_left_of_the_job(
         assert env.dead_letters() == []
     finally:
         proxy.stop()
-        handlers.reset()
+        reset_process_services()
 
 
 # ---- the two races (issue 14, defect 7) ----------------------------------------------------------
@@ -497,7 +498,7 @@ def test_delete_removes_what_the_endpoint_left_of_the_job(
 def _as_last_delivery(env: Stack, event: dict[str, Any]) -> dict[str, Any]:
     """``event`` as SQS delivers it for the last time: a last delivery that finds the job
     claimed by a worker that died waits for that claim to lapse and takes the job over
-    (bot/worker.py), so the test waits for nothing itself."""
+    (bot/worker/jobs_lane.py), so the test waits for nothing itself."""
     for record in event["Records"]:
         record["attributes"]["ApproximateReceiveCount"] = str(env.services.settings.max_receive_count)
     return event
@@ -572,7 +573,7 @@ def test_a_submission_dynamodb_will_not_record_is_not_made_again(
     again (as SQS does when a worker dies there), it is not submitted a second time."""
     proxy = FaultProxy(moto_url).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
-    handlers.reset()
+    reset_process_services()
     try:
         proxy.fail_when(lambda operation: operation in {"PutItem", "UpdateItem"} and bool(endpoint.requests),
                         times=3)  # fmt: skip
@@ -589,7 +590,7 @@ def test_a_submission_dynamodb_will_not_record_is_not_made_again(
         assert env.dead_letters() == [] and env.stored(ASYNC) == {}
     finally:
         proxy.stop()
-        handlers.reset()
+        reset_process_services()
 
 
 def test_a_submission_whose_answer_is_lost_on_the_way_waits_for_its_render(
@@ -647,7 +648,7 @@ def test_what_the_notifier_records_before_the_submission_is_recorded_is_kept(
     submission. That must not erase the keys or the file ids: the notifier's next delivery
     would upload again, and Delete would not find the first files."""
     monkeypatch.setenv("IMAGE_DELIVERY", "upload")
-    handlers.reset()
+    reset_process_services()
     env.slack.fail("chat.update", times=1)  # the message saying where the files went
     answered: list[tuple[dict[str, Any], dict[str, Any]]] = []
 

@@ -21,11 +21,11 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import handlers
 from bot.backends import BackendError
 from bot.backends.placeholder import PlaceholderBackend
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE, SageMakerBackend, decode_response, request_body
-from bot.prompt import MAX_ASPECT, MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MIN_GUIDANCE, ImageRequest, parse
+from bot.model.prompt import MAX_ASPECT, MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MIN_GUIDANCE, ImageRequest, parse
+from bot.services import reset_process_services
 from tests.conftest import Stack, call_http, call_worker, command_event
 from tests.fakes.jumpstart_contract import REQUEST, request_problems, response_problems
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
@@ -259,9 +259,9 @@ def endpoint(
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
-    handlers.reset()
+    reset_process_services()
     yield sagemaker
-    handlers.reset()
+    reset_process_services()
 
 
 def _images_posted(env: Stack) -> int:
@@ -303,7 +303,7 @@ def test_a_mixed_case_endpoint_name_reaches_the_endpoint_as_written(
 ) -> None:
     endpoint.endpoints = ("SD-21-Base-Prod",)  # created with capitals: SageMaker keeps them
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "SD-21-Base-Prod")
-    handlers.reset()
+    reset_process_services()
     call_http(command_event("a cyborg tiger --seed 3"))
 
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
@@ -318,7 +318,7 @@ def test_a_name_in_the_wrong_case_is_refused_as_sagemaker_refuses_it(
 ) -> None:
     endpoint.endpoints = ("SD-21-Base-Prod",)
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base-prod")
-    handlers.reset()
+    reset_process_services()
     call_http(command_event("a cyborg tiger --seed 3"))
 
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from bot import handlers
 from bot.local.loopback import Loopback, QuietHandler, Served
-from bot.storage import key_from_link_path, link_token, split_link_path
+from bot.services import process_services, reset_process_services
+from bot.stores.images import key_from_link_path, link_token, split_link_path
 from tests.conftest import (
     BOT_TOKEN,
     LINK_SECRET,
@@ -60,7 +60,7 @@ def test_a_full_run_never_shows_a_secret(
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
     monkeypatch.setenv("DAILY_IMAGES_PER_USER", "2")
-    handlers.reset()
+    reset_process_services()
     caplog.set_level(logging.DEBUG)
     # The structured JSON lines exactly as Lambda would ship them, with every appended key.
     structured = io.StringIO()
@@ -82,7 +82,7 @@ def test_a_full_run_never_shows_a_secret(
     sagemaker.scripted.append(Answer(424, b'{"Message": "boom"}', "ModelError"))
     answers.append(call_http(command_event("a failing one")))
     answers.append(call_worker(env.sqs_event()))
-    answers.append({"settings": repr(handlers.services().settings)})
+    answers.append({"settings": repr(process_services().settings)})
 
     powertools.removeHandler(json_lines)
     out, err = capfd.readouterr()
@@ -204,9 +204,9 @@ def rotation(env: Stack, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setenv("LINK_SECRET_ID", link_id["ARN"])
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", counter.url)
     monkeypatch.setenv("SLACK_API_URL", f"{gate.url}/api/")
-    handlers.reset()
+    reset_process_services()
     yield Rotation(client, slack_id["ARN"], link_id["ARN"], counter, gate)
-    handlers.reset()
+    reset_process_services()
     gate.stop()
     counter.stop()
 
@@ -332,7 +332,7 @@ def test_a_missing_setting_is_named_in_the_log_and_answered_without_a_value(
     env: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("JOBS_QUEUE_URL")
-    handlers.reset()
+    reset_process_services()
 
     answer = call_http(command_event("a cyborg tiger"))
 
@@ -379,7 +379,7 @@ def test_a_worker_without_its_settings_tells_the_requester_and_dead_letters_the_
     """worker.classify() counts a SettingsError as final: no retry can fix configuration."""
     call_http(command_event("a cyborg tiger"))
     monkeypatch.delenv("PUBLIC_BASE_URL")
-    handlers.reset()
+    reset_process_services()
 
     assert call_worker(env.sqs_event()) == {"batchItemFailures": []}
 
@@ -437,11 +437,11 @@ def test_a_link_posted_before_a_rotation_still_opens_after_it(
 
     assert _open(old_link) == 302  # in the container that lived through the rotation
     assert _open(new_link) == 302
-    handlers.reset()  # a container started after the rotation
+    reset_process_services()  # a container started after the rotation
     assert _open(old_link) == 302
 
     rotation.store_link(THIRD_LINK_SECRET)  # the first key is now two rotations back
-    handlers.reset()
+    reset_process_services()
     assert _open(old_link) == 403
     assert _open(new_link) == 302
 
@@ -504,7 +504,7 @@ def test_a_worker_without_a_required_setting_hands_the_batch_back_saying_why_onc
     event = env.sqs_event()
     assert len(event["Records"]) == 2
     monkeypatch.delenv("JOBS_TABLE")
-    handlers.reset()
+    reset_process_services()
     caplog.clear()
     capfd.readouterr()
 
@@ -526,7 +526,7 @@ def test_a_worker_with_a_malformed_stored_secret_names_it_without_its_value(
     call_http(command_event("a cyborg tiger"))
     event = env.sqs_event()
     rotation.store_slack("", NEW_BOT_TOKEN)  # the signing secret left out while pasting
-    handlers.reset()  # a worker starting now
+    reset_process_services()  # a worker starting now
     caplog.clear()
 
     answer = call_worker(event)

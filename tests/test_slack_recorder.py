@@ -1,7 +1,7 @@
 """The Slack recorder refuses what Slack refuses, with Slack's own answers, driven through
 slack_sdk's real clients (WebClient, WebhookClient) as the bot drives it.
 
-Where each answer comes from is cited in bot/local/slack_recorder.py and bot/local/slack/.
+Where each answer comes from is cited in bot/local/slack/recorder.py and bot/local/slack/.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
-from bot.local.slack_recorder import SlackRecorder
-from bot.prompt import ImageRequest
+from bot.local.slack.recorder import SlackRecorder
+from bot.model.prompt import ImageRequest
 from tests.conftest import BOT_TOKEN, Stack, call_http, call_worker, command_event
 
 JPEG = draw(ImageRequest(prompt="a lighthouse", seed=1, width=64, height=64), 0)

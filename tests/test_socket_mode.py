@@ -26,8 +26,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.local.manifest import MANIFEST, socket_mode
 from bot.local.slack.files import SharedFile
+from bot.local.slack.recorder import SlackRecorder
 from bot.local.slack.socket_mode import SocketModeStandIn
-from bot.local.slack_recorder import SlackRecorder
 
 ROOT = Path(__file__).parents[1]
 # Settings the machine or an outer make may carry; a proxy would take the bot's WebSocket

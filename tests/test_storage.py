@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.jobs import Job
-from bot.prompt import ImageRequest
-from bot.storage import (
+from bot.model.job import Job
+from bot.model.prompt import ImageRequest
+from bot.stores.images import (
     image_key,
     image_link,
     image_metadata,

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from bot import handlers, messages
-from bot.settings import Settings, SettingsError
-from bot.tasks import TEXT_LIMIT, Task
+from bot.blocks import messages
+from bot.config.env import SettingsError
+from bot.config.settings import Settings
+from bot.model.task import TEXT_LIMIT, Task
+from bot.services import reset_process_services
 from tests.conftest import Stack, ack_json, call_http, call_worker, command_event
 
 ROOT_TS = "1700000000.000100"
@@ -95,7 +97,7 @@ def test_the_last_delivery_of_a_failing_task_files_it_with_its_reason(
     env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_RECEIVE_COUNT", "1")
-    handlers.reset()
+    reset_process_services()
     env.slack.fail("chat.postEphemeral")
     env.services.tasks.send(notice())
     assert call_worker(env.tasks_event()) == {"batchItemFailures": []}

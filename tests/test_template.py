@@ -25,15 +25,16 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from bot import handlers
-from bot.backends import bedrock_models
-from bot.jobs import WAITING_INDEX
+from bot.config.settings import LINK_MODES
 from bot.local.lambda_context import LocalContext
 from bot.local.manifest import PLACEHOLDER, filled
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
 from bot.local.signing import app_mention
-from bot.local.slack_recorder import SlackRecorder
-from bot.settings import LINK_MODES
+from bot.local.slack.recorder import SlackRecorder
+from bot.model import bedrock_models
+from bot.services import process_services, reset_process_services
+from bot.stores.jobs import WAITING_INDEX
 from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event, slack_event
 from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_async import AsyncStandIn
@@ -198,7 +199,7 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     ]  # failed jobs, with why
     # Its two event sources' queues, where a retryable job or task is handed back with a short
     # visibility (backoff) on the queue it came from, and the dead-letter queue its DeadLetters
-    # schedule looks at (bot/dead_letters.py); nothing else.
+    # schedule looks at (bot/worker/dead_letters.py); nothing else.
     queues = [
         {"Fn::GetAtt": ["JobsQueue", "Arn"]},
         {"Fn::GetAtt": ["TasksQueue", "Arn"]},
@@ -256,7 +257,7 @@ def test_max_receive_count_is_at_least_what_aws_advises_for_a_lambda_source() ->
     """At least 5: a receive whose invocation Lambda throttled counts too
     (https://docs.aws.amazon.com/lambda/latest/dg/sqs-retries.html), and the worker's
     MAX_RECEIVE_COUNT defaults to the same."""
-    from bot.settings import Settings
+    from bot.config.settings import Settings
 
     spec = yaml_parse(TEMPLATE.read_text())["Parameters"]["MaxReceiveCount"]
     assert spec["Default"] >= 5 and spec["MinValue"] >= 5
@@ -349,7 +350,7 @@ def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[st
     assert cfn["Parameters"]["ImageBackend"]["AllowedValues"] == ["sagemaker", "placeholder", "bedrock",
                                                                   "sagemaker-async"]  # fmt: skip
     model = cfn["Parameters"]["BedrockModelId"]
-    # Today's list, as bot/backends/bedrock_models.py has it: no retired model, the default Active.
+    # Today's list, as bot/model/bedrock_models.py has it: no retired model, the default Active.
     assert model["AllowedValues"] == bedrock_models.selectable_ids(bedrock_models.today())
     assert model["Default"] == bedrock_models.DEFAULT_MODEL_ID
     assert bedrock_models.MODELS[model["Default"]].lifecycle == bedrock_models.ACTIVE
@@ -475,7 +476,7 @@ def test_async_grants_are_made_only_when_chosen(cfn: dict[str, Any]) -> None:
 
 
 def test_the_topics_feed_the_notifier_through_a_queue_with_its_dead_letter_queue(cfn: dict[str, Any]) -> None:
-    """Both topics deliver to the notifications queue with SNS's envelope (bot/notifier.py reads
+    """Both topics deliver to the notifications queue with SNS's envelope (bot/worker/async_answers.py reads
     it), which the queue's policy lets only those topics send; the notifier takes it as the worker
     takes its queues, and sweeps every 5 minutes."""
     resources = cfn["Resources"]
@@ -875,7 +876,7 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
             """Run as that function would: its deployed environment plus the test's endpoints."""
             for key, value in {**_function_env(lam, function, stack), **runtime}.items():
                 monkeypatch.setenv(key, value)
-            handlers.reset()
+            reset_process_services()
 
         become("HttpFunction")
         monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
@@ -884,8 +885,8 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         assert recorder.snapshot() == []
 
         become("WorkerFunction")
-        queue_url = handlers.services().settings.jobs_queue_url
-        messages = handlers.services().sqs.receive_message(
+        queue_url = process_services().settings.jobs_queue_url
+        messages = process_services().sqs.receive_message(
             QueueUrl=queue_url, MessageSystemAttributeNames=["All"]
         )["Messages"]
         queue_arn = f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}"
@@ -913,11 +914,11 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         assert response["statusCode"] == 200, response
         assert recorder.calls_to("chat.postEphemeral") == []
         become("WorkerFunction")
-        tasks_url = handlers.services().settings.tasks_queue_url
+        tasks_url = process_services().settings.tasks_queue_url
         assert tasks_url == created["TasksQueue"]["PhysicalResourceId"]
         # The command's own task (its queued message; the job is done, so it says nothing) is
         # in the tasks queue too.
-        messages = handlers.services().sqs.receive_message(
+        messages = process_services().sqs.receive_message(
             QueueUrl=tasks_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
         )["Messages"]
         assert sorted(json.loads(m["Body"])["task"] for m in messages) == ["notice", "status"]
@@ -926,7 +927,7 @@ def test_stack_deploys_into_moto_and_serves_an_image_end_to_end(
         assert notice.ok and (notice.args["user"], notice.args["thread_ts"]) == ("U0LOCAL", thread)
     finally:
         recorder.stop()
-        handlers.reset()
+        reset_process_services()
 
 
 @pytest.fixture
@@ -973,7 +974,7 @@ def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
         def become(function: str) -> None:
             for key, value in {**_function_env(lam, function, stack), **runtime}.items():
                 monkeypatch.setenv(key, value)
-            handlers.reset()
+            reset_process_services()
 
         become("HttpFunction")
         response = call_http(command_event("a cyborg tiger --ar 16:9 --seed 5 --steps 40"))
@@ -981,13 +982,13 @@ def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
         assert "`--steps` is not used by Stable Image Core." in response["body"]
 
         become("WorkerFunction")
-        queue_url = handlers.services().settings.jobs_queue_url
-        messages = handlers.services().sqs.receive_message(
+        queue_url = process_services().settings.jobs_queue_url
+        messages = process_services().sqs.receive_message(
             QueueUrl=queue_url, MessageSystemAttributeNames=["All"]
         )["Messages"]
         queue_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
         assert call_worker(to_event(messages, queue_arn, "us-east-1")) == {"batchItemFailures": []}
-        assert handlers.services().settings.bedrock_region == "us-west-2"  # from the stack's environment
+        assert process_services().settings.bedrock_region == "us-west-2"  # from the stack's environment
         [invocation] = bedrock_runtime.invocations
         assert invocation.model_id == model_id and invocation.body["aspect_ratio"] == "16:9"
         assert "/us-west-2/bedrock/aws4_request" in invocation.headers["authorization"]
@@ -996,7 +997,7 @@ def test_a_stack_deployed_for_bedrock_grants_its_model_and_draws_with_it(
         assert [b["type"] for b in update.args["blocks"]].count("image") == 1
     finally:
         recorder.stop()
-        handlers.reset()
+        reset_process_services()
 
 
 # Resource types the asynchronous stack adds that moto's CloudFormation does not model either.
@@ -1056,10 +1057,10 @@ def test_a_stack_deployed_for_the_async_endpoint_submits_and_its_notifier_delive
         def become(function: str) -> None:
             for key, value in {**_function_env(lam, function, stack), **runtime}.items():
                 monkeypatch.setenv(key, value)
-            handlers.reset()
+            reset_process_services()
 
         def event_of(queue_url: str) -> dict[str, Any]:
-            messages = handlers.services().sqs.receive_message(
+            messages = process_services().sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
             )["Messages"]
             return to_event(
@@ -1069,14 +1070,14 @@ def test_a_stack_deployed_for_the_async_endpoint_submits_and_its_notifier_delive
         become("HttpFunction")
         assert call_http(command_event("a cyborg tiger --seed 5"))["statusCode"] == 200
         become("WorkerFunction")
-        assert call_worker(event_of(handlers.services().settings.jobs_queue_url)) == {"batchItemFailures": []}
+        assert call_worker(event_of(process_services().settings.jobs_queue_url)) == {"batchItemFailures": []}
         [request] = endpoint.requests
         assert request.input_location.startswith(f"s3://{bucket}/async-inputs/")
         assert recorder.calls_to("chat.update") == []
 
         endpoint.work()
         become("NotifierFunction")
-        notifications = handlers.services().settings.notifications_queue_url
+        notifications = process_services().settings.notifications_queue_url
         assert notifications == created["NotificationsQueue"]["PhysicalResourceId"]
         notifier = LocalContext("imagine-notifier", "NotifierFunction")
         assert dict(handlers.notifier_handler(event_of(notifications), notifier)) == {"batchItemFailures": []}
@@ -1087,7 +1088,7 @@ def test_a_stack_deployed_for_the_async_endpoint_submits_and_its_notifier_delive
     finally:
         recorder.stop()
         endpoint.stop()
-        handlers.reset()
+        reset_process_services()
 
 
 # ---- the Slack app manifest -------------------------------------------------------------------
@@ -1154,7 +1155,7 @@ def test_the_async_requests_and_answers_expire_soon_and_only_their_users_delete_
     cfn: dict[str, Any],
 ) -> None:
     """async-inputs/ holds every prompt and async-outputs/ / async-failures/ every answer. The
-    notifier and the sweep delete them once used, Delete what is left (bot/notifier.py,
+    notifier and the sweep delete them once used, Delete what is left (bot/worker/async_answers.py,
     bot/usecases/delete.py); a lifecycle rule on each prefix catches what a crash left, soon
     after the longest a job can wait on the endpoint, and long before the images' own."""
     from bot.backends.sagemaker_async import (

@@ -11,7 +11,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE
-from bot.local.slack_recorder import Call
+from bot.local.slack.recorder import Call
+from bot.services import reset_process_services
 from tests.conftest import Stack, call_http, call_worker, command_event, http_event, open_link, use_up
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
 
@@ -25,9 +26,7 @@ def use_sagemaker(
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd-21-base")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
-    from bot import handlers
-
-    handlers.reset()
+    reset_process_services()
     return sagemaker
 
 
@@ -88,9 +87,8 @@ def test_placeholder_job_posts_one_image_with_a_working_link(env: Stack) -> None
 
 def test_bytes_mode_serves_the_jpeg_itself(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGE_LINK_MODE", "bytes")
-    from bot import handlers
 
-    handlers.reset()
+    reset_process_services()
     call_http(command_event("a lighthouse at dusk"))
     call_worker(env.sqs_event())
     [jpeg] = env.stored().values()
@@ -215,8 +213,8 @@ def _json_documents(output: str) -> list[dict[str, Any]]:
 
 
 def _a_job(**changes: object) -> str:
-    from bot.jobs import Job
-    from bot.prompt import ImageRequest
+    from bot.model.job import Job
+    from bot.model.prompt import ImageRequest
 
     job = Job.new(team_id="T0LOCAL", channel_id="C0LOCAL", user_id="U0LOCAL",
                   request=ImageRequest(prompt="a cyborg tiger", seed=3))  # fmt: skip

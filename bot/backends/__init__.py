@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from bot.prompt import ImageRequest
+from bot.model.prompt import ImageRequest
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.config.settings import Settings
 
 
 class BackendError(Exception):
@@ -89,7 +89,7 @@ def for_backend(settings: Settings, request: ImageRequest, named: frozenset[str]
     if settings.image_backend != "bedrock":
         return Understood(request)
     from bot.backends.bedrock import fit
-    from bot.backends.bedrock_models import foundation_model
+    from bot.model.bedrock_models import foundation_model
 
     limits = settings.limits
     fitted = fit(

@@ -9,7 +9,7 @@ tests/fixtures/bedrock_*.json):
   (awsdocs/aws-doc-sdk-examples, python/example_code/bedrock-runtime/models/amazon_nova/
   amazon_nova_canvas/invoke_model.py and amazon_titan_image_generator/invoke_model.py). A prompt
   their filters refuse is a ValidationException "This request has been blocked by our content
-  filters...". Both have reached their end of life (bot/backends/bedrock_models.py): the bot
+  filters...". Both have reached their end of life (bot/model/bedrock_models.py): the bot
   keeps them to say so when Bedrock refuses them.
 - Stability's Stable Image Ultra, Stable Image Core and SD3.5 Large take ``prompt``,
   ``negative_prompt``, ``aspect_ratio`` (an enumerated list), ``seed`` and ``output_format``,
@@ -21,7 +21,7 @@ tests/fixtures/bedrock_*.json):
 :func:`fit` is pure: the http function uses it to refuse what a model cannot take and to say
 which options it does not use, before anything is queued; the worker uses it again to build the
 body, so a job queued before a change of model is still drawn at a size the model takes. The
-models themselves, their ranges and their lifecycle are in bot/backends/bedrock_models.py.
+models themselves, their ranges and their lifecycle are in bot/model/bedrock_models.py.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from bot.backends import AwsError, BackendError, with_retries
-from bot.backends.bedrock_models import (
+from bot.model.bedrock_models import (
     NOVA_AREA,
     NOVA_MAX_SIDE,
     NOVA_MIN_SIDE,
@@ -49,7 +49,7 @@ from bot.backends.bedrock_models import (
     foundation_model,
     today,
 )
-from bot.prompt import ImageRequest, UsageNeeded
+from bot.model.prompt import ImageRequest, UsageNeeded
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient

@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.prompt import ImageRequest
+from bot.model.prompt import ImageRequest
 
 if TYPE_CHECKING:
     from PIL.ImageFont import FreeTypeFont, ImageFont

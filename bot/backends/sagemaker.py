@@ -16,7 +16,7 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from bot.backends import AwsError, BackendError, with_retries
-from bot.prompt import ImageRequest
+from bot.model.prompt import ImageRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient

@@ -9,14 +9,14 @@ queues it, renders it once an instance is up (an endpoint scaled to zero starts 
 writes the JumpStart answer to its S3OutputPath or what went wrong to its S3FailurePath, and
 publishes to its SNS success or error topic
 (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-check-predictions.html).
-bot/notifier.py takes it from there, and deletes the request and the answer once it has used
+bot/worker/async_answers.py takes it from there, and deletes the request and the answer once it has used
 them (the bucket's lifecycle rules on these prefixes, infra/template.yaml, catch what a crash left).
 
 A submission is made at most once per job and attempt. InvokeEndpointAsync's ``InferenceId`` is
 only a label ("The identifier for the inference request", botocore's model; the API reference,
 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html,
 promises no de-duplication by it), so a second call with the same id queues a second render.
-The job's record therefore says "submitted" before the call (bot/render.py), and only an answer
+The job's record therefore says "submitted" before the call (bot/worker/pipeline.py), and only an answer
 that proves nothing was queued takes that back: an error the service answered with, or a
 connection that never opened (:class:`SubmissionUnconfirmed` otherwise: the request may be
 queued, and the job waits for its answer).
@@ -33,8 +33,8 @@ from aws_lambda_powertools import Logger
 
 from bot.backends import AwsError, BackendError
 from bot.backends.sagemaker import ACCEPT, CONTENT_TYPE, request_body
-from bot.jobs import AsyncInference
-from bot.prompt import ImageRequest
+from bot.model.job import AsyncInference
+from bot.model.prompt import ImageRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -150,7 +150,7 @@ class SageMakerAsyncBackend:
 
     def write_request(self, job_id: str, request: ImageRequest) -> None:
         """Write the JumpStart request to S3, where the endpoint reads it. S3's errors are
-        raised as they are (bot/worker.py counts them as storage failures)."""
+        raised as they are (bot/worker/jobs_lane.py counts them as storage failures)."""
         body = json.dumps(request_body(request)).encode()
         self.s3.put_object(Bucket=self.bucket, Key=input_key(job_id), Body=body, ContentType=CONTENT_TYPE)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import messages
+from bot.blocks import messages
+from bot.blocks.messages import ACTION_PREFIX, ACTIONS_BLOCK
 from bot.listeners.views import OPEN_FAILED, open_modal
-from bot.messages import ACTION_PREFIX, ACTIONS_BLOCK
 from bot.services import Services
 from bot.usecases.delete import ask_delete
 from bot.usecases.follow_up import KINDS, follow_up

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest
 
-from bot import messages
+from bot.blocks import messages
 from bot.listeners.views import open_modal
 from bot.services import Services
 from bot.usecases.modal import command_form

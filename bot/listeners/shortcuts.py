@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import messages
+from bot.blocks import messages
 from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.services import Services
 from bot.usecases.modal import message_form

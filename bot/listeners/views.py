@@ -16,11 +16,11 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.form import MODAL_CALLBACK, SHARE_CALLBACK
 from bot.services import Services
-from bot.slack_client import error_code
+from bot.slack.client import error_code
 from bot.usecases.modal import Submission, submit
 from bot.usecases.share import share_submitted
-from bot.views import MODAL_CALLBACK, SHARE_CALLBACK
 
 logger = Logger(service="imagine", child=True)
 
@@ -51,7 +51,7 @@ def submission_of(body: dict[str, Any], view: dict[str, Any]) -> Submission:
         view_id=str(view.get("id") or ""),
         private_metadata=str(view.get("private_metadata") or ""),
         values=(state or {}).get("values"),
-        # Only a view that asked for one gets a response_url (bot/views.py, "Post in").
+        # Only a view that asked for one gets a response_url (bot/blocks/form.py, "Post in").
         response_urls=body.get("response_urls"),
     )
 

@@ -29,12 +29,12 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.local import cost
+from bot.ops import cost
 
 if TYPE_CHECKING:
-    from bot.jobs import Job
     from bot.local.poller import EventSources
-    from bot.local.slack_recorder import Call, SlackRecorder
+    from bot.local.slack.recorder import Call, SlackRecorder
+    from bot.model.job import Job
 
 OUT = Path("imagine-out")
 STATE = OUT / "local.json"  # where `run` tells `send` its address and signing secret
@@ -120,11 +120,11 @@ def _quiet_logs(*, verbose: bool, metrics: bool) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.handlers import services
     from bot.local.playground import playground_for
     from bot.local.poller import EventSources
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
+    from bot.services import process_services as services
 
     prompt = " ".join(args.prompt) or DEFAULT_PROMPT
     # The playground's usual address when it is free, so the link printed at the end is the one
@@ -439,7 +439,7 @@ def _job_id_on(message: dict[str, Any]) -> str:
 
 def _job_on(message: dict[str, Any]) -> Job | None:
     """The job record behind a result, as the bot keeps it (where it went, what it was asked)."""
-    from bot.handlers import services
+    from bot.services import process_services as services
 
     job_id = _job_id_on(message)
     found = services().store.find(job_id) if job_id else None
@@ -502,11 +502,11 @@ def _open_link(link: str) -> tuple[bytes, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.handlers import services
     from bot.local.playground import playground_for
     from bot.local.poller import EventSources
     from bot.local.server import LocalServer
     from bot.local.stack import LocalStack
+    from bot.services import process_services as services
 
     try:
         server = LocalServer(args.port).start()
@@ -579,7 +579,7 @@ def _send_to(state: dict[str, str], prompt: str, wait: float) -> int:
 
 def _wait_for_result(recorder: str, earlier: int, wait: float) -> int:
     """Show this command's result once the recorder has it (calls before ``earlier`` are older)."""
-    from bot.local.slack_recorder import Call
+    from bot.local.slack.recorder import Call
 
     deadline = time.time() + wait
     while time.time() < deadline:
@@ -627,8 +627,8 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    from bot.handlers import services
     from bot.local.provision import provision
+    from bot.services import process_services as services
 
     if not (os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("JOBS_QUEUE_URL")):
         print("set AWS_ENDPOINT_URL (or JOBS_QUEUE_URL and AWS credentials) first", file=sys.stderr)
@@ -665,9 +665,9 @@ def _manifest(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     """One sweep of the stack the environment names (its settings as the notifier's), printing
     what became of each waiting job."""
-    from bot.handlers import services
-    from bot.notifier import sweep
-    from bot.settings import SettingsError
+    from bot.config.env import SettingsError
+    from bot.services import process_services as services
+    from bot.worker.async_answers import sweep
 
     try:
         swept_jobs = sweep(services())
@@ -688,7 +688,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _redrive(args: argparse.Namespace) -> int:
     import boto3
 
-    from bot.worker import redrive
+    from bot.ops.redrive import redrive
 
     queue_url, dead_letter_queue_url = args.queue_url, args.dead_letter_queue_url
     if args.stack:

@@ -117,7 +117,7 @@ def open_connection_url(web: WebClient, token: str) -> str:
 
 
 def web_api_url(env: Mapping[str, str]) -> str:
-    from bot.settings import SLACK_API_DEFAULT
+    from bot.config.settings import SLACK_API_DEFAULT
 
     return (env.get("SLACK_API_URL", "").strip() or SLACK_API_DEFAULT).rstrip("/") + "/"
 
@@ -175,8 +175,8 @@ def _serve(tokens: Tokens, auth: Mapping[str, Any], url: str) -> int:
         started.append(("moto" if stack.moto else "the local stack", stack.stop))
         handler = _connect(tokens, url)
         started.append(("the Socket Mode connection", handler.client.close))
-        from bot.handlers import services
         from bot.local.poller import EventSources
+        from bot.services import process_services as services
 
         # Both queues, in turn, as `imagine-bot run` does.
         poller = EventSources.of(services(), wait_seconds=1)
@@ -198,7 +198,7 @@ def _serve(tokens: Tokens, auth: Mapping[str, Any], url: str) -> int:
 
 
 def _backend() -> str:
-    from bot.handlers import services
+    from bot.services import process_services as services
 
     settings = services().settings
     endpoint = f" ({settings.sagemaker_endpoint_name})" if settings.sagemaker_endpoint_name else ""
@@ -242,7 +242,7 @@ def _connect(tokens: Tokens, url: str) -> SocketModeHandler:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
-    from bot.handlers import services
+    from bot.services import process_services as services
 
     handler = SocketModeHandler(build_app(services()), tokens.app)
     handler.client.wss_uri = url

@@ -179,7 +179,7 @@ class Sweeper(_Polling):
 
 
 def dead_letter_watch(every: float = SWEEP_EVERY_SECONDS) -> Sweeper:
-    """The worker's DeadLetters schedule (bot/dead_letters.py). Its first call comes after
+    """The worker's DeadLetters schedule (bot/worker/dead_letters.py). Its first call comes after
     ``every``, as a rate schedule's does, so a short-lived drain never runs it."""
     return Sweeper(every, _worker, WORKER_FUNCTION, WORKER_RESOURCE, at_start=False)
 

@@ -1,7 +1,7 @@
 """Start the embedded default: moto on loopback for S3/SQS/DynamoDB, the Slack recorder, and
 settings that point the bot at them. The recorder downloads every image link of a message as
 Slack does, from loopback hosts only: PUBLIC_BASE_URL must be the local server for its images to
-be accepted (bot.local.slack_recorder). Whatever the environment already names is left alone:
+be accepted (bot.local.slack.recorder). Whatever the environment already names is left alone:
 set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` and ``TASKS_QUEUE_URL`` for other AWS resources,
 ``SLACK_BOT_TOKEN`` for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint. With
 ``IMAGE_BACKEND=sagemaker-async``, the notifications queue and the endpoint's two topics are made
@@ -15,7 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.local.slack_recorder import SlackRecorder
+from bot.local.slack.recorder import SlackRecorder
 
 LOCAL_DEFAULTS = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -67,17 +67,17 @@ class LocalStack:
         if env.get("SAGEMAKER_ENDPOINT_NAME"):
             env.setdefault("IMAGE_BACKEND", "sagemaker")
 
-        from bot import handlers
         from bot.local.provision import provision
+        from bot.services import process_services, reset_process_services
 
-        handlers.reset()
-        provisioned = provision(handlers.services())
+        reset_process_services()
+        provisioned = provision(process_services())
         env["JOBS_QUEUE_URL"] = provisioned.queue_url
         env["TASKS_QUEUE_URL"] = provisioned.tasks_queue_url
         env["DEAD_LETTER_QUEUE_URL"] = provisioned.dead_letter_queue_url
         if provisioned.notifications is not None:  # the notifier's queue, which the local poller feeds it
             env["NOTIFICATIONS_QUEUE_URL"] = provisioned.notifications.queue_url
-        handlers.reset()
+        reset_process_services()
         return self
 
     def stop(self) -> None:

@@ -1,1 +1,1 @@
-"""Commands that act on a real deployment (``imagine-bot doctor``), apart from the local stack."""
+"""What an operator runs against a deployment: `imagine-bot doctor`, `redrive` and `cost`."""

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.backends.bedrock_models import LEGACY, active_ids, foundation_model, today, unavailable
 from bot.backends.sagemaker_async import FAILURE_PREFIX, OUTPUT_PREFIX
+from bot.model.bedrock_models import LEGACY, active_ids, foundation_model, today, unavailable
 from bot.ops.checks import FAIL, PASS, SKIP, WARN, Context, Deployment, Result, aws_error, why
 
 

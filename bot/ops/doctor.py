@@ -9,7 +9,7 @@ gives the exit code. No secret or token is ever part of a result.
 
 With ``--stack NAME`` the settings are the deployed worker's own (its Lambda configuration, found
 through the stack's resources) and the stack's outputs; without, the environment's, as the
-functions read them (bot/settings.py).
+functions read them (bot/config/settings.py).
 """
 
 from __future__ import annotations

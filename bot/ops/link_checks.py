@@ -7,7 +7,7 @@ import urllib.request
 from typing import Any
 
 from bot.ops.checks import FAIL, PASS, Context, Result, read_secret, why
-from bot.storage import image_link, job_id_of
+from bot.stores.images import image_link, job_id_of
 
 # A key no image is stored under (the shape of bot.storage.image_key), for a link check on a
 # bucket that holds no image yet: the route must accept its token and answer 404.

@@ -26,12 +26,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import messages
 from bot.backends.sagemaker_async import kept_objects
-from bot.jobs import AsyncInference, Job, Progress
+from bot.blocks import messages
+from bot.model.job import AsyncInference, Job, Progress
+from bot.model.task import Task
 from bot.services import Services
-from bot.slack_client import error_code
-from bot.tasks import Task
+from bot.slack.client import error_code
 from bot.usecases.follow_up import CLICK_MEMORY_SECONDS, GONE
 
 logger = Logger(service="imagine", child=True)

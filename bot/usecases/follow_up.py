@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from bot import messages
-from bot.jobs import Job, Progress
-from bot.prompt import MAX_IMAGES, MAX_SEED, ImageRequest
+from bot.blocks import messages
+from bot.model.job import Job, Progress
+from bot.model.prompt import MAX_IMAGES, MAX_SEED, ImageRequest
 from bot.services import Services
 from bot.usecases.placement import next_to_result
 from bot.usecases.queue_render import Answer, Ask, queue_render

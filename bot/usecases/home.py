@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from bot import home, messages
-from bot.guards import describe_reset, quota_day
-from bot.quotas import _team_key, _user_key
-from bot.storage import image_link
-from bot.tasks import Task
+from bot.blocks import home_tab, messages
+from bot.model.guards import describe_reset
+from bot.model.task import Task
+from bot.stores.images import image_link
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -67,17 +66,17 @@ def publish_home(services: Services, team_id: str, user_id: str, *, now: datetim
     shown = build(services, team_id, user_id, now, admin=is_admin(services, user_id))
     client = services.slack_client
     try:
-        client.views_publish(user_id=user_id, view=home.view(shown))
+        client.views_publish(user_id=user_id, view=home_tab.view(shown))
     except Exception as error:
         if not _download_failed(error) or not any(item.thumbnail for item in shown.recent):
             raise
         # An image Slack could not fetch refuses the whole view: show the prompts without them.
         logger.warning("Slack could not fetch a thumbnail; the Home tab shows the prompts alone")
         bare = replace(shown, recent=tuple(replace(item, thumbnail="") for item in shown.recent))
-        client.views_publish(user_id=user_id, view=home.view(bare))
+        client.views_publish(user_id=user_id, view=home_tab.view(bare))
 
 
-def build(services: Services, team_id: str, user_id: str, now: datetime, *, admin: bool) -> home.Home:
+def build(services: Services, team_id: str, user_id: str, now: datetime, *, admin: bool) -> home_tab.Home:
     """What ``user_id``'s Home tab shows, read from the job and quota stores."""
     settings = services.settings
     guards = settings.guards
@@ -85,13 +84,13 @@ def build(services: Services, team_id: str, user_id: str, now: datetime, *, admi
     refusal = ""
     if guards.allowed_team_ids and team_id not in guards.allowed_team_ids:
         refusal = "Sorry, /imagine is not enabled for this workspace."
-    day = quota_day(now)
-    return home.Home(
+    quotas = services.quotas
+    return home_tab.Home(
         user_id=user_id,
         recent=recent(services, team_id, user_id, now),
-        mine=home.Count(_used(services, _user_key(team_id, user_id, day)), guards.daily_images_per_user),
+        mine=home_tab.Count(quotas.used_by_user(team_id, user_id, now), guards.daily_images_per_user),
         workspace=(
-            home.Count(_used(services, _team_key(team_id, day)), guards.daily_images_per_workspace)
+            home_tab.Count(quotas.used_by_workspace(team_id, now), guards.daily_images_per_workspace)
             if admin
             else None
         ),
@@ -105,12 +104,12 @@ def build(services: Services, team_id: str, user_id: str, now: datetime, *, admi
     )
 
 
-def recent(services: Services, team_id: str, user_id: str, now: datetime) -> tuple[home.Recent, ...]:
+def recent(services: Services, team_id: str, user_id: str, now: datetime) -> tuple[home_tab.Recent, ...]:
     """The person's recent finished jobs, newest first; deleted or expired ones left out."""
     settings = services.settings
     store = services.store
     images_kept_since = now.timestamp() - store.keep_days * 86400  # the bucket's lifecycle rule
-    shown: list[home.Recent] = []
+    shown: list[home_tab.Recent] = []
     for job_id in store.recent(team_id, user_id):
         found = store.find(job_id)
         if found is None:
@@ -125,7 +124,7 @@ def recent(services: Services, team_id: str, user_id: str, now: datetime) -> tup
             thumbnail = image_link(settings.public_base_url, settings.link_secret, progress.keys[0])
         message = progress.message
         shown.append(
-            home.Recent(
+            home_tab.Recent(
                 request=job.request,
                 created_at=job.created_at,
                 channel_id=job.channel_id,
@@ -141,7 +140,7 @@ def _permalink(services: Services, channel: str, ts: str) -> str:
     """The message's permalink, or "" when there is no message Slack will link to."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack_client import error_code
+    from bot.slack.client import error_code
 
     if not channel or not ts:
         return ""  # posted through a response_url: no ts to link to
@@ -158,7 +157,7 @@ def is_admin(services: Services, user_id: str) -> bool:
     sees their own usage only."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack_client import error_code
+    from bot.slack.client import error_code
 
     try:
         user = services.slack_client.users_info(user=user_id)["user"]
@@ -166,14 +165,6 @@ def is_admin(services: Services, user_id: str) -> bool:
         logger.warning("could not tell whether the person is a workspace admin", error=error_code(error))
         return False
     return bool(user.get("is_admin") or user.get("is_owner"))
-
-
-def _used(services: Services, key: str) -> int:
-    """Today's count under a quota key (bot/quotas.py writes it when a request is accepted)."""
-    item = services.dynamodb.get_item(
-        TableName=services.settings.jobs_table, Key={"pk": {"S": key}}, ConsistentRead=True
-    ).get("Item")
-    return int(item["used"]["N"]) if item and "used" in item else 0
 
 
 def _download_failed(error: Exception) -> bool:

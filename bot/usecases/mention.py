@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 
-from bot import messages
-from bot.guards import place_refusal
-from bot.jobs import Job
-from bot.prompt import UsageNeeded, parse, refine
+from bot.blocks import messages
+from bot.model.guards import place_refusal
+from bot.model.job import Job
+from bot.model.prompt import UsageNeeded, parse, refine
+from bot.model.task import Task
 from bot.services import Services
-from bot.tasks import Task
 from bot.usecases.queue_render import ALREADY_RECEIVED, Answer, Ask, queue_render
 
 logger = Logger(service="imagine", child=True)

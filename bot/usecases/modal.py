@@ -6,8 +6,8 @@ so the same places, blocked terms, quotas and one-job-per-request guarantee hold
 calls Slack: the listeners open the view and acknowledge with the answer.
 
 The job goes to the conversation picked in the form's "Post in" select, with the response_url
-Slack issued for it (bot/views.py): where the bot may not post, the worker answers through it,
-and where there is none either, by direct message (bot/poster.py).
+Slack issued for it (bot/blocks/form.py): where the bot may not post, the worker answers through it,
+and where there is none either, by direct message (bot/slack/poster.py).
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.guards import place_refusal
-from bot.jobs import Job
-from bot.prompt import InvalidFields, from_fields
-from bot.services import Services
-from bot.usecases.follow_up import GONE
-from bot.usecases.placement import next_to_result
-from bot.usecases.queue_render import ALREADY_RECEIVED, Ask, queue_render
-from bot.views import (
+from bot.blocks.form import (
     POST_IN,
     Target,
     chosen_conversation,
@@ -33,6 +26,13 @@ from bot.views import (
     prompt_from_message,
     response_url_for,
 )
+from bot.model.guards import place_refusal
+from bot.model.job import Job
+from bot.model.prompt import InvalidFields, from_fields
+from bot.services import Services
+from bot.usecases.follow_up import GONE
+from bot.usecases.placement import next_to_result
+from bot.usecases.queue_render import ALREADY_RECEIVED, Ask, queue_render
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 OUT_OF_DATE = "This form can no longer be used; close it and open a new one."

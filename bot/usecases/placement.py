@@ -6,8 +6,8 @@ conversation the result is in; the channel and the ts are therefore decided toge
 
 from __future__ import annotations
 
-from bot.guards import place_refusal
-from bot.jobs import Job
+from bot.model.guards import place_refusal
+from bot.model.job import Job
 from bot.services import Services
 
 
@@ -15,7 +15,7 @@ def next_to_result(services: Services, job: Job, where: dict[str, str]) -> tuple
     """The channel and thread ts for a render made from ``job``'s result, ``where`` being the
     result's message (its ``channel`` and ``ts``): that result's thread, in the conversation the
     result is in. A result the bot sent to the requester's DM (it could not post in the job's
-    conversation, bot/poster.py) is answered in that DM's thread, where the bot may post;
+    conversation, bot/slack/poster.py) is answered in that DM's thread, where the bot may post;
     should the DM not be enabled for /imagine, at the top of the job's own conversation."""
     delivered_in, ts = where.get("channel", job.channel_id), where.get("ts", "")
     if delivered_in == job.channel_id:

@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from bot import messages
 from bot.backends import for_backend
-from bot.guards import blocked_term, place_refusal
-from bot.jobs import Job
-from bot.prompt import ImageRequest, UsageNeeded, named_options, parse
-from bot.quotas import COMMAND_MEMORY_SECONDS
+from bot.blocks import messages
+from bot.model.guards import blocked_term, place_refusal
+from bot.model.job import Job
+from bot.model.prompt import ImageRequest, UsageNeeded, named_options, parse
+from bot.model.task import Task
 from bot.services import Services
-from bot.tasks import Task
+from bot.stores.quotas import COMMAND_MEMORY_SECONDS
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -165,7 +165,7 @@ def _noted(payload: messages.Payload, notes: tuple[str, ...]) -> messages.Payloa
 
 
 def _queue_status(services: Services, job: Job) -> None:
-    """Ask the tasks lane to post the job's "queued, N ahead" message (bot/render.py). Best
+    """Ask the tasks lane to post the job's "queued, N ahead" message (bot/worker/pipeline.py). Best
     effort: the job is queued already, and the worker posts its message when it starts."""
     try:
         services.tasks.send(Task("status", {"job": json.loads(job.to_json())},

@@ -7,7 +7,7 @@
   allowed before the acknowledgement); its submission queues the task (:func:`share_submitted`).
 
 The worker runs the task (:func:`run_share`): the result is posted with image blocks on its
-stable links (plain links when Slack cannot fetch them, as bot/delivery.py does), a permalink
+stable links (plain links when Slack cannot fetch them, as bot/worker/delivery.py does), a permalink
 back to the original (chat.getPermalink) and the result's buttons. Where the bot may not post
 (a private channel it is not in) the sharer is told why, ephemerally, where they clicked. Each
 copy is recorded with the job, so Delete removes it with the original.
@@ -26,18 +26,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import messages
-from bot.delivery import IMAGE_POST_BACKOFF
-from bot.guards import place_refusal
-from bot.jobs import Job, Progress
-from bot.poster import CHANNEL_CLOSED
+from bot.blocks import messages
+from bot.blocks.form import SHARE_TO, chosen_conversation, share_metadata, share_modal
+from bot.model.guards import place_refusal
+from bot.model.job import Job, Progress
+from bot.model.task import Task
 from bot.services import Services
-from bot.slack_client import error_code
-from bot.storage import image_link
-from bot.tasks import Task
+from bot.slack.client import error_code
+from bot.slack.poster import CHANNEL_CLOSED, IMAGE_POST_BACKOFF
+from bot.stores.images import image_link
 from bot.usecases.follow_up import CLICK_MEMORY_SECONDS, GONE
 from bot.usecases.modal import Submission
-from bot.views import SHARE_TO, chosen_conversation, share_metadata, share_modal
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -237,7 +236,7 @@ def _permalink(services: Services, where: dict[str, str]) -> str:
 
 def _post(services: Services, channel: str, build: Callable[[bool], messages.Payload]) -> dict[str, str]:
     """Post with image blocks (IMAGE_DELIVERY=link), waiting and trying again while Slack cannot
-    fetch an image, then with plain links: bot/delivery.py's way with the same refusal."""
+    fetch an image, then with plain links: bot/worker/delivery.py's way with the same refusal."""
     client = services.slack_client
 
     def post(payload: messages.Payload) -> dict[str, str]:

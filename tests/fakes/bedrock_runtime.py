@@ -60,7 +60,7 @@ from urllib.parse import quote, unquote
 
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
-from bot.prompt import ImageRequest
+from bot.model.prompt import ImageRequest
 from tests.fakes.bedrock_http import send_answer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

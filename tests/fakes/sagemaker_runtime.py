@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
-from bot.prompt import ImageRequest
+from bot.model.prompt import ImageRequest
 from tests.fakes.jumpstart_contract import header_problems, request_problems
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # 6291456, the service model's BodyBlob maximum

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from bot.local.playground.web import Playground
 
 if TYPE_CHECKING:
-    from bot.local.slack_recorder import SlackRecorder
+    from bot.local.slack.recorder import SlackRecorder
 
 __all__ = ["Playground", "playground_for"]
 

@@ -41,7 +41,7 @@ from bot.local.signing import (
 )
 
 if TYPE_CHECKING:
-    from bot.local.slack_recorder import SlackRecorder
+    from bot.local.slack.recorder import SlackRecorder
 
 COMMAND = "/imagine"
 _MENTION = re.compile(r"(?<![\w@])@imagine\b", re.IGNORECASE)  # what the composer turns into <@U0BOT>

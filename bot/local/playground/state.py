@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.local.slack_recorder import RecordedView, Said, SlackRecorder
+    from bot.local.slack.recorder import RecordedView, Said, SlackRecorder
 
 USER = "U0LOCAL"  # the person at the page, as bot.local.signing signs their requests
 CHANNEL = "C0LOCAL"

@@ -20,7 +20,7 @@ from bot.local.playground.actions import Actions, Refused
 from bot.local.playground.state import page_state
 
 if TYPE_CHECKING:
-    from bot.local.slack_recorder import SlackRecorder
+    from bot.local.slack.recorder import SlackRecorder
 
 Reply = tuple[int, dict[str, str], bytes]
 STATE = "/playground/state"

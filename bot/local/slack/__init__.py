@@ -1,2 +1,2 @@
-"""The pieces of the local Slack Web API stand-in (:mod:`bot.local.slack_recorder`): Block Kit
+"""The pieces of the local Slack Web API stand-in (:mod:`bot.local.slack.recorder`): Block Kit
 validation, the image fetcher, file uploads and ``response_url`` limits."""

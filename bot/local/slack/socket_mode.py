@@ -5,7 +5,7 @@ using-socket-mode, and the shapes slack_sdk's own tests use in
 tests/slack_sdk/socket_mode/mock_socket_mode_server.py):
 
 - ``attach(recorder)`` plays ``apps.connections.open`` in the Web API stand-in
-  (:class:`bot.local.slack_recorder.SlackRecorder`): an app-level token (``xapp-``) gets
+  (:class:`bot.local.slack.recorder.SlackRecorder`): an app-level token (``xapp-``) gets
   ``{"ok": true, "url": "ws://127.0.0.1:PORT/link/?ticket=..."}``; a bot or user token gets
   ``not_allowed_token_type`` (what Slack answers a bot token there: slack-ruby/slack-ruby-client
   issue 363), anything else ``invalid_auth``. The recorder's ``fail("apps.connections.open",
@@ -48,7 +48,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 from bot.local.signing import command_body
 
 if TYPE_CHECKING:
-    from bot.local.slack_recorder import SlackRecorder
+    from bot.local.slack.recorder import SlackRecorder
 
 APP_ID = "A0LOCAL"  # the api_app_id the signed requests of bot.local.signing carry too
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.prompt import (
+from bot.model.prompt import (
     MAX_GUIDANCE,
     MAX_IMAGES,
     MAX_SEED,
@@ -280,7 +280,7 @@ SHARE_TO = "imagine_share_to"  # the conversations_select's input block
 
 def share_modal(job_id: str, from_channel: str, headline: str) -> dict[str, Any]:
     """Share on a result in a channel: pick a conversation to post it in. ``headline`` is mrkdwn
-    already escaped (bot/messages.py). The picker lists public and private channels, no bots and
+    already escaped (bot/blocks/messages.py). The picker lists public and private channels, no bots and
     no DMs, and preselects nothing (a result is already where it was clicked)
     (docs.slack.dev/reference/block-kit/block-elements/select-menu-element#conversations_select,
     .../composition-objects/conversation-filter-object)."""

@@ -8,11 +8,11 @@ the two posts first: the job's record decides (:meth:`bot.jobs.JobStore.claim_me
 Each step records its outcome in the job store before the next begins, so a job delivered
 again (SQS is at-least-once, and a worker can die mid-job) reuses the message it already posted
 and the images it already stored instead of posting or rendering twice. Failures are raised;
-bot/worker.py decides between another delivery and giving up.
+bot/worker/jobs_lane.py decides between another delivery and giving up.
 
 With the asynchronous endpoint (IMAGE_BACKEND=sagemaker-async) the render stops once the request
 is submitted, its message saying "warming up the GPU" while the endpoint has no instance running
-(else "painting"); bot/notifier.py takes the answer from there, through the same second half:
+(else "painting"); bot/worker/async_answers.py takes the answer from there, through the same second half:
 :func:`store_images` and :func:`deliver_result`.
 """
 
@@ -28,15 +28,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 
-from bot import messages
 from bot.backends import Backend, BackendError
 from bot.backends.sagemaker_async import SubmissionUnconfirmed
-from bot.delivery import Result, deliver
-from bot.jobs import Job, Progress
-from bot.poster import CHANNEL_CLOSED, error_code
+from bot.blocks import messages
+from bot.config.env import SettingsError
+from bot.model.job import Job, Progress
 from bot.services import Services
-from bot.settings import SettingsError
-from bot.storage import image_key
+from bot.slack.poster import CHANNEL_CLOSED, error_code
+from bot.stores.images import image_key
+from bot.worker.delivery import Result, deliver
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")

@@ -1,7 +1,7 @@
 """Jobs and tasks that SQS itself moved to the dead-letter queue: told, recorded and filed.
 
 The worker files every job and task it gives up on in the dead-letter queue itself, with a
-``reason`` message attribute (bot/sqs_records.py), after telling the requester. SQS moves a
+``reason`` message attribute (bot/worker/sqs_records.py), after telling the requester. SQS moves a
 message there on its own too, once its receive count passes the queue's maxReceiveCount: a last
 receive that ended in a Lambda throttle (throttled receives count, which is why AWS advises a
 maxReceiveCount of at least 5 for a queue that feeds Lambda:
@@ -35,11 +35,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from bot.jobs import Job
-from bot.render import finished
-from bot.sqs_records import dead_letter
-from bot.tasks import Task, is_task, queue_name
-from bot.worker import give_up
+from bot.model.job import Job
+from bot.model.task import Task, is_task, queue_name
+from bot.worker.jobs_lane import give_up
+from bot.worker.pipeline import finished
+from bot.worker.sqs_records import dead_letter
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -57,8 +57,8 @@ NOT_RUN = (
 TASK_NOT_RUN = (
     "it was tried {tries} times, and each time the bot was too busy to take it or stopped before the end"
 )
-UNREADABLE_JOB = "the queued job could not be read"  # as the worker says (bot/worker.py)
-UNREADABLE_TASK = "the queued task could not be read"  # as the tasks lane says (bot/tasks.py)
+UNREADABLE_JOB = "the queued job could not be read"  # as the worker says (bot/worker/jobs_lane.py)
+UNREADABLE_TASK = "the queued task could not be read"  # as the tasks lane says (bot/model/task.py)
 # What a task's requester reads, by kind; kinds not here have nobody to tell (a notice is itself
 # what could not be said; the Home tab and a queued job's status have no one waiting on them).
 TELL_BY_KIND = {

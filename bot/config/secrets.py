@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from bot.settings import EnvReader, SettingsError
+from bot.config.env import EnvReader, SettingsError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider

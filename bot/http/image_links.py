@@ -7,9 +7,9 @@ only then: an image that exists costs nothing more.
 
 from __future__ import annotations
 
-from bot.http_events import Response, bytes_response, text_response
+from bot.http.events import Response, bytes_response, text_response
 from bot.services import Services
-from bot.storage import job_id_of, split_link_path, token_matches
+from bot.stores.images import job_id_of, split_link_path, token_matches
 
 
 def serve_image(services: Services, path: str) -> Response:

@@ -1,5 +1,5 @@
 """What may use the GPU: workspace and channel allowlists, blocked terms, and the arithmetic of
-daily quotas (pure; the counting itself lives in bot/quotas.py)."""
+daily quotas (pure; the counting itself lives in bot/stores/quotas.py)."""
 
 from __future__ import annotations
 

@@ -32,20 +32,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 
-from bot import messages
-from bot.poster import ResponseUrlRefused, error_code
-from bot.settings import SettingsError
-from bot.storage import image_link
+from bot.blocks import messages
+from bot.config.env import SettingsError
+from bot.slack.poster import IMAGE_POST_BACKOFF, ResponseUrlRefused, error_code
+from bot.stores.images import image_link
 
 if TYPE_CHECKING:
-    from bot.jobs import Job
+    from bot.model.job import Job
     from bot.services import Services
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
-
-# Waits before trying the image blocks again after Slack could not download an image.
-IMAGE_POST_BACKOFF = (1.0, 3.0)
 
 
 @dataclass(frozen=True)

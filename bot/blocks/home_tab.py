@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.jobs import RECENT_LIMIT
-from bot.messages import REFINING, escape
-from bot.prompt import ImageRequest
+from bot.blocks.messages import REFINING, escape
+from bot.model.job import RECENT_LIMIT
+from bot.model.prompt import ImageRequest
 
 View = dict[str, Any]
 Block = dict[str, Any]

@@ -14,7 +14,7 @@ an SQS body is ``{"Type": "Notification", "Message": "<the notification>", ...}`
      "eventName": "InferenceResult"}
 
 The inference id is the job id (bot/backends/sagemaker_async.py). A completed inference is read
-from S3 and finished exactly as a real-time render is (bot/render.py: the JPEGs stored under
+from S3 and finished exactly as a real-time render is (bot/worker/pipeline.py: the JPEGs stored under
 the job's keys, the same message and fallbacks); a failed one is given up as the worker gives
 up (the requester told, the quota refunded, the job filed in the dead-letter queue), with the
 endpoint's failureReason as the reason. Both run under the job's idempotency claim, so the same
@@ -46,11 +46,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from bot.backends import BackendError
 from bot.backends.sagemaker import decode_response
 from bot.backends.sagemaker_async import SageMakerAsyncBackend, key_in, split_location
-from bot.jobs import AsyncInference, Job, Progress
-from bot.render import deliver_result, finished, store_images, stored_already
-from bot.sqs_records import dead_letter
-from bot.storage import ImageStore
-from bot.worker import AlreadyInProgress, carry, claimed, classify, give_up, run_once
+from bot.model.job import AsyncInference, Job, Progress
+from bot.stores.images import ImageStore
+from bot.worker.jobs_lane import AlreadyInProgress, carry, claimed, give_up, run_once
+from bot.worker.pipeline import deliver_result, finished, store_images, stored_already
+from bot.worker.retry import classify
+from bot.worker.sqs_records import dead_letter
 
 if TYPE_CHECKING:
     from bot.services import Services

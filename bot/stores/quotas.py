@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.guards import Guards, quota_day, quota_refusal, quota_resets
+from bot.model.guards import Guards, quota_day, quota_refusal, quota_resets
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -142,6 +142,13 @@ class QuotaStore:
             self.dynamodb.delete_item(
                 TableName=self.table, Key={"pk": {"S": f"command#{team_id}#{command_id}"}}
             )
+
+    def used_by_user(self, team_id: str, user_id: str, now: datetime) -> int:
+        """The images counted for the person on ``now``'s UTC day."""
+        return self._used(_user_key(team_id, user_id, quota_day(now)))
+
+    def used_by_workspace(self, team_id: str, now: datetime) -> int:
+        return self._used(_team_key(team_id, quota_day(now)))
 
     def _used(self, key: str) -> int:
         item = self.dynamodb.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get(

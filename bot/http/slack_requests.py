@@ -10,7 +10,7 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from slack_bolt.request import BoltRequest
 
 from bot.app import build_app
-from bot.http_events import Event, Response
+from bot.http.events import Event, Response
 from bot.services import Services
 
 # Slack sends Unix seconds as a plain decimal integer. Anything else could not have come from
@@ -82,7 +82,7 @@ class SlackHandler:
 
     Bolt takes the signing secret once, when the app is built, so a new secret gets a new app.
     A request that fails the signature check may have been signed with a secret stored moments
-    ago: the Slack secret is read again (at most once every few seconds, see bot/secrets.py)
+    ago: the Slack secret is read again (at most once every few seconds, see bot/config/secrets.py)
     and, if the signing secret changed, the same request is checked once more with it, so the
     first command after a rotation already succeeds.
     """

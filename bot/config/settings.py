@@ -1,7 +1,7 @@
 """Settings from the environment, with secrets optionally held in AWS Secrets Manager.
 
 Every variable is documented in the README. Secrets are kept out of ``repr`` so a logged
-settings object can never leak them. The secrets themselves are read by bot/secrets.py, which
+settings object can never leak them. The secrets themselves are read by bot/config/secrets.py, which
 also keeps them current while a container lives.
 """
 
@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from bot.guards import Guards
-from bot.prompt import PromptLimits
+from bot.config.env import EnvReader, SettingsError
+from bot.model.guards import Guards
+from bot.model.prompt import PromptLimits
 
 if TYPE_CHECKING:
-    from bot.secrets import SecretValues
+    from bot.config.secrets import SecretValues
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 BACKENDS = ("sagemaker", "placeholder", "bedrock", "sagemaker-async")
@@ -27,10 +28,6 @@ LINK_MODES = ("redirect", "bytes")
 DELIVERY_MODES = ("link", "upload")
 
 logger = Logger(service="imagine", child=True)
-
-
-class SettingsError(RuntimeError):
-    """A setting is missing or malformed. The message names the variable, never its value."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class Settings:
         """The settings the environment names; ``secrets`` are read from it too when not given."""
         env = os.environ if env is None else env
         if secrets is None:
-            from bot.secrets import SecretSource  # it reads its variables with EnvReader below
+            from bot.config.secrets import SecretSource  # it reads its variables with EnvReader below
 
             secrets = SecretSource(env).current()
         reader = EnvReader(env)
@@ -139,67 +136,11 @@ class Settings:
         )
 
 
-class EnvReader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def optional(self, name: str, default: str) -> str:
-        value = self.env.get(name, "").strip()
-        return value or default
-
-    def required(self, name: str) -> str:
-        value = self.env.get(name, "").strip()
-        if not value:
-            raise SettingsError(f"{name} is not set")
-        return value
-
-    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
-        value = self.optional(name, default).lower()
-        if value not in allowed:
-            raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
-        return value
-
-    def id_list(self, name: str) -> frozenset[str]:
-        """Comma-separated Slack ids; empty means no restriction."""
-        return frozenset(part.strip().upper() for part in self.env.get(name, "").split(",") if part.strip())
-
-    def term_list(self, name: str) -> tuple[str, ...]:
-        return tuple(part.strip().lower() for part in self.env.get(name, "").split(",") if part.strip())
-
-    def seconds_list(self, name: str, default: tuple[int, ...], high: int) -> tuple[int, ...]:
-        """Comma-separated whole seconds, each from 0 to ``high``."""
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        parts = [part.strip() for part in raw.split(",")]
-        if not all(part.isascii() and part.isdigit() and int(part) <= high for part in parts):
-            raise SettingsError(f"{name} must be whole seconds from 0 to {high}, comma-separated")
-        return tuple(int(part) for part in parts)
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        return int(self._bounded(name, default, low, high, int))
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        return float(self._bounded(name, default, low, high, float))
-
-    def _bounded(self, name: str, default: float, low: float, high: float, kind: type) -> float:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a {kind.__name__}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{name} must be between {low} and {high}")
-        return float(value)
-
-
 def _check_bedrock_model(model_id: str) -> None:
     """Refuse an id the bot cannot draw with (unknown, or a profile AWS does not offer). A known
     model past its end of life is accepted with a warning: Bedrock's refusal decides at run time
     and is said in each job's thread, while the bot still answers Slack and serves image links."""
-    from bot.backends.bedrock_models import retirement_warning, today, unavailable  # pure, no client
+    from bot.model.bedrock_models import retirement_warning, today, unavailable  # pure, no client
 
     if not model_id:
         raise SettingsError("BEDROCK_MODEL_ID is required when IMAGE_BACKEND=bedrock")

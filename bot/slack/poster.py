@@ -13,10 +13,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot import messages
-from bot.jobs import Job
-from bot.messages import Payload
-from bot.slack_client import error_code
+from bot.blocks import messages
+from bot.blocks.messages import Payload
+from bot.model.job import Job
+from bot.slack.client import error_code
+
+# Waits before trying the image blocks again after Slack could not download an image.
+IMAGE_POST_BACKOFF = (1.0, 3.0)
 
 logger = Logger(service="imagine", child=True)
 
@@ -70,7 +73,7 @@ class SlackPoster:
         """Post the job's message; return where it lives, for :meth:`update` and :meth:`reply`.
 
         A status note the response_url refuses is let go (the result finds another way, see
-        bot/delivery.py); with ``must_arrive`` the refusal is raised, for the caller to send it
+        bot/worker/delivery.py); with ``must_arrive`` the refusal is raised, for the caller to send it
         another way.
         """
         try:

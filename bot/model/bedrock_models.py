@@ -108,7 +108,7 @@ SD35_LARGE = Model(
 )  # fmt: skip
 # Every model the bot knows, retired ones included (to say so by name); the first is the default.
 # Stable Image Core is the default: Active, the cheapest of the three per image ($0.04, against
-# $0.08 for SD3.5 Large and $0.14 for Ultra: bot/local/prices.json), quick enough for a chat,
+# $0.08 for SD3.5 Large and $0.14 for Ultra: bot/ops/prices.json), quick enough for a chat,
 # and it takes the negative prompt `--no` sends.
 MODELS = {m.model_id: m for m in (STABLE_IMAGE_CORE, STABLE_IMAGE_ULTRA, SD35_LARGE, NOVA_CANVAS, TITAN_V2)}
 DEFAULT_MODEL_ID = STABLE_IMAGE_CORE.model_id

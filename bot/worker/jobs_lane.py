@@ -25,20 +25,18 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from bot import messages
-from bot.backends import BackendError
-from bot.delivery import IMAGE_POST_BACKOFF
-from bot.jobs import Job, Progress
-from bot.poster import ResponseUrlRefused, error_code
-from bot.render import finished, render
+from bot.blocks import messages
+from bot.config.settings import Settings
+from bot.model.job import Job, Progress
 from bot.services import Services
-from bot.settings import Settings, SettingsError
-from bot.sqs_records import dead_letter, hand_back
+from bot.slack.poster import IMAGE_POST_BACKOFF, ResponseUrlRefused
+from bot.worker import retry
+from bot.worker.pipeline import finished, render
+from bot.worker.sqs_records import dead_letter, hand_back
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
 
-IDEMPOTENCY_SECONDS = 86400
 GIVE_UP_SECONDS = 5.0  # kept at the end of an invocation to tell the requester and file the job
 # Planning figures for a render's time outside the endpoint. They are what these steps take
 # when the services answer in the normal course, not bounds: a Slack call that hangs until the
@@ -46,11 +44,6 @@ GIVE_UP_SECONDS = 5.0  # kept at the end of an invocation to tell the requester 
 STORE_SECONDS = 5.0  # the JPEGs into S3 and the job's progress into the job store
 SLACK_CALL_SECONDS = 2.0  # one Web API call, Slack's download of the message's images included
 INTERRUPTED = "the render was interrupted (its worker stopped) and could not be finished in time"
-# Slack errors that no retry will change.
-_SLACK_PERMANENT = {
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
-    "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "invalid_blocks",
-}  # fmt: skip
 
 
 class AlreadyInProgress(Exception):
@@ -63,6 +56,9 @@ class AlreadyInProgress(Exception):
 
 class Interrupted(Exception):
     """A job still claimed by a delivery that stopped, found on the last delivery too late."""
+
+    retryable = False
+    reason = INTERRUPTED
 
 
 def handle_record(services: Services, record: SQSRecord, context: Any) -> None:
@@ -93,10 +89,10 @@ def carry(
     record as every job's is settled: done, handed back for a later delivery after a backoff,
     or given up (the requester told, ``body`` filed in the dead-letter queue with the reason).
     ``final`` says this is the record's last allowed delivery. The worker carries jobs to be
-    rendered this way, and bot/notifier.py the answers of the asynchronous endpoint."""
+    rendered this way, and bot/worker/async_answers.py the answers of the asynchronous endpoint."""
     receives = int(record.attributes.approximate_receive_count or 1)
     final = receives >= services.settings.max_receive_count
-    delay = backoff(receives, services.settings.retry_backoff_seconds)
+    delay = retry.backoff(receives, services.settings.retry_backoff_seconds)
     try:
         step(final)
     except AlreadyInProgress as busy:
@@ -106,7 +102,7 @@ def carry(
         hand_back(services, queue_url, record, lapses_in if lapses_in is not None else delay)
         raise
     except Exception as error:
-        retryable, reason = classify(error)
+        retryable, reason = retry.classify(error)
         if retryable and not final:
             logger.warning("will retry", reason=reason, receive_count=receives, retry_in=delay)
             metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
@@ -116,11 +112,6 @@ def carry(
         logger.append_keys(error=type(error).__name__)  # for whoever reads the log, never the user
         give_up(services, job, reason)
         _dead_letter(services, body, reason, record)
-
-
-def backoff(receives: int, steps: tuple[int, ...]) -> int:
-    """Seconds until the next delivery after a retryable failure on delivery ``receives``."""
-    return steps[min(max(receives, 1), len(steps)) - 1]
 
 
 def _show_retrying(services: Services, job: Job, reason: str, seconds: int, error: Exception) -> None:
@@ -228,7 +219,7 @@ def _one_attempt_seconds(settings: Settings, images: int) -> float:
 
 
 def delivery_seconds(images: int) -> float:
-    """The longest delivering ``images`` may take (bot/delivery.py at its worst): the image
+    """The longest delivering ``images`` may take (bot/worker/delivery.py at its worst): the image
     blocks sent 1 + len(IMAGE_POST_BACKOFF) times with those waits between, then the upload
     (files.getUploadURLExternal and the upload for each image, files.completeUploadExternal),
     the message that says where the images went, and one call more for the way to the
@@ -240,32 +231,18 @@ def delivery_seconds(images: int) -> float:
 def run_once(
     services: Services, job: Job, context: Any, work: Callable[[Job], Progress], *, name: str
 ) -> None:
-    """``work(job)`` guarded by Powertools Idempotency on the job id (and its redrive count):
-    one run at a time and one that completes per job, for each ``name`` (the render, the
-    asynchronous answer's delivery). :class:`AlreadyInProgress` while another run holds it."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    """``work(job)`` once per job id and redrive count, for each ``name`` (the render, the
+    asynchronous answer's delivery); :class:`AlreadyInProgress` while another run holds it."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-    config = IdempotencyConfig(
-        event_key_jmespath="[job_id, redrives]",
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-        raise_on_no_idempotency_key=True,
-    )
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        config.register_lambda_context(context)
+    def step(payload: dict[str, Any]) -> dict[str, str]:
+        return {"status": work(Job.from_json(json.dumps(payload))).status}
 
-    def step(job: dict[str, Any]) -> dict[str, str]:
-        progress = work(Job.from_json(json.dumps(job)))
-        return {"status": progress.status}
-
-    # The idempotency record's key starts with the function's module and qualified name.
-    step.__name__ = step.__qualname__ = name
-    guarded = idempotent_function(
-        data_keyword_argument="job", persistence_store=services.idempotency, config=config
-    )(step)
     payload = json.loads(job.to_json())
     try:
-        guarded(job=payload)
+        retry.run_once(
+            services.idempotency, step, payload, key="[job_id, redrives]", name=name, context=context
+        )
     except IdempotencyAlreadyInProgressError:
         raise AlreadyInProgress(job.job_id, _claim_lapses_at(services, payload)) from None
 
@@ -279,31 +256,6 @@ def _claim_lapses_at(services: Services, payload: dict[str, Any]) -> float | Non
         return None  # gone since (finished or released) or unreadable: the caller backs off
     expiry = record.in_progress_expiry_timestamp if record is not None else None
     return float(expiry) / 1000 if expiry is not None else None  # a Decimal, as DynamoDB numbers are
-
-
-def classify(error: Exception) -> tuple[bool, str]:
-    """Whether a later delivery could succeed, and the reason in words for the requester."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
-    from botocore.exceptions import BotoCoreError, ClientError
-    from slack_sdk.errors import SlackApiError
-
-    if isinstance(error, IdempotencyPersistenceLayerError) and isinstance(error.__cause__, Exception):
-        return classify(error.__cause__)  # the job store's own error, wrapped by Powertools
-    if isinstance(error, Interrupted):
-        return False, INTERRUPTED
-    if isinstance(error, BackendError):
-        return error.retryable, error.reason
-    if isinstance(error, SettingsError):
-        return False, "the bot is not configured correctly (an administrator has been told in the logs)"
-    if isinstance(error, SlackApiError):
-        code = error_code(error)
-        return code not in _SLACK_PERMANENT, f"Slack refused the message ({code or 'unknown error'})"
-    if isinstance(error, ClientError):
-        service = error.operation_name
-        return True, f"a storage service failed ({service})"
-    if isinstance(error, BotoCoreError | OSError):
-        return True, "a storage service could not be reached"
-    return True, "an unexpected error"
 
 
 def give_up(services: Services, job: Job, reason: str) -> None:
@@ -330,7 +282,7 @@ def give_up(services: Services, job: Job, reason: str) -> None:
             services.slack.post(job, messages.failure_reply(reason), must_arrive=True)
     except ResponseUrlRefused:
         # A channel closed to the bot whose response_url is used up or expired: as for a
-        # result (bot/delivery.py), the requester hears it from the bot directly.
+        # result (bot/worker/delivery.py), the requester hears it from the bot directly.
         _tell_by_direct_message(services, job, reason)
     except Exception:
         logger.exception("could not tell the requester")
@@ -358,38 +310,3 @@ def _tell_by_direct_message(services: Services, job: Job, reason: str) -> None:
 
 def _dead_letter(services: Services, body: str, reason: str, record: SQSRecord) -> None:
     dead_letter(services, body, reason, record)
-
-
-def redrive(
-    sqs: Any, dead_letter_queue_url: str, queue_url: str, *, limit: int = 1000
-) -> list[tuple[str, str]]:
-    """Move dead-lettered jobs back to the jobs queue, each marked as redriven so it runs again.
-
-    Returns (job id or message id, reason) for each job moved.
-    """
-    moved: list[tuple[str, str]] = []
-    started = time.monotonic()
-    while len(moved) < limit and time.monotonic() - started < 300:
-        batch = sqs.receive_message(
-            QueueUrl=dead_letter_queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not batch:
-            break
-        for message in batch:
-            reason = (
-                message.get("MessageAttributes", {})
-                .get("reason", {})
-                .get("StringValue", "(no reason recorded)")
-            )
-            try:
-                job = Job.from_json(message["Body"]).redriven()
-                body, name = job.to_json(), job.job_id
-            except (ValueError, KeyError, TypeError):
-                body, name = message["Body"], message["MessageId"]
-            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
-            sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
-            moved.append((name, reason))
-    return moved

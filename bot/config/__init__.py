@@ -1,0 +1,1 @@
+"""Settings from the environment and the secrets they name: read once, checked, kept current."""

@@ -1,0 +1,1 @@
+"""Where state lives: the jobs and quotas in DynamoDB, the images in S3, the queues in SQS."""
