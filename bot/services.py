@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from bot.config.env import SettingsError
@@ -33,6 +33,13 @@ if TYPE_CHECKING:
     from bot.stores.jobs import JobStore
     from bot.stores.queues import JobQueue, TaskQueue
     from bot.stores.quotas import QuotaStore
+
+
+@cache
+def _shared_loader() -> Any:
+    from botocore.loaders import create_loader
+
+    return create_loader()
 
 
 class Services:
@@ -86,8 +93,13 @@ class Services:
     @cached_property
     def _session(self) -> Any:
         import boto3
+        import botocore.session
 
-        return boto3.session.Session()
+        # A session of its own (it reads the settings now), with the process's one loader: the
+        # service models are JSON files botocore reads and parses once per loader, ~40 ms each.
+        botocore_session = botocore.session.Session()
+        botocore_session.register_component("data_loader", _shared_loader())
+        return boto3.session.Session(botocore_session=botocore_session)
 
     @property
     def region(self) -> str:

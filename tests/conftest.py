@@ -204,6 +204,8 @@ def env(
         "LINK_SECRET": LINK_SECRET,
         "IMAGE_BACKEND": "placeholder",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # No real waits: a test that needs them sets its own (and checks what was asked for).
+        "IMAGE_DOWNLOAD_RETRY_SECONDS": "0,0",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

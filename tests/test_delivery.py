@@ -15,6 +15,7 @@ import json
 import pytest
 from slack_sdk.webhook import WebhookClient
 
+from bot.config.env import SettingsError
 from bot.local.poller import Poller
 from bot.local.slack.recorder import Call
 from bot.services import process_services, reset_process_services
@@ -63,6 +64,45 @@ def test_image_downloads_failing_twice_are_retried_into_image_blocks(
     assert len(sagemaker.invocations) == 1
     assert world.slack.files == []
     assert world.dead_letters() == []
+
+
+def test_the_waits_between_image_posts_are_the_settings_and_fit_the_workers_budget(
+    world: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMAGE_DOWNLOAD_RETRY_SECONDS sets the waits (asked for, not slept through here: the wait is
+    the sleep handed in), and the worker's time budget counts them."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
+
+    from bot.config.settings import Settings
+    from bot.slack.poster import post_with_images
+    from bot.worker.jobs_lane import delivery_seconds
+
+    refusal = {"ok": False, "error": "invalid_blocks",
+               "errors": ["downloading image failed [json-pointer:/blocks/1/image_url]"]}  # fmt: skip
+    answers: list[dict[str, object]] = [refusal, refusal, {"ok": True}]
+    slept: list[float] = []
+
+    def post() -> str:
+        answer = answers.pop(0)
+        if not answer["ok"]:
+            response = SlackResponse(client=None, http_verb="POST", api_url="", req_args={},
+                                     data=answer, headers={}, status_code=200)  # fmt: skip
+            raise SlackApiError("refused", response)
+        return "posted"
+
+    assert post_with_images(post, (2, 7), sleep=slept.append) == "posted" and slept == [2, 7]
+    answers[:] = [refusal] * 3
+    slept.clear()
+    assert post_with_images(post, (2, 7), sleep=slept.append) is None and slept == [2, 7]
+
+    monkeypatch.setenv("IMAGE_DOWNLOAD_RETRY_SECONDS", "2,7")
+    longer = Settings.from_env()
+    monkeypatch.setenv("IMAGE_DOWNLOAD_RETRY_SECONDS", "0,0")
+    assert delivery_seconds(longer, 1) - delivery_seconds(Settings.from_env(), 1) == 9
+    monkeypatch.setenv("IMAGE_DOWNLOAD_RETRY_SECONDS", "2,a")
+    with pytest.raises(SettingsError, match="IMAGE_DOWNLOAD_RETRY_SECONDS"):
+        Settings.from_env()
 
 
 def test_images_slack_never_downloads_are_uploaded_into_the_thread(

@@ -57,6 +57,9 @@ class Settings:
     # Seconds before the next delivery of a job that failed in a way a retry may get past, by
     # how many times it was received (the last repeats); at most SQS's 12-hour visibility limit.
     retry_backoff_seconds: tuple[int, ...] = (10, 30, 90)
+    # Seconds before posting the image blocks again after Slack said it could not download an
+    # image (a link it fetched before the image was readable), before falling back to uploads.
+    image_download_retry_seconds: tuple[int, ...] = (1, 3)
     image_retention_days: int = 90  # the bucket keeps images this long; job records as long
     sagemaker_timeout_seconds: float = 65.0  # the endpoint's 60 s limit plus the network
     bedrock_timeout_seconds: float = 60.0  # one InvokeModel call, images included
@@ -100,6 +103,7 @@ class Settings:
             dead_letter_queue_url=reader.optional("DEAD_LETTER_QUEUE_URL", ""),
             render_budget_seconds=reader.number("RENDER_BUDGET_SECONDS", 40.0, 0.0, 900.0),
             retry_backoff_seconds=reader.seconds_list("RETRY_BACKOFF_SECONDS", (10, 30, 90), 43200),
+            image_download_retry_seconds=reader.seconds_list("IMAGE_DOWNLOAD_RETRY_SECONDS", (1, 3), 30),
             image_retention_days=reader.integer("IMAGE_RETENTION_DAYS", 90, 1, 36500),
             sagemaker_timeout_seconds=reader.number("SAGEMAKER_TIMEOUT_SECONDS", 65.0, 1.0, 300.0),
             bedrock_timeout_seconds=reader.number("BEDROCK_TIMEOUT_SECONDS", 60.0, 1.0, 300.0),

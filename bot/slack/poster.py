@@ -5,9 +5,12 @@ message with the bot, told why."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
@@ -18,10 +21,9 @@ from bot.blocks.messages import Payload
 from bot.model.job import Job
 from bot.slack.client import error_code
 
-# Waits before trying the image blocks again after Slack could not download an image.
-IMAGE_POST_BACKOFF = (1.0, 3.0)
-
 logger = Logger(service="imagine", child=True)
+metrics = Metrics(namespace="imagine")
+Posted = TypeVar("Posted")
 
 # chat.postMessage errors that mean "this channel is closed to the bot", not "Slack is broken".
 CHANNEL_CLOSED = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -162,3 +164,29 @@ __all__ = [
     "is_direct_message",
     "why_here_instead",
 ]
+
+
+def post_with_images(
+    post: Callable[[], Posted], waits: Sequence[float], sleep: Callable[[float], None] = time.sleep
+) -> Posted | None:
+    """``post()`` a message with image blocks, again after each of ``waits`` (seconds) while
+    Slack refuses it because it could not download an image; None when it never could. Any
+    other refusal is raised."""
+    for wait in (*waits, None):
+        try:
+            return post()
+        except SlackApiError as error:
+            if not image_download_refused(error):
+                raise
+            logger.warning("Slack could not download an image", retry_in=wait)
+            metrics.add_metric(name="ImageDownloadsRefused", unit=MetricUnit.Count, value=1)
+        if wait is not None:
+            sleep(wait)
+    return None
+
+
+def image_download_refused(error: SlackApiError) -> bool:
+    """Slack's refusal of a message whose image it could not fetch: ``invalid_blocks`` with
+    "downloading image failed [json-pointer:/blocks/N/image_url]" among its errors."""
+    details = (error.response.get("errors") if error.response is not None else None) or []
+    return error_code(error) == "invalid_blocks" and any("image_url" in str(d) for d in details)

@@ -16,7 +16,6 @@ copy is recorded with the job, so Delete removes it with the original.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ from bot.model.job import Job, Progress
 from bot.model.task import Task
 from bot.services import Services
 from bot.slack.client import error_code
-from bot.slack.poster import CHANNEL_CLOSED, IMAGE_POST_BACKOFF
+from bot.slack.poster import CHANNEL_CLOSED, post_with_images
 from bot.stores.images import image_link
 from bot.usecases.follow_up import CLICK_MEMORY_SECONDS, GONE
 from bot.usecases.modal import Submission
@@ -244,23 +243,11 @@ def _post(services: Services, channel: str, build: Callable[[bool], messages.Pay
         return {"channel": str(answer["channel"]), "ts": str(answer["ts"])}
 
     if services.settings.image_delivery == "link":
-        for wait in (*IMAGE_POST_BACKOFF, None):
-            try:
-                return post(build(True))
-            except SlackApiError as error:
-                if not _download_failed(error):
-                    raise
-                logger.warning("Slack could not download a shared image", retry_in=wait)
-            if wait is not None:
-                time.sleep(wait)
+        waits = services.settings.image_download_retry_seconds
+        posted = post_with_images(lambda: post(build(True)), waits)
+        if posted is not None:
+            return posted
     return post(build(False))
-
-
-def _download_failed(error: SlackApiError) -> bool:
-    """Slack's refusal of a message whose image it could not fetch
-    ("downloading image failed [json-pointer:/blocks/N/image_url]")."""
-    details = (error.response.get("errors") if error.response is not None else None) or []
-    return error_code(error) == "invalid_blocks" and any("image_url" in str(d) for d in details)
 
 
 def _closed(code: str, channel_id: str) -> str:

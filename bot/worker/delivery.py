@@ -23,7 +23,6 @@ delivery of a job whose files are recorded already goes straight to saying where
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,7 +33,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import messages
 from bot.config.env import SettingsError
-from bot.slack.poster import IMAGE_POST_BACKOFF, ResponseUrlRefused, error_code
+from bot.slack.poster import ResponseUrlRefused, error_code, post_with_images
 from bot.stores.images import image_link
 
 if TYPE_CHECKING:
@@ -170,26 +169,13 @@ def _with_image_blocks(services: Services, result: Result, send: Callable[[messa
     payload = messages.result(
         job.user_id, job.request, _links(services, result), result.seconds, job_id=job.job_id
     )
-    for wait in (*IMAGE_POST_BACKOFF, None):
-        try:
-            send(payload)
-            return True
-        except SlackApiError as error:
-            if not _download_failed(error):
-                raise
-            logger.warning("Slack could not download an image", retry_in=wait)
-            metrics.add_metric(name="ImageDownloadsRefused", unit=MetricUnit.Count, value=1)
-        if wait is not None:
-            time.sleep(wait)
-    return False
+    waits = services.settings.image_download_retry_seconds
 
+    def post() -> bool:
+        send(payload)
+        return True
 
-def _download_failed(error: SlackApiError) -> bool:
-    """Slack's refusal of a message whose image it could not fetch (or any image block)."""
-    if error_code(error) != "invalid_blocks" or error.response is None:
-        return False
-    details = error.response.get("errors") or []
-    return any("image_url" in str(detail) for detail in details)
+    return post_with_images(post, waits) is not None
 
 
 def _upload(services: Services, result: Result, channel: str, thread_ts: str | None) -> list[str]:

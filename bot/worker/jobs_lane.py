@@ -29,7 +29,7 @@ from bot.blocks import messages
 from bot.config.settings import Settings
 from bot.model.job import Job, Progress
 from bot.services import Services
-from bot.slack.poster import IMAGE_POST_BACKOFF, ResponseUrlRefused
+from bot.slack.poster import ResponseUrlRefused
 from bot.worker import retry
 from bot.worker.pipeline import finished, render
 from bot.worker.sqs_records import dead_letter, hand_back
@@ -215,17 +215,18 @@ def _one_attempt_seconds(settings: Settings, images: int) -> float:
     bedrock = settings.image_backend == "bedrock"
     timeout = settings.bedrock_timeout_seconds if bedrock else settings.sagemaker_timeout_seconds
     endpoint = max(timeout, settings.placeholder_delay_seconds)
-    return SLACK_CALL_SECONDS + endpoint + STORE_SECONDS + delivery_seconds(images)
+    return SLACK_CALL_SECONDS + endpoint + STORE_SECONDS + delivery_seconds(settings, images)
 
 
-def delivery_seconds(images: int) -> float:
+def delivery_seconds(settings: Settings, images: int) -> float:
     """The longest delivering ``images`` may take (bot/worker/delivery.py at its worst): the image
-    blocks sent 1 + len(IMAGE_POST_BACKOFF) times with those waits between, then the upload
+    blocks sent once, then again after each of IMAGE_DOWNLOAD_RETRY_SECONDS' waits, the upload
     (files.getUploadURLExternal and the upload for each image, files.completeUploadExternal),
     the message that says where the images went, and one call more for the way to the
     requester (conversations.open, or a response_url that refused)."""
-    calls = (len(IMAGE_POST_BACKOFF) + 1) + (2 * images + 1) + 1 + 1
-    return sum(IMAGE_POST_BACKOFF) + calls * SLACK_CALL_SECONDS
+    waits = settings.image_download_retry_seconds
+    calls = (len(waits) + 1) + (2 * images + 1) + 1 + 1
+    return sum(waits) + calls * SLACK_CALL_SECONDS
 
 
 def run_once(
