@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from bot.stores.quotas import QuotaStore
 
 
+_CLIENTS: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
+
+
 @cache
 def _shared_loader() -> Any:
     from botocore.loaders import create_loader
@@ -112,7 +115,14 @@ class Services:
         base = Config(
             retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=20
         )
-        return self._session.client(service, config=base.merge(Config(**config)))
+        # Clients are safe to share between threads, and the same AWS settings make the same
+        # client: a process that builds its services again (a changed setting, a test) reuses it
+        # instead of paying ~15 ms to build it anew.
+        aws_settings = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+        key = (service, repr(sorted(config.items())), aws_settings)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = self._session.client(service, config=base.merge(Config(**config)))
+        return _CLIENTS[key]
 
     @cached_property
     def sqs(self) -> SQSClient:

@@ -22,7 +22,9 @@ class Loopback:
     ) -> None:
         # socketserver applies a handler's ``timeout`` to each connection's socket; a read that
         # times out ends that connection only (BaseHTTPRequestHandler catches TimeoutError).
-        timed = type(handler.__name__, (handler,), {"timeout": read_timeout})
+        # TCP_NODELAY: an answer's headers and body leave in two writes, and Nagle's algorithm
+        # would hold the body until the client's delayed ACK (~40 ms on loopback) for the first.
+        timed = type(handler.__name__, (handler,), {"timeout": read_timeout, "disable_nagle_algorithm": True})
         self.server = ThreadingHTTPServer(("127.0.0.1", port), timed)
         # shutdown() waits for the serving loop to look at its flag, which it does once per
         # poll_interval (0.5 s by default): a short one lets a server stop at once.

@@ -40,6 +40,8 @@ def one_dynamodb_request_at_a_time(app: WSGIApp) -> WSGIApp:
 
 
 class QuietMotoRequestHandler(MotoRequestHandler):
+    disable_nagle_algorithm = True  # as bot/local/loopback.py's servers: no delayed-ACK stalls
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # a request line per call is noise on a local stand-in
 
