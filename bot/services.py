@@ -176,24 +176,14 @@ class Services:
 
     @cached_property
     def slack_client(self) -> WebClient:
-        from slack_sdk.http_retry.builtin_handlers import (
-            ConnectionErrorRetryHandler,
-            RateLimitErrorRetryHandler,
-            ServerErrorRetryHandler,
-        )
-
-        from bot.slack.client import RefreshingWebClient
+        from bot.slack.client import RefreshingWebClient, retry_handlers
 
         return RefreshingWebClient(
             current_token=self._current_bot_token,
             token=self.settings.bot_token,
             base_url=self.settings.slack_api_url,
             timeout=10,
-            retry_handlers=[
-                ConnectionErrorRetryHandler(),
-                RateLimitErrorRetryHandler(max_retry_count=2),
-                ServerErrorRetryHandler(max_retry_count=2),
-            ],
+            retry_handlers=retry_handlers(),
         )
 
     @cached_property

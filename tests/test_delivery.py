@@ -88,7 +88,7 @@ def test_the_waits_between_image_posts_are_the_settings_and_fit_the_workers_budg
         if not answer["ok"]:
             response = SlackResponse(client=None, http_verb="POST", api_url="", req_args={},
                                      data=answer, headers={}, status_code=200)  # fmt: skip
-            raise SlackApiError("refused", response)
+            raise SlackApiError("refused", response)  # type: ignore[no-untyped-call]
         return "posted"
 
     assert post_with_images(post, (2, 7), sleep=slept.append) == "posted" and slept == [2, 7]

@@ -142,12 +142,12 @@ def _slow_once(world: World) -> None:
 def _channel_rate_limited(world: World) -> None:
     # Slack limits posting to about one message a second per channel and answers 429 with
     # Retry-After (https://docs.slack.dev/apis/web-api/rate-limits): here the job's first post.
-    world.env.slack.rate_limit("C0LOCAL", times=1, retry_after=1)
+    world.env.slack.rate_limit("C0LOCAL", times=1, retry_after=0)
 
 
 def _channel_rate_limited_past_retries(world: World) -> None:
     # slack_sdk's RateLimitErrorRetryHandler(max_retry_count=2): three answers of 429 in a row.
-    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)
+    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=0)
 
 
 def _slack_update_failing(world: World) -> None:
@@ -165,7 +165,7 @@ def _closed_channel_expired_response_url(world: World) -> None:
 
 def _response_url_rate_limited(world: World) -> None:
     world.env.slack.closed_channels.add("C0LOCAL")
-    world.env.slack.fail("response_url", status=429, error="ratelimited", retry_after=1)
+    world.env.slack.fail("response_url", status=429, error="ratelimited", retry_after=0)
 
 
 def _crash_after_images_stored(world: World) -> None:
@@ -236,6 +236,35 @@ def test_fault_ends_posted_once_or_told_and_dead_lettered(
     assert not world.sagemaker.scripted
     assert [f.times for f in world.env.slack.faults] == [0] * len(world.env.slack.faults)
     assert [r.times for r in world.aws.rules] == [0] * len(world.aws.rules)
+
+
+@pytest.mark.parametrize(
+    ("headers", "low", "high"),
+    [({"Retry-After": ["3"]}, 3.0, 4.0), ({"retry-after": ["0"]}, 0.0, 0.0), ({}, 1.0, 2.0)],
+    ids=["Retry-After: 3", "Retry-After: 0", "none"],
+)
+def test_a_rate_limit_waits_what_slack_asked_for(
+    headers: dict[str, str | list[str]], low: float, high: float
+) -> None:
+    """Slack's 429 carries Retry-After, in seconds (https://docs.slack.dev/apis/web-api/rate-limits):
+    the next try waits that long, with at most a second of jitter and never more than the wait
+    itself. The stand-ins in the other tests ask for 0, so the waits asked for are checked here
+    and slept through nowhere."""
+    from slack_sdk.http_retry.request import HttpRequest
+    from slack_sdk.http_retry.response import HttpResponse
+    from slack_sdk.http_retry.state import RetryState
+
+    from bot.slack.client import RetryAfterHandler
+
+    waits: list[float] = []
+    handler = RetryAfterHandler(max_retry_count=2, sleep=waits.append)
+    state = RetryState()
+    request = HttpRequest(method="POST", url="https://slack.com/api/chat.update", headers={})
+    response = HttpResponse(status_code=429, headers=headers)
+    assert handler.can_retry(state=state, request=request, response=response)
+    handler.prepare_for_next_attempt(state=state, request=request, response=response)
+    [wait] = waits
+    assert low <= wait <= high and state.current_attempt == 1
 
 
 def test_rate_limited_response_url_is_sent_again_after_retry_after(world: World) -> None:
@@ -503,7 +532,7 @@ def test_a_painting_note_slack_refuses_does_not_stop_the_render(world: World) ->
     services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     assert poller.poll_once() == 1  # throttled: handed back, "retrying" shown
-    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=1)  # the "painting" note's three tries
+    world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=0)  # the "painting" note's three tries
 
     settle(world)
 
@@ -526,7 +555,7 @@ def test_a_channel_rate_limited_when_the_result_is_shown_gets_it_once(world: Wor
     services = process_services()
     poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
     assert poller.poll_once() == 1  # posted, rendered, stored; the job store failed after that
-    world.env.slack.rate_limit("C0LOCAL", times=limited, retry_after=1)
+    world.env.slack.rate_limit("C0LOCAL", times=limited, retry_after=0)
 
     settle(world)
 

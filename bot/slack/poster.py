@@ -13,13 +13,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bot.blocks import messages
 from bot.blocks.messages import Payload
 from bot.model.job import Job
-from bot.slack.client import error_code
+from bot.slack.client import error_code, retry_handlers
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -143,8 +142,9 @@ class SlackPoster:
 
     def respond(self, job: Job, body: dict[str, Any]) -> None:
         """Send through the command's response_url; :class:`ResponseUrlRefused` when it refuses."""
-        # A 429 is waited out (Retry-After) and a 5xx tried again, as for the Web API client.
-        handlers = [RateLimitErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)]
+        # A 429 is waited out (Retry-After) and a 5xx tried again, as for the Web API client; a
+        # dropped connection is not, since the message may have been posted.
+        handlers = retry_handlers(connection_errors=False)
         response = WebhookClient(job.response_url, timeout=10, retry_handlers=handlers).send_dict(body)
         if response.status_code != 200:
             logger.warning("response_url refused the message", status=response.status_code, job_id=job.job_id)

@@ -535,7 +535,7 @@ class SlackRecorder(Served):
 
     def _web_api(self, method: str, args: dict[str, Any]) -> Answer:
         channel = str(args.get("channel", ""))
-        if method in RATE_LIMITED and (limited := self._take_rate_limit(channel)):
+        if method in RATE_LIMITED and (limited := self._take_rate_limit(channel)) is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
         if method in MESSAGE_METHODS:
             return self._message(method, channel, args)
