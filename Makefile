@@ -38,7 +38,11 @@ dev: export PORT := $(value PORT)
 dev: $(STAMP)
 	$(BIN)/imagine-bot dev
 
-test: lint typecheck templates pytest
+# The tools install side by side (the project's virtualenv, the SAM CLI's, checkov's, Chromium),
+# then the checks run one after another.
+test:
+	@$(MAKE) --no-print-directory -j4 $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) $(CHROMIUM)
+	@$(MAKE) --no-print-directory lint typecheck templates pytest
 
 # While working: lint, types and the tests that start no process or browser, on every core.
 check: lint typecheck

@@ -156,29 +156,26 @@ class Stack:
         return sources.drain()
 
 
+# What the bot, its AWS and Slack clients and Powertools read from the environment, by prefix:
+# the one list of what a test clears, so that the machine's own settings never leak in.
+SETTING_PREFIXES = (
+    "AWS_", "SLACK_", "SAGEMAKER_", "BEDROCK_", "IMAGE_", "JOBS_", "TASKS_", "LINK_", "PUBLIC_BASE_URL",
+    "DEAD_LETTER_", "NOTIFICATIONS_", "DAILY_", "ALLOWED_", "BLOCKED_", "RENDER_", "RETRY_", "SECRETS_",
+    "ASYNC_", "PRESIGNED_", "PLACEHOLDER_", "MAX_", "DEFAULT_", "POWERTOOLS_",
+)  # fmt: skip
+
+
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget any bot or AWS setting the machine's environment carries."""
     for name in list(os.environ):
-        if name.startswith(
-            (
-                "AWS_",
-                "SLACK_",
-                "SAGEMAKER_",
-                "BEDROCK_",
-                "IMAGE_",
-                "JOBS_",
-                "TASKS_",
-                "LINK_",
-                "PUBLIC_BASE_URL",
-                "DEAD_LETTER_",
-                "DAILY_",
-                "ALLOWED_",
-                "BLOCKED_",
-                "RENDER_",
-                "SECRETS_",
-            )
-        ):
+        if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
+
+
+def environ_without_settings(*more: str) -> dict[str, str]:
+    """This process's environment less every setting (and the names in ``more``): a child
+    process started with it is someone's with no AWS account and no Slack workspace."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES) and k not in more}
 
 
 @pytest.fixture

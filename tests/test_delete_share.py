@@ -25,79 +25,22 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.blocks.form import SHARE_CALLBACK, SHARE_TO
-from bot.local.signing import click_body, signed_headers, submission_body
+from bot.local.signing import submission_body
 from bot.model.task import Task
 from bot.services import reset_process_services
 from bot.stores.images import image_link
-from tests.conftest import (
-    LINK_SECRET,
-    SIGNING_SECRET,
-    Stack,
-    ack_json,
-    call_http,
-    command_event,
-    http_event,
-)
-
-USER = "U0LOCAL"  # who asks for the pictures
-Where = tuple[str, str, dict[str, Any]]  # a message's channel, ts, and the message as Slack holds it
-
-
-# ---- driving it as Slack does ---------------------------------------------------------------------
-
-
-def imagine(env: Stack, text: str = "a paper crane --seed 5") -> Where:
-    """A /imagine run to its result."""
-    ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
-    env.settle()
-    return latest_result(env)
-
-
-def latest_result(env: Stack) -> Where:
-    [*_, update] = [c for c in env.slack.calls_to("chat.update") if c.ok]
-    return str(update.args["channel"]), str(update.args["ts"]), update.args
-
-
-def post(body: str) -> dict[str, Any]:
-    headers = signed_headers(SIGNING_SECRET, body)
-    return call_http(http_event("http", "POST", "/slack/events", body, headers, base64_body=True))
-
-
-def click(env: Stack, where: Where, action_id: str, user_id: str = USER) -> tuple[dict[str, Any], str]:
-    """Click a button on the whole result's row; the acknowledgement and the click's response_url.
-    Nothing may reach Slack's Web API before the acknowledgement but views.open."""
-    channel, ts, message = where
-    response_url = env.slack.response_url(f"click-{len(env.slack.calls)}")
-    body = click_body(
-        message,
-        channel,
-        ts,
-        action_id=action_id,
-        block_id="imagine_actions",
-        user_id=user_id,
-        response_url=response_url,
-        trigger_id=env.slack.trigger_id(user_id),
-    )
-    before = len(env.slack.snapshot())
-    response = post(body)
-    assert response["statusCode"] == 200, response
-    assert {c.method for c in env.slack.snapshot()[before:]} <= {"views.open", "response_url"}
-    return response, response_url
+from tests.conftest import LINK_SECRET, Stack, ack_json, call_http, command_event, http_event
+from tests.slack_users import USER, click, imagine, job_id_on, latest_result, post_signed
 
 
 def submit_share(env: Stack, view: dict[str, Any], channel: str, user_id: str = USER) -> dict[str, Any]:
     """Submit the Share modal with ``channel`` picked in its conversations_select."""
     body = submission_body(view, {SHARE_TO: channel}, user_id=user_id)
     before = len(env.slack.snapshot())
-    response = post(body)
+    response = post_signed(body)
     assert response["statusCode"] == 200, response
     assert env.slack.snapshot()[before:] == []  # a submission only queues
     return json.loads(response["body"]) if response["body"] else {}
-
-
-def job_id_on(message: dict[str, Any]) -> str:
-    [job_id] = {e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
-    return str(job_id)
 
 
 def link_paths(message: dict[str, Any]) -> list[str]:

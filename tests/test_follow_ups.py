@@ -10,75 +10,17 @@ event source would run it.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from bot.local.poller import Poller
-from bot.local.signing import click_body, signed_headers
 from bot.local.slack.recorder import Call
-from bot.model.job import Job
 from bot.services import process_services, reset_process_services
-from tests.conftest import SIGNING_SECRET, Stack, ack_json, call_http, command_event, http_event
-
-
-def settle() -> None:
-    services = process_services()
-    Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0).drain()
-
-
-def imagine(env: Stack, text: str) -> tuple[str, str, dict[str, Any]]:
-    """Run a command to its result; the result's channel, ts and message as Slack holds it."""
-    ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
-    settle()
-    return latest_result(env)
-
-
-def latest_result(env: Stack) -> tuple[str, str, dict[str, Any]]:
-    [*_, update] = [c for c in env.slack.calls_to("chat.update") if c.ok]
-    return str(update.args["channel"]), str(update.args["ts"]), update.args
-
-
-def click(
-    env: Stack,
-    where: tuple[str, str, dict[str, Any]],
-    action_id: str,
-    block_id: str = "imagine_actions",
-    user_id: str = "U0LOCAL",
-) -> tuple[dict[str, Any], str]:
-    """Click a button of a posted message; the HTTP answer and the click's response_url."""
-    channel, ts, message = where
-    response_url = env.slack.response_url(f"click-{len(env.slack.calls)}")
-    body = click_body(
-        message,
-        channel,
-        ts,
-        action_id=action_id,
-        block_id=block_id,
-        user_id=user_id,
-        response_url=response_url,
-    )
-    event = http_event(
-        "http", "POST", "/slack/events", body, signed_headers(SIGNING_SECRET, body), base64_body=True
-    )
-    return call_http(event), response_url
-
-
-def queued_jobs(env: Stack) -> list[Job]:
-    return [Job.from_json(body) for body in env.queued_bodies()]
+from tests.conftest import Stack
+from tests.slack_users import buttons, click, imagine, latest_result, queued_jobs
 
 
 def said_to_clicker(env: Stack, words: str) -> list[Call]:
     return [c for c in env.slack.calls_to("response_url") if c.ok and words in json.dumps(c.args)]
-
-
-def buttons(message: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    return [
-        (block["block_id"], element["action_id"], element["text"]["text"], element["value"])
-        for block in message["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
 
 
 def test_a_result_carries_its_five_buttons_whose_value_is_only_the_job_id(
@@ -118,7 +60,7 @@ def test_the_re_roll_lands_in_the_thread_with_the_same_buttons(env: Stack) -> No
     where = imagine(env, "a paper crane --seed 5")
     root_ts = where[1]
     click(env, where, "imagine_reroll")
-    settle()
+    env.settle()
 
     in_thread = [c for c in env.slack.calls_to("chat.postMessage") if c.ok and c.args.get("thread_ts")]
     assert [c.args["thread_ts"] for c in in_thread] == [root_ts]  # the status note of the re-roll
@@ -177,7 +119,7 @@ def test_anyone_may_re_roll_and_their_own_quota_counts(env: Stack, monkeypatch: 
     assert job.user_id == "U0OTHER"
 
     click(env, where, "imagine_variations", user_id="U0OTHER")  # four more: over the quota
-    assert queued_jobs(env) == []
+    assert queued_jobs(env) == [job]  # the re-roll alone
     [refusal] = said_to_clicker(env, "of your 1 images today")
     assert refusal.args["response_type"] == "ephemeral"
 

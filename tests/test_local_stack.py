@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -17,16 +16,16 @@ import pytest
 
 from bot.blocks import messages
 from bot.local.server import LocalServer
+from tests.conftest import environ_without_settings
 
 ROOT = Path(__file__).parents[1]
-LOCAL_ONLY = ("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL", "POWERTOOLS_")
 # What an outer make (`make test`) or the caller's shell would otherwise hand to the make we run.
 MAKE_ONLY = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PROMPT", "PORT")
 
 
 def _clean_env() -> dict[str, str]:
     """The environment of someone with no AWS account and no Slack workspace."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(LOCAL_ONLY) and k not in MAKE_ONLY}
+    return environ_without_settings(*MAKE_ONLY)
 
 
 def _make(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

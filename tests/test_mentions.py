@@ -21,32 +21,24 @@ from bot.local.signing import JSON, app_mention, event_body, signed_headers
 from bot.model.job import Job
 from bot.model.task import Task
 from bot.services import reset_process_services
+from tests import slack_users
 from tests.conftest import (
     SIGNING_SECRET,
     Stack,
-    ack_json,
     call_http,
-    command_event,
     event_request,
     http_event,
     slack_event,
 )
+from tests.slack_users import job_id_on, queued_jobs
 
 ORIGINAL = "a paper crane --seed 5 --ar 16:9 --steps 20 --cfg 9 --no text"
 
 
 def imagine(env: Stack, text: str = ORIGINAL) -> tuple[str, str, str]:
     """A /imagine run to its result: the result's channel, its ts (its thread's root) and job id."""
-    ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
-    env.settle()
-    [*_, update] = [c for c in env.slack.calls_to("chat.update") if c.ok]
-    return str(update.args["channel"]), str(update.args["ts"]), job_id_on(update.args)
-
-
-def job_id_on(message: dict[str, Any]) -> str:
-    """The job id the result's buttons carry (their only value)."""
-    [job_id] = {e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
-    return str(job_id)
+    channel, ts, message = slack_users.imagine(env, text)
+    return channel, ts, job_id_on(message)
 
 
 def mention(env: Stack, text: str, **where: Any) -> dict[str, Any]:
@@ -56,10 +48,6 @@ def mention(env: Stack, text: str, **where: Any) -> dict[str, Any]:
     assert response["statusCode"] == 200, response
     assert env.slack.snapshot()[before:] == []
     return response
-
-
-def queued_jobs(env: Stack) -> list[Job]:
-    return [Job.from_json(body) for body in env.peek()]
 
 
 def queued_tasks(env: Stack) -> list[Task]:

@@ -46,7 +46,7 @@ from bot.services import reset_process_services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Stack, call_http, command_event, http_event
 from tests.fakes.aws_faults import FaultProxy
 from tests.fakes.sagemaker_runtime import Answer, SageMakerStandIn
-from tests.test_follow_ups import buttons, latest_result
+from tests.slack_users import buttons, imagine, queued_jobs
 
 USER = "U0LOCAL"
 
@@ -87,17 +87,6 @@ def submit(
     answer = ack_body(post(env.slack.submission(user_id, typed, view_id=view["id"])))
     assert env.slack.submitted(user_id, view["id"], answer) == {}  # an answer Slack takes
     return answer
-
-
-def queued_jobs(env: Stack) -> list[Job]:
-    return [Job.from_json(body) for body in env.queued_bodies()]
-
-
-def imagine(env: Stack, text: str) -> tuple[str, str, dict[str, Any]]:
-    """A command run to its result: the result's channel, ts and message as Slack holds it."""
-    assert ack_body(call_http(command_event(text, response_url=env.slack.response_url())))
-    env.settle()
-    return latest_result(env)
 
 
 def click_edit(
@@ -283,7 +272,7 @@ def test_the_same_submission_delivered_twice_queues_one_job(env: Stack) -> None:
 
     # The same words in a form opened again are a new ask.
     assert submit(env, open_modal(env), {"imagine_prompt": "a paper crane"}) == {}
-    assert len(queued_jobs(env)) == 1
+    assert len(queued_jobs(env)) == 2
 
 
 def test_a_refusal_is_shown_on_the_form_which_stays_usable(
@@ -297,11 +286,11 @@ def test_a_refusal_is_shown_on_the_form_which_stays_usable(
     answer = submit(env, view, {"imagine_prompt": "a paper crane", "imagine_count": "2"})
     assert answer["response_action"] == "errors"
     assert "of your 2 images today" in answer["errors"]["imagine_prompt"]
-    assert env.queued_bodies() == []
+    assert len(queued_jobs(env)) == 1  # the command's alone
 
     # Slack kept the modal open as it was: with one image, the same form is accepted.
     assert submit(env, view, {"imagine_prompt": "a paper crane", "imagine_count": "1"}) == {}
-    assert len(queued_jobs(env)) == 1
+    assert len(queued_jobs(env)) == 2
 
 
 def test_a_blocked_term_is_shown_on_the_prompt(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ playground are checked directly at the end."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -26,9 +25,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.local.slack.recorder import SlackRecorder
+from tests.conftest import environ_without_settings
 
 ROOT = Path(__file__).parents[1]
-LOCAL_ONLY = ("AWS_", "SLACK_", "SAGEMAKER_", "IMAGE_", "JOBS_", "LINK_", "PUBLIC_BASE_URL", "POWERTOOLS_")
 DEADLINE = 60.0  # seconds for anything the worker does; generous on a busy machine
 
 Message = dict[str, Any]
@@ -102,7 +101,7 @@ class Running:
 
 def _clean_env() -> dict[str, str]:
     """The environment of someone with no AWS account and no Slack workspace."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(LOCAL_ONLY) and k not in ("PORT",)}
+    return environ_without_settings("PORT")
 
 
 def start_run(directory: Path) -> Iterator[Running]:

@@ -467,7 +467,7 @@ def test_delete_removes_what_the_endpoint_left_of_the_job(
 ) -> None:
     """The notifier's deletes are best effort (S3 refusing them must not cost the delivery):
     whatever they left, the Delete button's task removes with the images."""
-    from tests.test_delete_share import click, latest_result
+    from tests.slack_users import click, latest_result
 
     proxy = FaultProxy(moto_url).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)

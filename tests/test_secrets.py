@@ -9,6 +9,7 @@ is a put_secret_value mid-run, as ``aws secretsmanager put-secret-value`` in the
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -54,6 +55,7 @@ def test_a_full_run_never_shows_a_secret(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("IMAGE_BACKEND", "sagemaker")
@@ -62,6 +64,13 @@ def test_a_full_run_never_shows_a_secret(
     monkeypatch.setenv("DAILY_IMAGES_PER_USER", "2")
     reset_process_services()
     caplog.set_level(logging.DEBUG)
+    # A module's child logger takes POWERTOOLS_LOG_LEVEL when the module is imported, and use
+    # cases are imported when their first request comes: whichever came under an earlier test's
+    # level speaks at DEBUG here too.
+    for name, child in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("imagine.") and isinstance(child, logging.Logger):
+            request.addfinalizer(functools.partial(child.setLevel, child.level))
+            child.setLevel(logging.DEBUG)
     # The structured JSON lines exactly as Lambda would ship them, with every appended key.
     structured = io.StringIO()
     powertools = logging.getLogger("imagine")

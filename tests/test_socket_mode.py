@@ -9,7 +9,6 @@ anything starts.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -28,27 +27,12 @@ from bot.local.manifest import MANIFEST, socket_mode
 from bot.local.slack.files import SharedFile
 from bot.local.slack.recorder import SlackRecorder
 from bot.local.slack.socket_mode import SocketModeStandIn
+from tests.conftest import environ_without_settings
 
 ROOT = Path(__file__).parents[1]
-# Settings the machine or an outer make may carry; a proxy would take the bot's WebSocket
-# (slack_sdk reads HTTPS_PROXY) away from 127.0.0.1.
-FOREIGN = (
-    "AWS_",
-    "SLACK_",
-    "SAGEMAKER_",
-    "IMAGE_",
-    "JOBS_",
-    "TASKS_",
-    "LINK_",
-    "PUBLIC_BASE_URL",
-    "POWERTOOLS_",
-    "DEAD_LETTER_",
-    "PORT",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-)
+# Besides the settings, what an outer make may carry, and proxies, which would take the bot's
+# WebSocket (slack_sdk reads HTTPS_PROXY) away from 127.0.0.1.
+FOREIGN = ("PORT", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 APP_TOKEN = "xapp-1-A0LOCAL-1-" + "5" * 13 + "-" + "c" * 64
 BOT_TOKEN = "xoxb-1-" + "7" * 12 + "-" + "d" * 24
 USER_TOKEN = "xoxp-1-" + "8" * 12 + "-" + "e" * 24
@@ -57,7 +41,7 @@ JPEG = b"\xff\xd8\xff"
 
 
 def _env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
+    env = environ_without_settings(*FOREIGN)
     return env | {"PYTHONPATH": str(ROOT)} | settings
 
 

@@ -189,6 +189,8 @@ FOLLOW_UPS = {
 }  # fmt: skip
 WHOLE_RESULT_ONLY = ("share", "delete")  # they act on the whole message: only on its own row
 ACTION_PREFIX = "imagine_"
+# The buttons that render the result again in its thread (bot/usecases/follow_up.py).
+RENDER_AGAIN = ("reroll", "variations")
 ACTIONS_BLOCK = "imagine_actions"  # block_id: "imagine_actions" (the whole result) or "..._<n>"
 # Slack asks before a destructive click (Block Kit's confirmation dialog object).
 _CONFIRM_DELETE = {

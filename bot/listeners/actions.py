@@ -1,7 +1,8 @@
 """The result's buttons. Each is acknowledged at once; a refusal (quota, a result that is gone)
 is said only to the clicker, through the interaction's response_url. Edit, and Share on a result
 in a channel, open a modal before the acknowledgement (views.open, the one call allowed there);
-Delete and Share's posting are tasks the worker runs after it."""
+Delete and Share's posting are tasks the worker runs after it. Each listener imports its use case
+when a click comes: a cold start pays only for the one it runs."""
 
 from __future__ import annotations
 
@@ -11,15 +12,11 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.blocks import messages
-from bot.blocks.messages import ACTION_PREFIX, ACTIONS_BLOCK
+from bot.blocks.messages import ACTION_PREFIX, ACTIONS_BLOCK, RENDER_AGAIN
 from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.services import Services
-from bot.usecases.delete import ask_delete
-from bot.usecases.follow_up import KINDS, follow_up
-from bot.usecases.modal import edit_form
-from bot.usecases.share import share_clicked
 
-FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(KINDS)})$")
+FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(RENDER_AGAIN)})$")
 EDIT = ACTION_PREFIX + "edit"
 SHARE = ACTION_PREFIX + "share"
 DELETE = ACTION_PREFIX + "delete"
@@ -28,6 +25,8 @@ DELETE = ACTION_PREFIX + "delete"
 def register(app: App, services: Services) -> None:
     @app.action(FOLLOW_UP)
     def follow_up_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.follow_up import follow_up
+
         answer = follow_up(
             services,
             kind=str(action.get("action_id", "")).removeprefix(ACTION_PREFIX),
@@ -43,6 +42,8 @@ def register(app: App, services: Services) -> None:
 
     @app.action(EDIT)
     def edit_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.modal import edit_form
+
         form = edit_form(
             services,
             job_id=str(action.get("value", "")),
@@ -58,6 +59,8 @@ def register(app: App, services: Services) -> None:
 
     @app.action(SHARE)
     def share_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.share import share_clicked
+
         container = body.get("container") or {}
         click = share_clicked(
             services,
@@ -77,6 +80,8 @@ def register(app: App, services: Services) -> None:
 
     @app.action(DELETE)
     def delete_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.delete import ask_delete
+
         refusal = ask_delete(
             services,
             job_id=str(action.get("value", "")),

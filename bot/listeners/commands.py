@@ -12,8 +12,6 @@ from slack_bolt import Ack, App, BoltRequest
 from bot.blocks import messages
 from bot.listeners.views import open_modal
 from bot.services import Services
-from bot.usecases.modal import command_form
-from bot.usecases.queue_render import Ask, queue_text
 
 # /imagine, and renamed copies such as /imagine-dev for a second install of the app.
 COMMAND = re.compile(r"^/imagine[\w-]*$")
@@ -40,6 +38,8 @@ def open_form(services: Services, command: dict[str, Any]) -> dict[str, Any] | N
     slash-commands: "If the response body is empty, the response will be recognized as just an
     acknowledgment"). ``None`` for that; else the ephemeral answer: the place's refusal, or
     usage help when the modal could not open, so the person is never left with nothing."""
+    from bot.usecases.modal import command_form  # the form's use case, only when a form opens
+
     form = command_form(
         services, team_id=str(command.get("team_id", "")), channel_id=str(command.get("channel_id", ""))
     )
@@ -60,6 +60,8 @@ def open_form(services: Services, command: dict[str, Any]) -> dict[str, Any] | N
 
 
 def answer(services: Services, command: dict[str, Any], *, slack_retry: bool = False) -> dict[str, Any]:
+    from bot.usecases.queue_render import Ask, queue_text
+
     ask = Ask(
         team_id=str(command.get("team_id", "")),
         channel_id=str(command.get("channel_id", "")),

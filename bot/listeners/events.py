@@ -5,13 +5,14 @@ Home tab's publishing the same way."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest
 
 from bot.services import Services
-from bot.usecases.home import HomeOpened, open_home
-from bot.usecases.mention import Mention, mention
+
+if TYPE_CHECKING:
+    from bot.usecases.mention import Mention
 
 
 def register(app: App, services: Services) -> None:
@@ -22,6 +23,8 @@ def register(app: App, services: Services) -> None:
         # Slack sends an event it thinks went unanswered again, with the same event_id and an
         # X-Slack-Retry-Num header (https://api.slack.com/apis/events-api#retries).
         retry = (request.headers.get("x-slack-retry-num") or [""])[0]
+        from bot.usecases.mention import mention  # each use case imported when its event comes
+
         mention(services, mention_of(body, event, slack_retry=bool(retry)))
 
     @app.event("app_home_opened")
@@ -30,6 +33,8 @@ def register(app: App, services: Services) -> None:
         # (https://docs.slack.dev/reference/events/app_home_opened). Only Home shows a view.
         if event.get("tab") != "home":
             return
+        from bot.usecases.home import HomeOpened, open_home
+
         opened = HomeOpened(
             team_id=str(body.get("team_id") or ""),
             user_id=str(event.get("user") or ""),
@@ -39,6 +44,8 @@ def register(app: App, services: Services) -> None:
 
 
 def mention_of(body: dict[str, Any], event: dict[str, Any], *, slack_retry: bool = False) -> Mention:
+    from bot.usecases.mention import Mention
+
     authorizations = body.get("authorizations") or []
     bots = {str(a.get("user_id")) for a in authorizations if isinstance(a, dict) and a.get("is_bot")}
     return Mention(

@@ -13,7 +13,6 @@ from slack_bolt import Ack, App, Respond
 from bot.blocks import messages
 from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.services import Services
-from bot.usecases.modal import message_form
 
 IMAGINE_THIS = "imagine_this"  # the shortcut's callback_id in manifest.yml
 
@@ -21,6 +20,8 @@ IMAGINE_THIS = "imagine_this"  # the shortcut's callback_id in manifest.yml
 def register(app: App, services: Services) -> None:
     @app.message_shortcut(IMAGINE_THIS)
     def imagine_this(ack: Ack, shortcut: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.modal import message_form  # imported when the shortcut is used
+
         form = message_form(
             services,
             team_id=_id(shortcut.get("team")),

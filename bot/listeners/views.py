@@ -9,7 +9,7 @@ close it (docs.slack.dev/surfaces/modals).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from slack_bolt import Ack, App
@@ -19,8 +19,9 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.form import MODAL_CALLBACK, SHARE_CALLBACK
 from bot.services import Services
 from bot.slack.client import error_code
-from bot.usecases.modal import Submission, submit
-from bot.usecases.share import share_submitted
+
+if TYPE_CHECKING:
+    from bot.usecases.modal import Submission
 
 logger = Logger(service="imagine", child=True)
 
@@ -33,14 +34,20 @@ OPEN_FAILED = "The form could not open in time. Please try again."
 def register(app: App, services: Services) -> None:
     @app.view(MODAL_CALLBACK)
     def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        from bot.usecases.modal import submit  # imported when a form comes, as every listener's
+
         ack(**submit(services, submission_of(body, view)))
 
     @app.view(SHARE_CALLBACK)  # the Share modal: its post is a task, so this only queues it
     def share_chosen(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        from bot.usecases.share import share_submitted
+
         ack(**share_submitted(services, submission_of(body, view)))
 
 
 def submission_of(body: dict[str, Any], view: dict[str, Any]) -> Submission:
+    from bot.usecases.modal import Submission
+
     team = body.get("team") if isinstance(body.get("team"), dict) else {}
     user = body.get("user") if isinstance(body.get("user"), dict) else {}
     state = view.get("state") if isinstance(view.get("state"), dict) else {}

@@ -10,13 +10,14 @@ import re
 from dataclasses import replace
 
 from bot.blocks import messages
+from bot.blocks.messages import RENDER_AGAIN
 from bot.model.job import Job, Progress
 from bot.model.prompt import MAX_IMAGES, MAX_SEED, ImageRequest
 from bot.services import Services
 from bot.usecases.placement import next_to_result
 from bot.usecases.queue_render import Answer, Ask, queue_render
 
-KINDS = ("reroll", "variations")
+KINDS = RENDER_AGAIN
 # A second click on the same button within this many seconds is the same ask (a double-click);
 # after it, a deliberate second re-roll is a new one.
 CLICK_MEMORY_SECONDS = 5
