@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.blocks.form import SHARE_CALLBACK, SHARE_TO
+from bot.blocks.callbacks import SHARE_CALLBACK
+from bot.blocks.form import SHARE_TO
 from bot.local.signing import submission_body
 from bot.model.task import Task
 from bot.services import reset_process_services

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.callbacks import MODAL_CALLBACK
 from bot.blocks.form import (
     ASPECTS,
     BLOCKS,
-    MODAL_CALLBACK,
     POST_IN,
     Target,
     fields_from_state,

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.blocks.callbacks import MODAL_CALLBACK, SHARE_CALLBACK
 from bot.model.prompt import (
     MAX_GUIDANCE,
     MAX_IMAGES,
@@ -37,7 +38,6 @@ from bot.model.prompt import (
     size_for_aspect,
 )
 
-MODAL_CALLBACK = "imagine_modal"
 VALUE = "value"  # every field's action_id: its block_id says which field it is
 # Field name (as bot.prompt.from_fields reads it) -> its input block's block_id.
 BLOCKS = {
@@ -274,7 +274,6 @@ def response_url_for(response_urls: Any, conversation: str) -> str:
 
 # ---- the Share modal ---------------------------------------------------------------------------
 
-SHARE_CALLBACK = "imagine_share_modal"
 SHARE_TO = "imagine_share_to"  # the conversations_select's input block
 
 

@@ -16,7 +16,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.form import MODAL_CALLBACK, SHARE_CALLBACK
+from bot.blocks.callbacks import MODAL_CALLBACK, SHARE_CALLBACK
 from bot.services import Services
 from bot.slack.client import error_code
 

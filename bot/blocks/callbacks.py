@@ -1,0 +1,5 @@
+"""The callback ids of the bot's modals, which Slack echoes back in a view_submission: the
+listeners register on them at every cold start, so they live apart from the forms' blocks."""
+
+MODAL_CALLBACK = "imagine_modal"  # the /imagine form (bot/blocks/form.py)
+SHARE_CALLBACK = "imagine_share_modal"  # the Share modal's conversation picker
