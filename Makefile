@@ -98,7 +98,7 @@ $(CHROMIUM):
 	$$sudo apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-# tests/test_deploy.py runs the real `sam build` and `sam package` with this SAM CLI.
+# tests/infra/test_deploy.py runs the real `sam build` and `sam package` with this SAM CLI.
 pytest: $(STAMP) $(CHROMIUM) $(SAM_STAMP)
 	CHROMIUM=$(CHROMIUM) SAM_CLI=$(abspath $(SAM)) $(BIN)/pytest $(PYTEST_WORKERS)
 

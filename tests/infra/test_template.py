@@ -40,7 +40,7 @@ from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_async import AsyncStandIn
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 # Mixed case on purpose: SageMaker keeps the case a name was created with, and InvokeEndpoint
 # must match it (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html).

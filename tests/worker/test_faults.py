@@ -5,9 +5,9 @@ or a proxy in front of moto), sends a signed command through http_handler, lets 
 the way Lambda's SQS event source would (redelivering what fails, up to the queue's receive
 limit), and checks the exact end state: endpoint calls, channel posts, results, what the
 requester was told, and what sits in the dead-letter queue. These cases give most rows of the
-README's table of faults tried; the rest come from tests/test_delivery.py (image downloads,
-uploads, direct messages), tests/test_secrets.py (rotated secrets) and
-tests/test_sagemaker_contract.py (the endpoint's limits).
+README's table of faults tried; the rest come from tests/worker/test_delivery.py (image downloads,
+uploads, direct messages), tests/config/test_secrets.py (rotated secrets) and
+tests/backends/test_sagemaker_contract.py (the endpoint's limits).
 """
 
 from __future__ import annotations
@@ -395,7 +395,7 @@ def test_an_expired_image_behind_least_privilege_answers_404(world: World) -> No
 
 # ---- retries, redelivery and dead workers ------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 THROTTLED = Answer(400, b'{"message": "Rate exceeded"}', "ThrottlingException")
 # Every DynamoDB operation the bot could call, for "DynamoDB down": each one fails.
 DYNAMODB_OPERATIONS = (

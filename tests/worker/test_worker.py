@@ -133,7 +133,7 @@ def test_a_failure_in_a_closed_channel_with_its_response_url_used_up_is_told_by_
     """The channel is closed to the bot and the command's response_url has had its five uses
     (Slack then answers 404 used_url: docs.slack.dev, "Handling user interaction"): the
     requester hears of the failure in a direct message from the bot, as a result would reach
-    them (tests/test_delivery.py)."""
+    them (tests/worker/test_delivery.py)."""
     env.slack.closed_channels.add("C0LOCAL")
     response_url = env.slack.response_url("used-up")
     use_up(response_url)

@@ -41,7 +41,7 @@ from tests.conftest import BOT_TOKEN, LINK_SECRET, SIGNING_SECRET, STAGE, Stack
 from tests.fakes.bedrock_control import BedrockControlStandIn
 from tests.fakes.sagemaker_async import AsyncStandIn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = "SD21-Base-Test"
 STACK_BOT_TOKEN = "xoxb-doctor-" + "c" * 24
 REQUEST_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/slack/events"

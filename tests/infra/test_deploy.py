@@ -7,10 +7,10 @@ of `make deploy` for each ImageBackend: `sam package` uploads the built packages
 into CloudFormation by SAM's own translator (what CloudFormation's Serverless transform does;
 moto's CloudFormation runs no transforms) and created in moto's CloudFormation, and a signed
 command runs through what the stack created, with each function's code taken from the package
-that was uploaded, in a process that can import nothing else (tests/packaged_lambda.py).
+that was uploaded, in a process that can import nothing else (tests/infra/packaged_lambda.py).
 
 Resource types moto's CloudFormation cannot create are named, with why, beside MOTO_SKIPS in
-tests/test_template.py; every other resource of every stack must reach CREATE_COMPLETE.
+tests/infra/test_template.py; every other resource of every stack must reach CREATE_COMPLETE.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from tests.conftest import command_event
 from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_async import AsyncStandIn
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
-from tests.test_template import (
+from tests.infra.test_template import (
     ACCOUNT,
     ASYNC_MOTO_SKIPS,
     ENDPOINT,
@@ -57,7 +57,7 @@ from tests.test_template import (
     _stack_secrets,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("packaged_lambda.py")
 # The SAM CLI that `make deploy` installs (`make test` installs it the same way).
 SAM = Path(os.environ.get("SAM_CLI") or ROOT / ".venv-sam" / "bin" / "sam")
@@ -286,7 +286,7 @@ class Packaged:
 
 @pytest.fixture(scope="session")
 def packaged(built: Path, moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Packaged:
-    bucket = "rehearsal-artifacts"  # named apart from tests/test_template.py's bucket
+    bucket = "rehearsal-artifacts"  # named apart from tests/infra/test_template.py's bucket
     aws = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
     boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",

@@ -404,7 +404,7 @@ def test_a_worker_without_its_settings_tells_the_requester_and_dead_letters_the_
 # ---- image links across a rotation of the link key -----------------------------------------------
 
 THIRD_LINK_SECRET = "third-link-secret-" + "e" * 20
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _open(link: str) -> int:

@@ -29,7 +29,7 @@ from bot.local.slack.recorder import SlackRecorder
 from bot.local.slack.socket_mode import SocketModeStandIn
 from tests.conftest import environ_without_settings
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Besides the settings, what an outer make may carry, and proxies, which would take the bot's
 # WebSocket (slack_sdk reads HTTPS_PROXY) away from 127.0.0.1.
 FOREIGN = ("PORT", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")

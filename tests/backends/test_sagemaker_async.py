@@ -41,11 +41,11 @@ from tests.fakes.sagemaker_async import MODEL_FAILED, AsyncStandIn, Outcome
 
 KEY = re.compile(r"^images/T0LOCAL/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/\d\.jpg$")
 NOTIFICATIONS = json.loads(
-    (Path(__file__).parent / "fixtures" / "sagemaker_async_notifications.json").read_text()
+    (Path(__file__).resolve().parents[1] / "fixtures" / "sagemaker_async_notifications.json").read_text()
 )
 NO_FAILURES: dict[str, Any] = {"batchItemFailures": []}
 ASYNC = "async-"  # async-inputs/, async-outputs/ and async-failures/: the endpoint's requests and answers
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.local.slack.recorder import SlackRecorder
 from tests.conftest import environ_without_settings
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0  # seconds for anything the worker does; generous on a busy machine
 
 Message = dict[str, Any]

@@ -422,7 +422,7 @@ def test_imagine_this_where_the_bot_is_not_enabled_says_so_to_the_person_alone(
 
 
 def test_the_manifest_declares_the_shortcut_the_app_listens_for() -> None:
-    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "manifest.yml").read_text())
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
     [shortcut] = manifest["features"]["shortcuts"]
     assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == (
         "Imagine this",

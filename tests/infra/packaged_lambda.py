@@ -1,6 +1,6 @@
 """A Lambda execution environment for one packaged function, in a process of its own.
 
-    python -I -S tests/packaged_lambda.py HANDLER TIMEOUT_SECONDS PATH [PATH ...]
+    python -I -S tests/infra/packaged_lambda.py HANDLER TIMEOUT_SECONDS PATH [PATH ...]
 
 ``-I -S``: no site-packages, no PYTHONPATH, not even this file's folder, so the only code the
 process can import is the standard library and the PATHs given: the function's package as

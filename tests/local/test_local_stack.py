@@ -18,7 +18,7 @@ from bot.blocks import messages
 from bot.local.server import LocalServer
 from tests.conftest import environ_without_settings
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # What an outer make (`make test`) or the caller's shell would otherwise hand to the make we run.
 MAKE_ONLY = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PROMPT", "PORT")
 
@@ -47,7 +47,7 @@ def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedPro
     return subprocess.run(
         [sys.executable, "-m", "bot.local.cli", *args],
         cwd=cwd,
-        env=_clean_env() | {"PYTHONPATH": str(Path(__file__).parents[1])},
+        env=_clean_env() | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         capture_output=True,
         text=True,
         timeout=timeout,
