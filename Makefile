@@ -13,7 +13,11 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_VERSION)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo run dev test check lint typecheck templates build pytest bench deploy manifest clean
+.PHONY: help demo run dev test check lint typecheck templates build pytest bench deploy manifest clean
+.DEFAULT_GOAL := help
+
+help: ## this list
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,23 +28,23 @@ $(STAMP): pyproject.toml
 # The prompt travels in the environment, so neither make nor the shell reads it: quotes, ;, *, $
 # and <!channel> arrive as typed. `make demo PROMPT="a tiger --ar 16:9"`.
 demo: export IMAGINE_DEMO_PROMPT = $(value PROMPT)
-demo: $(STAMP)
+demo: $(STAMP) ## one /imagine end to end on the local stack (PROMPT="..." to choose it)
 	$(BIN)/imagine-bot demo "$$IMAGINE_DEMO_PROMPT"
 
 # `make run PORT=8080` serves on another port than 3000 (imagine-bot run reads PORT too).
 run: export PORT := $(value PORT)
-run: $(STAMP)
+run: $(STAMP) ## serve the bot and the playground on 127.0.0.1:3000 (PORT to change it)
 	$(BIN)/imagine-bot run
 
 # Your own Slack workspace over Socket Mode: SLACK_APP_TOKEN and SLACK_BOT_TOKEN from the
 # environment or a git-ignored .env (README: "Try it in your workspace").
 dev: export PORT := $(value PORT)
-dev: $(STAMP)
+dev: $(STAMP) ## the bot in your own Slack workspace over Socket Mode (tokens in .env)
 	$(BIN)/imagine-bot dev
 
 # The tools install side by side (the project's virtualenv, the SAM CLI's, checkov's, Chromium),
 # then the checks run one after another.
-test:
+test: ## everything CI runs: lint, types, template checks, sam build, the deploy rehearsal, all tests
 	@$(MAKE) --no-print-directory -j4 $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) $(CHROMIUM)
 	@$(MAKE) --no-print-directory lint typecheck templates pytest
 
@@ -50,15 +54,15 @@ test:
 PYTEST_WORKERS := -n $(shell echo $$(( $$(nproc) + 1 ))) --dist worksteal
 
 # While working: lint, types and the tests that start no process or browser.
-check: lint typecheck
+check: lint typecheck ## while working: lint, types and the tests that start no process or browser
 	$(BIN)/pytest $(PYTEST_WORKERS) -m "not spawns"
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff and the package's import contracts (import-linter)
 	$(BIN)/ruff check bot tests bench infra
 	$(BIN)/ruff format --check bot tests bench infra
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
 # The IaC security scan: checkov, pinned, in its own virtualenv (its pins differ from the test
@@ -80,7 +84,7 @@ $(CHECKOV_STAMP):
 # the asynchronous backend with its auto scaling, and Bedrock's grant.
 TEMPLATE_VARIANTS := "ImageBackend=sagemaker-async AsyncAutoScaling=on" "ImageBackend=bedrock"
 
-templates: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP)
+templates: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP) ## sam validate --lint, cfn-lint and checkov on infra/template.yaml
 	$(SAM) validate --lint --template-file infra/template.yaml --region us-east-1
 	$(BIN)/cfn-lint infra/template.yaml
 	$(CHECKOV) --file infra/template.yaml --framework cloudformation secrets --skip-download --compact --quiet
@@ -99,10 +103,10 @@ $(CHROMIUM):
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 # tests/infra/test_deploy.py runs the real `sam build` and `sam package` with this SAM CLI.
-pytest: $(STAMP) $(CHROMIUM) $(SAM_STAMP)
+pytest: $(STAMP) $(CHROMIUM) $(SAM_STAMP) ## the whole test suite
 	CHROMIUM=$(CHROMIUM) SAM_CLI=$(abspath $(SAM)) $(BIN)/pytest $(PYTEST_WORKERS)
 
-bench: $(STAMP)
+bench: $(STAMP) ## the benchmarks: figures and ratios against baselines (docs/benchmarks.md)
 	$(BIN)/python -m bench.run_all
 
 $(SAM_STAMP):
@@ -111,14 +115,14 @@ $(SAM_STAMP):
 	@rm -f $(SAM_VENV)/.installed-* && touch $@
 
 # Deployment. The build runs infra/Makefile, which needs neither Docker nor a local python3.12.
-build: $(SAM_STAMP)
+build: $(SAM_STAMP) ## sam build: the Lambda packages, as make deploy builds them
 	BUILD_PYTHON="$(abspath $(SAM_VENV))/bin/python" $(SAM) build --template-file infra/template.yaml
 
-deploy: build
+deploy: build ## sam build and sam deploy to your AWS account (guided the first time)
 	@if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK); fi
 
-manifest: $(STAMP)
+manifest: $(STAMP) ## the Slack app manifest with the stack's request URL (STACK=imagine)
 	$(BIN)/imagine-bot manifest --stack $(STACK)
 
-clean:
+clean: ## remove the virtualenvs, the build and the demo's output
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam imagine-out .mypy_cache .ruff_cache

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 logger = Logger(service="imagine")
+# Where a misconfiguration's log line sends the operator: the manual's page of every setting.
+SETTINGS_PAGE = "docs/configuration.md"
 # CloudWatch metrics as EMF log lines; every module's Metrics("imagine") adds to this one set.
 metrics = Metrics(namespace="imagine", service="imagine")
 # Most requests (image links, refusals, retries) have nothing to count; that is not news.
@@ -71,7 +73,7 @@ def http_handler(event: Event, context: Any) -> Response:
         logger.warning("refused a request Slack could not have sent: unreadable body")
         return text_response(400, "Bad request.")
     except SettingsError as error:  # its message names the variable, never a value
-        logger.error("the bot is not configured correctly", problem=str(error))
+        logger.error("the bot is not configured correctly", problem=str(error), docs=SETTINGS_PAGE)
         return text_response(503, "The bot is misconfigured; an administrator can see why in the logs.")
     except Exception:
         logger.exception("request failed")  # the trace stays in the log, never in the answer
@@ -106,7 +108,7 @@ def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
         # (and, once it starts again, its schedule tells the requesters: bot/worker/dead_letters.py).
         if isinstance(error, SettingsError):  # its message names the variable, never a value
             logger.error("the worker is not configured correctly; its jobs go back to the queue",
-                         problem=str(error))  # fmt: skip
+                         problem=str(error), docs=SETTINGS_PAGE)  # fmt: skip
         else:
             logger.exception("the worker could not start; its jobs go back to the queue")
         return _all_failed(event)
@@ -147,7 +149,7 @@ def notifier_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     except Exception as error:
         if isinstance(error, SettingsError):  # its message names the variable, never a value
             logger.error("the notifier is not configured correctly; its records go back to the queue",
-                         problem=str(error))  # fmt: skip
+                         problem=str(error), docs=SETTINGS_PAGE)  # fmt: skip
         else:
             logger.exception("the notifier could not start; its records go back to the queue")
         return _all_failed(event)

@@ -16,6 +16,7 @@ import secrets
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from bot.local.slack.recorder import SlackRecorder
 from bot.services import process_services, reset_process_services
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 SIGNING_SECRET = "test-signing-secret-" + "a" * 12
 BOT_TOKEN = "xoxb-test-token-000"
 LINK_SECRET = "test-link-secret-" + "b" * 20

@@ -182,7 +182,7 @@ def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> 
     }
 
 
-# The result buttons. Their labels are a contract (README, tests); each button's value carries
+# The result buttons. Their labels are a contract (docs/usage.md, tests); each button's value carries
 # only the job id, and which image it is about rides in its block's id.
 FOLLOW_UPS = {
     "reroll": "Re-roll", "variations": "Variations", "edit": "Edit", "share": "Share", "delete": "Delete",

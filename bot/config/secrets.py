@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = Logger(service="imagine", child=True)
 
-REFRESH_SECONDS = 30  # the README promises a new value within a minute
+REFRESH_SECONDS = 30  # docs/deployment.md promises a new value within a minute
 FORCED_REFRESH_SECONDS = 5
 
 
@@ -139,7 +139,9 @@ class SecretSource:
                 raise
             if stored != self._stored:  # said once per bad value, not on every lookup
                 logger.error(
-                    "a stored secret is malformed; the previous value stays in use", problem=str(error)
+                    "a stored secret is malformed; the previous value stays in use",
+                    problem=str(error),
+                    docs="docs/deployment.md#3-the-slack-app",
                 )
             self._stored = stored
             return self._values

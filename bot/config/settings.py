@@ -1,6 +1,6 @@
 """Settings from the environment, with secrets optionally held in AWS Secrets Manager.
 
-Every variable is documented in the README. Secrets are kept out of ``repr`` so a logged
+Every variable is documented in docs/configuration.md. Secrets are kept out of ``repr`` so a logged
 settings object can never leak them. The secrets themselves are read by bot/config/secrets.py, which
 also keeps them current while a container lives.
 """

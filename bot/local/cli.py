@@ -42,33 +42,55 @@ DEFAULT_PROMPT = "a cyborg tiger in neon rain --ar 16:9"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="imagine-bot", description="The imagine Slack bot, locally.")
+    parser = argparse.ArgumentParser(
+        prog="imagine-bot",
+        description="The imagine Slack bot, locally, and the operator's commands for a deployment.",
+        epilog="examples:\n  imagine-bot demo a cyborg tiger --ar 16:9\n"
+        "  imagine-bot doctor --stack imagine\nthe manual: docs/ (README.md's table of contents)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="walk the whole path, /imagine to Delete, on the local stack")
+
+    def command(name: str, help: str, *examples: str) -> argparse.ArgumentParser:
+        """A subcommand whose --help ends with its examples (each a whole command line)."""
+        epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+        raw = argparse.RawDescriptionHelpFormatter
+        return sub.add_parser(name, help=help, epilog=epilog, formatter_class=raw)
+
+    demo = command("demo", "walk the whole path, /imagine to Delete, on the local stack",
+                   "imagine-bot demo", "imagine-bot demo a lighthouse in a storm --ar 2:3 --n 2")  # fmt: skip
     demo.add_argument("prompt", nargs=argparse.REMAINDER)
-    run = sub.add_parser("run", help="serve /slack/events and /images/ on 127.0.0.1 until Ctrl-C")
+    run = command("run", "serve /slack/events and /images/ on 127.0.0.1 until Ctrl-C",
+                  "imagine-bot run", "imagine-bot run --port 8080")  # fmt: skip
     # A string default goes through type= too, so a bad PORT gets argparse's one-line error.
     run.add_argument(
         "--port", type=_port, default=os.environ.get("PORT") or "3000", help="default: PORT or 3000"
     )
-    send = sub.add_parser("send", help="send a signed /imagine to the server that `run` started")
+    send = command("send", "send a signed /imagine to the server that `run` started",
+                   "imagine-bot send a paper crane --ar 3:2",
+                   "imagine-bot send --wait 60 a lighthouse --n 4")  # fmt: skip
     send.add_argument("prompt", nargs=argparse.REMAINDER)
     send.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
-    sub.add_parser(
-        "dev", help="run the bot in your Slack workspace over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN)"
-    )
-    sub.add_parser("provision", help="create the bucket, queues and table the settings name")
-    manifest = sub.add_parser("manifest", help="write the Slack app manifest with the request URL filled in")
+    command("dev", "run the bot in your Slack workspace over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN)",
+            "imagine-bot dev      (the tokens in .env)",
+            "SLACK_APP_TOKEN=xapp-... SLACK_BOT_TOKEN=xoxb-... imagine-bot dev")  # fmt: skip
+    command("provision", "create the bucket, queues and table the settings name",
+            "AWS_ENDPOINT_URL=http://127.0.0.1:5000 imagine-bot provision")  # fmt: skip
+    manifest = command("manifest", "write the Slack app manifest with the request URL filled in",
+                       "imagine-bot manifest --stack imagine", "imagine-bot manifest --socket-mode",
+                       "imagine-bot manifest --url https://abc.execute-api.eu-west-1.amazonaws.com/slack/events",
+                       )  # fmt: skip
     source = manifest.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="the stack's SlackRequestUrl output")
     source.add_argument("--stack", help="read SlackRequestUrl from this deployed stack")
     source.add_argument(
         "--socket-mode", action="store_true", help="for `make dev`: Socket Mode on, no request URLs"
     )
-    sub.add_parser(
-        "sweep", help="sagemaker-async: post answers whose notification was lost, give up overdue jobs"
-    )
-    redrive = sub.add_parser("redrive", help="move dead-lettered jobs back to the jobs queue, to run again")
+    command("sweep", "sagemaker-async: post answers whose notification was lost, give up overdue jobs",
+            "imagine-bot sweep      (with the worker's settings in the environment)")  # fmt: skip
+    redrive = command("redrive", "move dead-lettered jobs back to the jobs queue, to run again",
+                      "imagine-bot redrive --stack imagine",
+                      "imagine-bot redrive --queue-url URL --dead-letter-queue-url URL")  # fmt: skip
     redrive.add_argument("--queue-url", default=os.environ.get("JOBS_QUEUE_URL", ""))
     redrive.add_argument("--dead-letter-queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL", ""))
     redrive.add_argument("--stack", help="read both queue URLs from this deployed stack's outputs")
@@ -80,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         "(with SLACK_APP_CONFIG_TOKEN and --app-id), the endpoint or Bedrock model, the queues and "
         "the image links. Exits 1 when a check fails. Reads the environment's settings when no "
         "stack is named.",
-        epilog="example: imagine-bot doctor --stack imagine",
+        epilog="examples:\n  imagine-bot doctor --stack imagine\n"
+        "  SLACK_APP_CONFIG_TOKEN=xoxe... imagine-bot doctor --stack imagine --app-id A0123456789",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doctor.add_argument("--stack", default="", help="the deployed stack's name (make deploy's: imagine)")
     doctor.add_argument("--app-id", default="", help="the Slack app's id (A0...), for the request URL check")

@@ -38,7 +38,7 @@ def backend_checks(ctx: Context) -> list[Result]:
 _SERVING = {"InService": PASS, "Updating": WARN, "SystemUpdating": WARN}
 SUBSCRIBE_FIX = (
     "The first render subscribes through AWS Marketplace: the worker's role needs "
-    "aws-marketplace:Subscribe and aws-marketplace:ViewSubscriptions (README)."
+    "aws-marketplace:Subscribe and aws-marketplace:ViewSubscriptions."
 )
 
 
@@ -55,7 +55,7 @@ def sagemaker_endpoint(ctx: Context) -> tuple[Result, dict[str, Any] | None]:
                 name,
                 FAIL,
                 f"{endpoint} does not exist in this account and region",
-                "Deploy the JumpStart model to an endpoint of that name (README), or set "
+                "Deploy the JumpStart model to an endpoint of that name, or set "
                 "SageMakerEndpointName to the one you deployed.",
             ), None
         return Result(
@@ -75,7 +75,7 @@ def sagemaker_endpoint(ctx: Context) -> tuple[Result, dict[str, Any] | None]:
         fix = (
             "Wait until it is InService, then run doctor again."
             if status == "Creating"
-            else "Fix what SageMaker reports, or delete and redeploy the endpoint (README)."
+            else "Fix what SageMaker reports, or delete and redeploy the endpoint."
         )
         return Result(name, FAIL, f"{endpoint} is {status or 'in no known state'}{reason}", fix), described
     if instances == 0 and not is_async:
@@ -107,7 +107,7 @@ def async_config(ctx: Context, described: Mapping[str, Any]) -> Result:
             name,
             FAIL,
             "the endpoint is a real-time one (no AsyncInferenceConfig)",
-            "Deploy an asynchronous endpoint for IMAGE_BACKEND=sagemaker-async (README).",
+            "Deploy an asynchronous endpoint for IMAGE_BACKEND=sagemaker-async.",
         )
     expected = _expected_async(ctx.deployment)
     notify = output.get("NotificationConfig", {})
@@ -124,7 +124,7 @@ def async_config(ctx: Context, described: Mapping[str, Any]) -> Result:
             FAIL,
             f"differs from the stack's {', '.join(wrong)}",
             "Recreate the endpoint config with the stack's AsyncOutputPath, AsyncFailurePath, "
-            "AsyncSuccessTopicArn and AsyncErrorTopicArn outputs (README).",
+            "AsyncSuccessTopicArn and AsyncErrorTopicArn outputs.",
         )
     unchecked = "" if len(expected) == len(actual) else " (topics need --stack to be checked)"
     return Result(name, PASS, f"output paths and topics are the stack's{unchecked}")

@@ -265,7 +265,11 @@ _INSTANCE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """``imagine-bot cost``, as a subcommand of the ``imagine-bot`` parser."""
     parser = subparsers.add_parser(
-        "cost", help="monthly cost and cost per image of each backend at a volume, and the break-evens"
+        "cost",
+        help="monthly cost and cost per image of each backend at a volume, and the break-evens",
+        epilog="examples:\n  imagine-bot cost --images-per-day 300\n"
+        "  imagine-bot cost --images-per-day 5000 --region eu-west-1 --instance ml.g5.2xlarge",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
     return parser

@@ -62,12 +62,28 @@ def diagnose(ctx: Context) -> list[Result]:
     return results
 
 
+# The page of the repository's manual that describes the fix for each check's failures.
+_FIX_PAGES = (
+    ("Slack", "docs/deployment.md#3-the-slack-app"),
+    ("SageMaker", "docs/deployment.md#1-the-stable-diffusion-endpoint"),
+    ("Async", "docs/deployment.md#1-the-stable-diffusion-endpoint"),
+    ("Bedrock", "docs/deployment.md#1-the-stable-diffusion-endpoint"),
+    ("Image backend", "docs/configuration.md"),
+    ("Image links", "docs/operating.md#rotating-the-link-secret"),
+    ("", "docs/operating.md"),  # the queues, and anything else
+)
+
+
+def fix_page(check: str) -> str:
+    return next(page for prefix, page in _FIX_PAGES if check.startswith(prefix))
+
+
 def render(where: str, results: list[Result]) -> str:
     lines = [f"imagine doctor: {where}"]
     for result in results:
         lines.append(f"{MARKS[result.status]} {result.check}: {result.detail}")
         if result.fix and result.status in (FAIL, WARN):
-            lines.append(f"    → {result.fix}")
+            lines.append(f"    → {result.fix} See {fix_page(result.check)}.")
     failed = sum(r.status == FAIL for r in results)
     warned = sum(r.status == WARN for r in results)
     lines.append(
@@ -103,7 +119,9 @@ def run(stack: str = "", app_id: str = "", env: Mapping[str, str] | None = None)
     except DoctorError as error:
         print(f"{MARKS[FAIL]} {error}", file=sys.stderr)
         print(
-            "    → Check the stack's name and region (AWS_REGION) and your AWS credentials.", file=sys.stderr
+            "    → Check the stack's name and region (AWS_REGION) and your AWS credentials"
+            " See docs/deployment.md.",
+            file=sys.stderr,
         )
         return 1
     slack_api_url = (
