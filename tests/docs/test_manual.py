@@ -74,17 +74,33 @@ def _documented_text() -> str:
     return "\n".join(page.read_text() for page in PAGES)
 
 
-def test_every_imagine_bot_command_is_documented() -> None:
+def _help(*argv: str) -> str:
     from bot.local.cli import main
 
-    usage = io.StringIO()
-    with contextlib.redirect_stdout(usage), pytest.raises(SystemExit):
-        main(["--help"])
-    [choices] = re.findall(r"\{([a-z,-]+)\}", usage.getvalue())[:1]
-    commands = choices.split(",")
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return said.getvalue()
+
+
+def _commands() -> list[str]:
+    listed = re.search(r"\{([a-z,-]+)\}", _help())
+    assert listed is not None
+    return listed.group(1).split(",")
+
+
+def test_every_imagine_bot_command_is_documented() -> None:
+    commands = _commands()
     assert len(commands) >= 10
     text = _documented_text()
     assert [c for c in commands if f"imagine-bot {c}" not in text] == []
+
+
+def test_every_imagine_bot_commands_help_ends_with_examples_of_it() -> None:
+    for command in _commands():
+        *_, examples = _help(command).rstrip().split("examples:\n")
+        lines = examples.splitlines()
+        assert lines and all(f"imagine-bot {command}" in line for line in lines), (command, lines)
 
 
 def test_every_make_target_is_listed_by_make_help_and_documented() -> None:

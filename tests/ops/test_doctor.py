@@ -810,4 +810,5 @@ def test_doctor_is_a_registered_subcommand_whose_help_ends_with_an_example() -> 
         check=True,
         cwd=ROOT,
     )
-    assert done.stdout.rstrip().endswith("example: imagine-bot doctor --stack imagine")
+    examples = done.stdout.rstrip().rsplit("examples:", 1)[-1].splitlines()
+    assert "  imagine-bot doctor --stack imagine" in examples
