@@ -25,7 +25,7 @@ import pytest
 from bot import handlers
 from bot.local.lambda_context import HTTP_RESOURCE, WORKER_RESOURCE, LocalContext
 from bot.local.moto_server import MotoServer
-from bot.local.poller import EventSources, to_event
+from bot.local.poller import EventSources, Poller, to_event
 from bot.local.provision import Provisioned, provision
 from bot.local.server import LocalServer
 from bot.local.signing import JSON, command_body, event_body, signed_headers
@@ -150,6 +150,16 @@ class Stack:
 
     def tasks_event(self) -> dict[str, Any]:
         return self.sqs_event(self.resources.tasks_queue_url)
+
+    def deliver_jobs(self, deliveries: int = 10) -> None:
+        """Deliver the queued jobs to worker_handler as Lambda's event source would, a failed one
+        again at once, until none is left; fail when they have not settled after ``deliveries``."""
+        services = self.services
+        poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
+        for _ in range(deliveries):
+            if not poller.poll_once():
+                return
+        raise AssertionError("the job never settled")
 
     def settle(self) -> int:
         """Run the worker on both of its queues, jobs and tasks, as Lambda's event sources do,

@@ -20,7 +20,6 @@ from PIL import Image
 from bot.backends import bedrock
 from bot.config.env import SettingsError
 from bot.config.settings import Settings
-from bot.local.poller import Poller
 from bot.model import bedrock_models
 from bot.model.job import Job
 from bot.model.prompt import MAX_ASPECT, MAX_IMAGES, ImageRequest, UsageNeeded
@@ -73,17 +72,6 @@ def _ack(text: str) -> dict[str, Any]:
 def _queued_job(env: Stack) -> Job:
     [body] = env.peek()
     return Job.from_json(body)
-
-
-def _settle(deliveries: int = 6) -> None:
-    """Deliver queued jobs to worker_handler as Lambda's event source would, a failed one again
-    at once, until none is left."""
-    services = process_services()
-    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
-    for _ in range(deliveries):
-        if not poller.poll_once():
-            return
-    raise AssertionError("the job never settled")
 
 
 # ---- the contract: every body the bot can send is one the model takes --------------------------
@@ -347,7 +335,7 @@ def test_a_content_filter_refusal_is_told_with_its_reason_and_never_retried(
     _use(monkeypatch, bedrock_runtime, model_id)
     _ack(FILTERED)
 
-    _settle()
+    env.deliver_jobs(6)
 
     assert len(bedrock_runtime.invocations) == 1  # deliveries were left; none was used
     [painting, told] = env.slack.calls_to("chat.postMessage")
@@ -367,7 +355,7 @@ def test_throttling_is_retried_until_the_image_comes(
     bedrock_runtime.scripted.extend([error("ThrottlingException"), error("ThrottlingException")])
     _ack("a lighthouse at dusk")
 
-    _settle()
+    env.deliver_jobs(6)
 
     assert len(bedrock_runtime.invocations) == 3
     assert env.dead_letter_reasons() == []
@@ -385,7 +373,7 @@ def test_throttling_past_the_render_budget_comes_back_saying_retrying(
     bedrock_runtime.scripted.append(error("ServiceUnavailableException"))
     _ack("a lighthouse at dusk --n 2")
 
-    _settle()
+    env.deliver_jobs(6)
 
     # Two images a delivery, one call each: the first delivery's second call was drawn too, but
     # its image is not kept without the other, so both are drawn again.
@@ -406,7 +394,7 @@ def test_a_request_signed_with_the_wrong_key_is_refused_as_bedrock_refuses_it(
     bedrock_runtime.keys = {"testing": "another-secret"}
     _ack("a lighthouse at dusk")
 
-    _settle()
+    env.deliver_jobs(6)
 
     assert bedrock_runtime.invocations == []  # refused before any model ran
     [reason] = env.dead_letter_reasons()
@@ -462,7 +450,7 @@ def test_a_model_past_its_end_of_life_still_lets_the_bot_serve_and_says_so_in_th
         assert ack["text"].startswith("Queued")
         assert open_link(link) == earlier
 
-        _settle()
+        env.deliver_jobs(6)
 
         assert nova_region.refused == [NOVA]  # once: deliveries were left, none was used
     finally:
@@ -579,7 +567,7 @@ def test_the_worker_calls_bedrock_in_bedrock_region_not_its_own(
     monkeypatch.delenv("BEDROCK_REGION")
     reset_process_services()
     _ack("a lighthouse at dawn")
-    _settle()
+    env.deliver_jobs(6)
     [reason] = env.dead_letter_reasons()
     assert "InvalidSignatureException" in reason  # "Credential should be scoped to a valid region"
     assert len(bedrock_runtime.invocations) == 1
@@ -608,7 +596,7 @@ def test_a_retired_model_is_said_as_retired_never_retried_and_dead_lettered_so(
         bedrock_runtime.legacy_inactive = {CORE}
     _ack("a lighthouse at dusk")
 
-    _settle()
+    env.deliver_jobs(6)
 
     assert bedrock_runtime.refused == [CORE]  # once: deliveries were left, none was used
     said = (
@@ -644,7 +632,7 @@ def test_a_first_invocation_refused_while_the_subscription_settles_is_retried_un
     bedrock_runtime.subscription_refusals = 2
     _ack("a lighthouse at dusk")
 
-    _settle()
+    env.deliver_jobs(6)
 
     assert bedrock_runtime.refused == [ULTRA, ULTRA]  # two deliveries refused, the third drew
     assert bedrock_runtime.subscribed == {ULTRA}
@@ -669,7 +657,7 @@ def test_a_subscription_that_never_settles_is_told_and_dead_lettered_naming_the_
     bedrock_runtime.subscribed = set()
     _ack("a lighthouse at dusk")
 
-    _settle()
+    env.deliver_jobs(6)
 
     max_receive_count = process_services().settings.max_receive_count
     assert bedrock_runtime.refused == [ULTRA] * max_receive_count  # every delivery was tried

@@ -36,12 +36,7 @@ def world(env: Stack, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPat
 
 def imagine(env: Stack, text: str = PROMPT) -> None:
     ack_json(call_http(command_event(text, response_url=env.slack.response_url())))
-    services = process_services()
-    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
-    for _ in range(5):
-        if not poller.poll_once():
-            return
-    raise AssertionError("the job never settled")
+    env.deliver_jobs(5)
 
 
 def accepted(env: Stack, method: str) -> list[Call]:

@@ -76,16 +76,6 @@ class Outcome:
     dead_letters: tuple[str, ...]  # reasons on the jobs in the dead-letter queue
 
 
-def settle(world: World, deliveries: int = 10) -> None:
-    """Deliver queued jobs to worker_handler until none is left, failed ones again at once."""
-    services = process_services()
-    poller = Poller(services.sqs, services.settings.jobs_queue_url, wait_seconds=0, redeliver_after=0)
-    for _ in range(deliveries):
-        if not poller.poll_once():
-            return
-    raise AssertionError("the job never settled")
-
-
 def outcome(world: World) -> Outcome:
     calls = [c for c in world.env.slack.snapshot() if c.ok]
     texts = [json.dumps(c.args) for c in calls]
@@ -100,7 +90,7 @@ def outcome(world: World) -> Outcome:
 
 def run(world: World, text: str = "a cyborg tiger --seed 3") -> dict[str, object]:
     ack = ack_json(call_http(command_event(text, response_url=world.env.slack.response_url())))
-    settle(world)
+    world.env.deliver_jobs()
     return ack
 
 
@@ -286,7 +276,7 @@ def test_duplicate_deliveries_render_and_post_once(world: World) -> None:
     services.sqs.delete_message(
         QueueUrl=services.settings.jobs_queue_url, ReceiptHandle=message["ReceiptHandle"]
     )
-    settle(world)
+    world.env.deliver_jobs()
     assert outcome(world) == POSTED_ONCE
 
 
@@ -299,7 +289,7 @@ def test_slack_retry_of_a_command_queues_nothing_more(world: World) -> None:
     again = ack_json(call_http(retry))
     assert "Queued" in str(first["text"])
     assert "Already received" in str(again["text"])
-    settle(world)
+    world.env.deliver_jobs()
     assert outcome(world) == POSTED_ONCE
 
 
@@ -317,7 +307,7 @@ def test_job_store_down_at_acknowledgement_is_said(world: World) -> None:
     world.aws.fail("TransactWriteItems", times=3)
     ack = ack_json(call_http(command_event("a cyborg tiger")))
     assert "nothing was queued" in str(ack["text"])
-    settle(world)
+    world.env.deliver_jobs()
     assert outcome(world) == Outcome(0, 0, 0, 0, ())
 
 
@@ -360,7 +350,7 @@ def test_a_conflict_that_does_not_clear_says_nothing_was_queued(world: World) ->
     ack = ack_json(call_http(command_event("a cyborg tiger")))
     assert "nothing was queued" in str(ack["text"])
     assert len(world.aws.failed) == 5  # the first try and four more
-    settle(world)
+    world.env.deliver_jobs()
     assert outcome(world) == Outcome(0, 0, 0, 0, ())
 
 
@@ -374,7 +364,7 @@ def test_redrive_sends_dead_lettered_jobs_back_to_run_again(world: World) -> Non
     services = process_services()
     assert main(["redrive", "--queue-url", services.settings.jobs_queue_url,
                  "--dead-letter-queue-url", services.settings.dead_letter_queue_url]) == 0  # fmt: skip
-    settle(world)
+    world.env.deliver_jobs()
     after = outcome(world)
     assert after.endpoint_calls == 2  # the fixed endpoint is asked once more
     assert after.results == 1 and after.dead_letters == ()
@@ -534,7 +524,7 @@ def test_a_painting_note_slack_refuses_does_not_stop_the_render(world: World) ->
     assert poller.poll_once() == 1  # throttled: handed back, "retrying" shown
     world.env.slack.rate_limit("C0LOCAL", times=3, retry_after=0)  # the "painting" note's three tries
 
-    settle(world)
+    world.env.deliver_jobs()
 
     updates = world.env.slack.calls_to("chat.update")
     assert [(c.ok, c.error) for c in updates] == [(True, "")] + [(False, "ratelimited")] * 3 + [(True, "")]
@@ -557,7 +547,7 @@ def test_a_channel_rate_limited_when_the_result_is_shown_gets_it_once(world: Wor
     assert poller.poll_once() == 1  # posted, rendered, stored; the job store failed after that
     world.env.slack.rate_limit("C0LOCAL", times=limited, retry_after=0)
 
-    settle(world)
+    world.env.deliver_jobs()
 
     updates = world.env.slack.calls_to("chat.update")
     retrying, result = updates[0], updates[-1]
@@ -576,7 +566,7 @@ def test_dynamodb_down_for_good_the_requester_is_still_told(world: World) -> Non
     for operation in DYNAMODB_OPERATIONS:
         world.aws.fail(operation, times=10_000)
 
-    settle(world)
+    world.env.deliver_jobs()
 
     assert outcome(world) == Outcome(0, 1, 0, 1, ("a storage service failed (PutItem)",))
     [told] = [c for c in world.env.slack.calls_to("chat.postMessage") if c.ok]
@@ -599,7 +589,7 @@ def test_dynamodb_down_in_a_closed_channel_with_its_response_url_used_up_tells_b
     for operation in DYNAMODB_OPERATIONS:
         world.aws.fail(operation, times=10_000)
 
-    settle(world)
+    world.env.deliver_jobs()
 
     dm = world.env.slack.dm_channel("U0LOCAL")
     [told] = [c for c in world.env.slack.calls_to("chat.postMessage") if c.ok]
@@ -642,7 +632,7 @@ def test_two_deliveries_at_once_call_the_endpoint_once(world: World) -> None:
             _visible_again(message)
         else:
             services.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    settle(world)
+    world.env.deliver_jobs()
     assert len(results) == 2
     assert outcome(world) == POSTED_ONCE
 
@@ -653,7 +643,7 @@ def test_redrive_moves_more_than_ten_dead_lettered_jobs(world: World) -> None:
     world.sagemaker.scripted.extend([Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError")] * jobs)
     for n in range(jobs):
         ack_json(call_http(command_event(f"a cyborg tiger number {n}")))
-    settle(world, deliveries=jobs + 5)
+    world.env.deliver_jobs(jobs + 5)
     services = process_services()
     dead_letter_queue_url = services.settings.dead_letter_queue_url
     assert _queue_counts(dead_letter_queue_url) == (jobs, 0)
@@ -664,7 +654,7 @@ def test_redrive_moves_more_than_ten_dead_lettered_jobs(world: World) -> None:
                  "--dead-letter-queue-url", dead_letter_queue_url]) == 0  # fmt: skip
     assert _queue_counts(dead_letter_queue_url) == (0, 0)
     assert _queue_counts(services.settings.jobs_queue_url) == (jobs, 0)
-    settle(world, deliveries=jobs + 5)
+    world.env.deliver_jobs(jobs + 5)
     after = outcome(world)
     assert after.endpoint_calls == 2 * jobs and after.results == jobs and after.dead_letters == ()
     assert after.channel_posts == jobs  # each original message updated, none posted again
@@ -695,7 +685,7 @@ def test_quota_release_after_midnight_gives_back_the_day_the_job_was_counted_on(
     services.queue.send(job)
     world.sagemaker.scripted.append(Answer(424, b'{"Message": "CUDA out of memory"}', "ModelError"))
 
-    settle(world)  # today, after midnight
+    world.env.deliver_jobs()  # today, after midnight
 
     assert outcome(world).dead_letters == ("the model could not render this request",)
 
