@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from bot.backends import for_backend
+from bot.backends.fitting import for_backend
 from bot.blocks import messages
 from bot.model.guards import blocked_term, place_refusal
 from bot.model.job import Job
