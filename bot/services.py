@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 
 _CLIENTS: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
+_MOST_CLIENTS = 64
+_CLIENTS_LOCK = threading.Lock()
 
 
 @cache
@@ -120,9 +122,12 @@ class Services:
         # instead of paying ~15 ms to build it anew.
         aws_settings = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
         key = (service, repr(sorted(config.items())), aws_settings)
-        if key not in _CLIENTS:
-            _CLIENTS[key] = self._session.client(service, config=base.merge(Config(**config)))
-        return _CLIENTS[key]
+        with _CLIENTS_LOCK:
+            if key not in _CLIENTS:
+                if len(_CLIENTS) >= _MOST_CLIENTS:  # settings that changed for good: drop the oldest
+                    del _CLIENTS[next(iter(_CLIENTS))]
+                _CLIENTS[key] = self._session.client(service, config=base.merge(Config(**config)))
+            return _CLIENTS[key]
 
     @cached_property
     def sqs(self) -> SQSClient:

@@ -57,10 +57,11 @@ def error_code(error: SlackApiError) -> str:
 
 
 class RetryAfterHandler(RateLimitErrorRetryHandler):
-    """A 429 sent again after the Retry-After Slack asked for (seconds; 1 when it gave none), plus
-    jitter of up to a second but never more than the wait itself. slack_sdk's own handler always
-    adds up to a second, so a Retry-After of 0 (a stand-in's) still slept; ``sleep`` is where the
-    wait goes (a test hands in a recorder)."""
+    """A 429 sent again after the Retry-After Slack asked for (whole seconds, per
+    docs.slack.dev/apis/web-api/rate-limits; 1 when it gave none), plus jitter of up to a second
+    but never more than the wait itself. slack_sdk's own handler (http_retry/builtin_handlers.py,
+    3.x) always adds up to a second, so a Retry-After of 0 (a stand-in's) still slept; ``sleep``
+    is where the wait goes (a test hands in a recorder)."""
 
     def __init__(self, max_retry_count: int = 2, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(max_retry_count=max_retry_count)

@@ -156,16 +156,6 @@ class SlackPoster:
         return str(response["channel"]["id"])
 
 
-__all__ = [
-    "CHANNEL_CLOSED",
-    "ResponseUrlRefused",
-    "SlackPoster",
-    "error_code",
-    "is_direct_message",
-    "why_here_instead",
-]
-
-
 def post_with_images(
     post: Callable[[], Posted], waits: Sequence[float], sleep: Callable[[float], None] = time.sleep
 ) -> Posted | None:
@@ -190,3 +180,15 @@ def image_download_refused(error: SlackApiError) -> bool:
     "downloading image failed [json-pointer:/blocks/N/image_url]" among its errors."""
     details = (error.response.get("errors") if error.response is not None else None) or []
     return error_code(error) == "invalid_blocks" and any("image_url" in str(d) for d in details)
+
+
+__all__ = [
+    "CHANNEL_CLOSED",
+    "ResponseUrlRefused",
+    "SlackPoster",
+    "error_code",
+    "image_download_refused",
+    "is_direct_message",
+    "post_with_images",
+    "why_here_instead",
+]
