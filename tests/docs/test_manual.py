@@ -150,3 +150,14 @@ def test_every_docs_page_the_code_names_exists() -> None:
     }
     assert named
     assert sorted(n for n in named if not _resolves(ROOT / "README.md", n)) == []
+
+
+def test_every_file_the_manual_names_exists() -> None:
+    """`bot/...`, `tests/...::test_...`, `infra/...` in backquotes: the code the manual points to."""
+    named = {
+        (str(page.relative_to(ROOT)), path)
+        for page in PAGES
+        for path in re.findall(r"`((?:bot|tests|infra|bench|docs)/[\w./-]+?)(?:::[^`]*)?`", page.read_text())
+    }
+    assert len(named) > 20
+    assert sorted((page, path) for page, path in named if not (ROOT / path.rstrip("/")).exists()) == []
