@@ -106,6 +106,7 @@ from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.local.signing import submission_body, view_state
 from bot.local.slack.apps import SlackApp
 from bot.local.slack.blocks import Problem, image_urls, invalid_blocks, message_refusal
+from bot.local.slack.faults import Fault, Faults
 from bot.local.slack.files import SharedFile, Uploads
 from bot.local.slack.images import ImageFetch, fetch_all
 from bot.local.slack.response_urls import ResponseUrls
@@ -141,15 +142,6 @@ class Call:
     error: str = ""  # Slack's error code when it did not
 
 
-@dataclass
-class Fault:
-    method: str
-    times: int
-    status: int = 200  # HTTP status of the failed answer
-    error: str = "internal_error"  # Slack's error code in the body
-    retry_after: int | None = None  # seconds, sent as Retry-After (rate limits)
-
-
 @dataclass(frozen=True)
 class Said:
     """A message as people see it in a channel: the playground draws these."""
@@ -178,17 +170,11 @@ class Origin:
 
 
 @dataclass
-class RateLimit:
-    times: int
-    retry_after: int
-
-
-@dataclass
 class SlackRecorder(Served):
     closed_channels: set[str] = field(default_factory=set)
     private_channels: set[str] = field(default_factory=set)  # private, and the bot not in them
     calls: list[Call] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
+    _plan: Faults = field(default_factory=Faults)  # what it is told to get wrong (faults.py)
     image_timeout: float = 5.0
     image_fetches: list[ImageFetch] = field(default_factory=list)
     files: list[SharedFile] = field(default_factory=list)
@@ -198,8 +184,6 @@ class SlackRecorder(Served):
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _open_dms: set[str] = field(default_factory=set)
-    _rate_limits: dict[str, RateLimit] = field(default_factory=dict)
-    _failing_downloads: int | None = 0  # None: every download fails
     _uploads: Uploads = field(default_factory=Uploads)
     _views: Views = field(default_factory=Views)
     _users: Users = field(default_factory=Users)
@@ -285,6 +269,11 @@ class SlackRecorder(Served):
             self.image_fetches.clear()
             self.files.clear()
 
+    @property
+    def faults(self) -> list[Fault]:
+        """The faults it was told of, with how many times each has left."""
+        return self._plan.faults
+
     def fail(
         self,
         method: str,
@@ -295,18 +284,15 @@ class SlackRecorder(Served):
         retry_after: int | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` ("response_url" included) fail."""
-        with self._lock:
-            self.faults.append(Fault(method, times, status, error, retry_after))
+        self._plan.fail(Fault(method, times, status, error, retry_after))
 
     def rate_limit(self, channel: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` chat.postMessage / chat.update for ``channel`` with a 429."""
-        with self._lock:
-            self._rate_limits[channel] = RateLimit(times, retry_after)
+        self._plan.rate_limit(channel, times, retry_after)
 
     def fail_image_downloads(self, times: int | None) -> None:
         """Fail the next ``times`` image downloads; ``None``: all of them, until called with 0."""
-        with self._lock:
-            self._failing_downloads = times
+        self._plan.fail_downloads(times)
 
     def trigger_id(self, user: str = "U0LOCAL", *, view_id: str | None = None) -> str:
         """A trigger id, as Slack hands one out with an interaction by ``user`` (inside the view
@@ -500,7 +486,7 @@ class SlackRecorder(Served):
         authorized = bool(token)
         is_response_url = parts.path.startswith("/response/")
         method = "response_url" if is_response_url else parts.path.rsplit("/", 1)[-1]
-        fault = self._take_fault(method)
+        fault = self._plan.take(method)
         if fault:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return self._record(
@@ -535,7 +521,7 @@ class SlackRecorder(Served):
 
     def _web_api(self, method: str, args: dict[str, Any]) -> Answer:
         channel = str(args.get("channel", ""))
-        if method in RATE_LIMITED and (limited := self._take_rate_limit(channel)) is not None:
+        if method in RATE_LIMITED and (limited := self._plan.take_rate_limit(channel)) is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
         if method in MESSAGE_METHODS:
             return self._message(method, channel, args)
@@ -661,7 +647,7 @@ class SlackRecorder(Served):
         found = list(image_urls(blocks, at))
         if not found:
             return []
-        forced = [self._take_failing_download() for _ in found]
+        forced = [self._plan.take_failing_download() for _ in found]
         real = fetch_all(
             [url for (_, url), fail in zip(found, forced, strict=True) if not fail],
             self.image_timeout,
@@ -738,31 +724,6 @@ class SlackRecorder(Served):
         if self._response_urls is None:
             self._response_urls = ResponseUrls(clock=lambda: self.clock())
         return self._response_urls
-
-    def _take_fault(self, method: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.method == method and fault.times > 0:
-                    fault.times -= 1
-                    return fault
-        return None
-
-    def _take_rate_limit(self, channel: str) -> int | None:
-        with self._lock:
-            limit = self._rate_limits.get(channel)
-            if limit is None or limit.times <= 0:
-                return None
-            limit.times -= 1
-            return limit.retry_after
-
-    def _take_failing_download(self) -> bool:
-        with self._lock:
-            if self._failing_downloads is None:
-                return True
-            if self._failing_downloads > 0:
-                self._failing_downloads -= 1
-                return True
-            return False
 
 
 def _shown(args: dict[str, Any]) -> dict[str, Any]:
