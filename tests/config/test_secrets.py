@@ -349,6 +349,7 @@ def test_a_missing_setting_is_named_in_the_log_and_answered_without_a_value(
     assert "misconfigured" in answer["body"]
     logged = _logged(caplog)
     assert "JOBS_QUEUE_URL is not set" in logged
+    assert "'docs': 'docs/configuration.md'" in logged  # the page where the fix is described
     for secret in SECRETS:
         assert secret not in logged + json.dumps(answer)
 

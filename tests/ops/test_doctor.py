@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -313,6 +314,8 @@ def _fix(lines: list[str], check: str) -> str:
     """The sentence under ``check``'s line saying what to do."""
     at = lines.index(_line(lines, check))
     assert lines[at + 1].startswith("    → "), lines
+    # ... ending with the page of the manual where the fix is described (tests/docs checks it exists)
+    assert re.search(r" See docs/[a-z-]+\.md(#[a-z0-9-]+)?\.$", lines[at + 1]), lines[at + 1]
     return lines[at + 1]
 
 

@@ -61,6 +61,19 @@ def test_image_downloads_failing_twice_are_retried_into_image_blocks(
     assert world.dead_letters() == []
 
 
+def test_the_worker_tries_the_image_blocks_as_often_as_the_setting_has_waits(
+    world: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMAGE_DOWNLOAD_RETRY_SECONDS="0,0,0": three more tries, so three refused downloads still end
+    in image blocks (with the default two waits they would end in an upload)."""
+    monkeypatch.setenv("IMAGE_DOWNLOAD_RETRY_SECONDS", "0,0,0")
+    reset_process_services()
+    world.slack.fail_image_downloads(3)
+    imagine(world)
+    assert [call.ok for call in world.slack.calls_to("chat.update")] == [False, False, False, True]
+    assert world.slack.files == []
+
+
 def test_the_waits_between_image_posts_are_the_settings_and_fit_the_workers_budget(
     world: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
