@@ -17,7 +17,6 @@ from bot.services import Services
 from bot.usecases.placement import next_to_result
 from bot.usecases.queue_render import Answer, Ask, queue_render
 
-KINDS = RENDER_AGAIN
 # A second click on the same button within this many seconds is the same ask (a double-click);
 # after it, a deliberate second re-roll is a new one.
 CLICK_MEMORY_SECONDS = 5
@@ -36,7 +35,7 @@ def follow_up(
     response_url: str = "",
 ) -> Answer:
     """Queue a re-roll or variations of job ``job_id`` (of its image ``index``, or all of it)."""
-    found = services.store.find(job_id) if _JOB_ID.match(job_id) and kind in KINDS else None
+    found = services.store.find(job_id) if _JOB_ID.match(job_id) and kind in RENDER_AGAIN else None
     job, progress = found if found else (None, Progress())
     if job is None or job.team_id != team_id or progress.deleted_at:
         return Answer(messages.notice(GONE))
