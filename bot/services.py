@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.backends.sagemaker_async import SageMakerAsyncBackend
     from bot.config.secrets import SecretSource
+    from bot.model.prompt import ImageRequest
     from bot.slack.poster import SlackPoster
     from bot.stores.images import ImageStore
     from bot.stores.jobs import JobStore
@@ -214,32 +215,16 @@ class Services:
         if self.settings.image_backend == "sagemaker":
             from bot.backends.sagemaker import SageMakerBackend
 
-            # One attempt per call: the backend retries throttling itself, with backoff and
-            # jitter, within RENDER_BUDGET_SECONDS; past that, SQS delivers the job again.
-            client = self._client(
-                "sagemaker-runtime",
-                read_timeout=self.settings.sagemaker_timeout_seconds,
-                retries={"mode": "standard", "total_max_attempts": 1},
-            )
             return SageMakerBackend(
-                client,
+                self._sagemaker_runtime(),
                 self.settings.sagemaker_endpoint_name,
                 budget_seconds=self.settings.render_budget_seconds,
             )
         if self.settings.image_backend == "bedrock":
             from bot.backends.bedrock import BedrockBackend
 
-            # As for the endpoint: one attempt per call, the backend retries within its budget.
-            # Signed as "bedrock", reached at bedrock-runtime (AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
-            # In BEDROCK_REGION, where the model is served, whatever the stack's own region.
-            client = self._client(
-                "bedrock-runtime",
-                read_timeout=self.settings.bedrock_timeout_seconds,
-                retries={"mode": "standard", "total_max_attempts": 1},
-                region_name=self.settings.bedrock_region or self.region,
-            )
             return BedrockBackend(
-                client,
+                self._bedrock_runtime(),
                 self.settings.bedrock_model_id,
                 budget_seconds=self.settings.render_budget_seconds,
             )
@@ -250,6 +235,68 @@ class Services:
         from bot.backends.placeholder import PlaceholderBackend
 
         return PlaceholderBackend(self.settings.placeholder_delay_seconds)
+
+    # The models' clients make one attempt per call: each backend retries throttling itself, with
+    # backoff and jitter, within RENDER_BUDGET_SECONDS; past that, SQS delivers the job again.
+    def _sagemaker_runtime(self) -> Any:
+        return self._client(
+            "sagemaker-runtime",
+            read_timeout=self.settings.sagemaker_timeout_seconds,
+            retries={"mode": "standard", "total_max_attempts": 1},
+        )
+
+    def _bedrock_runtime(self) -> Any:
+        # Signed as "bedrock", reached at bedrock-runtime (AWS_ENDPOINT_URL_BEDROCK_RUNTIME), in
+        # BEDROCK_REGION, where the models are served, whatever the stack's own region.
+        return self._client(
+            "bedrock-runtime",
+            read_timeout=self.settings.bedrock_timeout_seconds,
+            retries={"mode": "standard", "total_max_attempts": 1},
+            region_name=self.settings.bedrock_region or self.region,
+        )
+
+    def backend_for(self, request: ImageRequest) -> Backend:
+        """What draws ``request``: its operation's model (OPERATION settings), else the image backend."""
+        if request.operation is None:
+            return self.backend
+        kind = request.operation.kind
+        if kind not in self._editors:
+            self._editors[kind] = self._editor(kind)
+        return self._editors[kind]
+
+    @cached_property
+    def _editors(self) -> dict[str, Backend]:
+        return {}
+
+    def _editor(self, kind: str) -> Backend:
+        from bot.model.operation_models import model_for
+
+        settings = self.settings
+        choice = settings.operation_models.get(kind)
+        if choice is None:
+            from bot.backends import BackendError
+
+            raise BackendError("this operation has been turned off since it was asked for", retryable=False)
+        model, read = model_for(kind, choice), self.images.read
+        if choice.provider == "bedrock":
+            from bot.backends.bedrock_edits import BedrockEditor
+
+            return BedrockEditor(
+                self._bedrock_runtime(), model, read, budget_seconds=settings.render_budget_seconds
+            )
+        if choice.provider == "sagemaker":
+            from bot.backends.sagemaker_edits import SageMakerEditor
+
+            return SageMakerEditor(
+                self._sagemaker_runtime(),
+                choice.name,
+                model,
+                read,
+                budget_seconds=settings.render_budget_seconds,
+            )
+        from bot.backends.placeholder_edits import PlaceholderEditor
+
+        return PlaceholderEditor(read)
 
     @cached_property
     def async_backend(self) -> SageMakerAsyncBackend:

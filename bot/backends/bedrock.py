@@ -36,7 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.backends import AwsError, BackendError, with_retries
 from bot.model.bedrock_models import (
@@ -199,7 +199,7 @@ def request_bodies(model: Model, request: ImageRequest) -> list[dict[str, Any]]:
     return bodies
 
 
-def decode_response(model: Model, raw: bytes, expected: int) -> list[bytes]:
+def decode_response(model: Invoked, raw: bytes, expected: int) -> list[bytes]:
     """The images in an answer, as JPEGs; :class:`BackendError` for a filtered or broken one."""
     try:
         answer = json.loads(raw)
@@ -256,37 +256,31 @@ def to_jpeg(data: bytes) -> bytes:
     return out.getvalue()
 
 
-class BedrockBackend:
-    name = "bedrock"
+class BedrockCalls:
+    """InvokeModel calls to one model, each retried on throttling and server errors with backoff
+    and jitter while the budget lasts; the model backend and the image operations share them."""
 
     def __init__(
         self,
         client: BedrockRuntimeClient,
         model_id: str,
+        model: Invoked,
         *,
         budget_seconds: float = 40.0,
         base_delay: float = 0.5,
         max_delay: float = 8.0,
     ) -> None:
         self.client = client
-        resolved = foundation_model(model_id)
-        self.model_id = resolved.model_id  # a profile id goes to Bedrock as it is
-        self.model = resolved.model
+        self.model_id = model_id  # a profile id goes to Bedrock as it is
+        self.model = model
         self.budget_seconds = budget_seconds  # no new attempt starts after this
         self.base_delay = base_delay
         self.max_delay = max_delay
 
-    def generate(self, request: ImageRequest) -> list[bytes]:
-        """Draw ``request.count`` JPEGs. Stability's images are separate calls, made at once so
-        that four take about as long as one; each retries throttling and server errors with
-        backoff and jitter while the budget lasts, and the first failure left is raised."""
-        try:
-            fitted = fit(self.model, request).request
-        except UsageNeeded as needed:  # queued before the model changed, or by hand
-            raise BackendError(str(needed.problem).replace("`", ""), retryable=False) from None
-        bodies = request_bodies(self.model, fitted)
+    def draw(self, bodies: list[dict[str, Any]], per_call: int) -> list[bytes]:
+        """The JPEGs ``bodies`` draw, ``per_call`` each. Separate calls are made at once, so that
+        four take about as long as one; the first failure left is raised."""
         deadline = time.monotonic() + self.budget_seconds
-        per_call = fitted.count if self.model.family == "amazon" else 1
         if len(bodies) == 1:
             return self._with_retries(bodies[0], per_call, deadline)
         with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
@@ -316,7 +310,39 @@ class BedrockBackend:
         return decode_response(self.model, raw, expected)
 
 
-def client_error(model: Model, error: Any, on: date | None = None) -> BackendError:
+class BedrockBackend(BedrockCalls):
+    name = "bedrock"
+
+    def __init__(self, client: BedrockRuntimeClient, model_id: str, **retries: float) -> None:
+        resolved = foundation_model(model_id)
+        super().__init__(client, resolved.model_id, resolved.model, **retries)
+        self.model: Model = resolved.model
+
+    def generate(self, request: ImageRequest) -> list[bytes]:
+        """Draw ``request.count`` JPEGs: Nova and Titan in one call, Stability one call an image."""
+        try:
+            fitted = fit(self.model, request).request
+        except UsageNeeded as needed:  # queued before the model changed, or by hand
+            raise BackendError(str(needed.problem).replace("`", ""), retryable=False) from None
+        per_call = fitted.count if self.model.family == "amazon" else 1
+        return self.draw(request_bodies(self.model, fitted), per_call)
+
+
+class Invoked(Protocol):
+    """What an error or an answer names of the model called: a text-to-image model
+    (bot/model/bedrock_models.py) or an image operation's (bot/model/operation_models.py)."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def marketplace(self) -> bool: ...
+    @property
+    def regions(self) -> tuple[str, ...]: ...
+
+
+def client_error(model: Invoked, error: Any, on: date | None = None) -> BackendError:
     """What an InvokeModel error means for the job, in words for the requester."""
     code, message, status = astuple(AwsError.of(error))
     if code == "ValidationException" and CONTENT_FILTERED in message:

@@ -28,7 +28,9 @@ def for_backend(settings: Settings, request: ImageRequest, named: frozenset[str]
     :class:`bot.prompt.UsageNeeded` for a value the backend cannot take.
 
     The SageMaker endpoint and the placeholder take every value the prompt parser allows."""
-    if settings.image_backend != "bedrock":
+    if (
+        settings.image_backend != "bedrock" or request.operation is not None
+    ):  # operations: bot/model/operation_models.py
         return Understood(request)
     from bot.backends.bedrock import fit
     from bot.model.bedrock_models import foundation_model

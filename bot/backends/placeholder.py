@@ -98,10 +98,10 @@ def caption(request: ImageRequest, index: int) -> Caption:
         f" · {index + 1}/{request.count}" if request.count > 1 else ""
     )
     size = max(MIN_TEXT_SIZE, min(width, request.height) // 14)
-    font = _font(size)
+    font = caption_font(size)
     while size > MIN_TEXT_SIZE and font.getlength(label) > width - size:  # narrow images: smaller text
         size -= 1
-        font = _font(size)
+        font = caption_font(size)
     room = width - size  # a margin of size // 2 each side
     lines = _wrap(label, font, room, 2) + _wrap(drawable(request.prompt, size), font, room, PROMPT_LINES)
     return Caption(font, lines, size)
@@ -155,7 +155,7 @@ def _longest_fit(word: str, font: Font, room: float) -> int:
 
 
 @functools.cache
-def _font(size: int) -> Font:
+def caption_font(size: int) -> Font:
     from PIL import ImageFont
 
     return ImageFont.load_default(size=size)
@@ -164,7 +164,7 @@ def _font(size: int) -> Font:
 @functools.lru_cache(maxsize=4096)
 def _has_glyph(size: int, ch: str) -> bool:
     """Whether the font draws ``ch`` as itself, not as its .notdef glyph (the empty box)."""
-    font = _font(size)
+    font = caption_font(size)
     return ch.isspace() or _mask(font, ch) != _mask(font, NOT_A_CHARACTER)
 
 

@@ -110,7 +110,7 @@ class SageMakerBackend:
             )
             raw = response["Body"].read()
         except ClientError as error:
-            raise _client_error(error) from None
+            raise client_error(error) from None
         except BotoCoreError as error:
             # Timeouts and connection failures: the endpoint may answer next time.
             raise BackendError(
@@ -119,7 +119,7 @@ class SageMakerBackend:
         return decode_response(raw, request.count)
 
 
-def _client_error(error: Any) -> BackendError:
+def client_error(error: Any) -> BackendError:
     code, message, status = astuple(AwsError.of(error))
     if code in _RETRYABLE_CODES or status == 429 or status >= 500:
         return BackendError(f"the image service is busy or failing ({code or status})", retryable=True)

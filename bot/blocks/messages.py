@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.blocks.buttons import follow_up_buttons, operation_buttons
+from bot.model.operation import CHANGE, UPSCALE, VARY_STRONG, VARY_SUBTLE, ZOOM_OUT
 from bot.model.prompt import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MIN_GUIDANCE, ImageRequest
 
 Payload = dict[str, Any]
@@ -119,7 +121,24 @@ def queued(request: ImageRequest) -> Payload:
 
 def _headline(user_id: str, request: ImageRequest) -> str:
     # user_id comes from Slack's signed payload and is checked by the job model.
-    return f"<@{user_id}> imagined *{escape(request.prompt)}*"
+    operation = request.operation
+    if operation is None:
+        return f"<@{user_id}> imagined *{escape(request.prompt)}*"
+    which = f"image {operation.source_index + 1} of " if operation.source_count > 1 else ""
+    return f"<@{user_id}>: {done(request)} from {which}*{escape(operation.source_prompt)}*"
+
+
+def done(request: ImageRequest) -> str:
+    """What an operation did, in a few words: "Upscaled 4x", "Changed “the cat” into “a corgi”"."""
+    operation = request.operation
+    assert operation is not None
+    if operation.kind == UPSCALE:
+        return f"Upscaled {request.width / max(1, operation.source_width):.2g}×"
+    if operation.kind == CHANGE:
+        return f"Changed “{escape(operation.search)}” into “{escape(operation.replacement)}”"
+    return {VARY_SUBTLE: "Varied (subtle)", VARY_STRONG: "Varied (strong)", ZOOM_OUT: "Zoomed out 2×"}[
+        operation.kind
+    ]
 
 
 def waiting(user_id: str, request: ImageRequest, ahead: int) -> Payload:
@@ -182,60 +201,29 @@ def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> 
     }
 
 
-# The result buttons. Their labels are a contract (docs/usage.md, tests); each button's value carries
-# only the job id, and which image it is about rides in its block's id.
-FOLLOW_UPS = {
-    "reroll": "Re-roll", "variations": "Variations", "edit": "Edit", "share": "Share", "delete": "Delete",
-}  # fmt: skip
-WHOLE_RESULT_ONLY = ("share", "delete")  # they act on the whole message: only on its own row
-ACTION_PREFIX = "imagine_"
-# The buttons that render the result again in its thread (bot/usecases/follow_up.py).
-RENDER_AGAIN = ("reroll", "variations")
-ACTIONS_BLOCK = "imagine_actions"  # block_id: "imagine_actions" (the whole result) or "..._<n>"
-# Slack asks before a destructive click (Block Kit's confirmation dialog object).
-_CONFIRM_DELETE = {
-    "title": {"type": "plain_text", "text": "Delete this picture?"},
-    "text": {"type": "plain_text", "text": "It goes for everyone, and its image links stop working."},
-    "confirm": {"type": "plain_text", "text": "Delete"},
-    "deny": {"type": "plain_text", "text": "Keep it"},
-    "style": "danger",
-}
-
-
-def _button(name: str, label: str, job_id: str) -> Block:
-    button: Block = {
-        "type": "button",
-        "action_id": ACTION_PREFIX + name,
-        "text": {"type": "plain_text", "text": label},
-        "value": job_id,
-    }
-    if name == "delete":
-        button |= {"style": "danger", "confirm": _CONFIRM_DELETE}
-    return button
-
-
-def follow_up_buttons(job_id: str, index: int | None = None) -> Block:
-    """A row of the result's buttons, for the whole result or for image ``index``."""
-    suffix = "" if index is None else f" {index + 1}"
-    return {
-        "type": "actions",
-        "block_id": ACTIONS_BLOCK if index is None else f"{ACTIONS_BLOCK}_{index}",
-        "elements": [
-            _button(name, label + suffix, job_id)
-            for name, label in FOLLOW_UPS.items()
-            if index is None or name not in WHOLE_RESULT_ONLY
-        ],
-    }
-
-
-def _buttons(job_id: str | None) -> list[Block]:
-    return [follow_up_buttons(job_id)] if job_id else []
+def _buttons(job_id: str | None, count: int, operations: tuple[str, ...]) -> list[Block]:
+    """The result's own row, then the image operations' rows: one for a single image, one per
+    image of several, for results whose images have no rows of their own beside them."""
+    if not job_id:
+        return []
+    rows = [follow_up_buttons(job_id)]
+    if operations:
+        indexes: list[int | None] = [None] if count == 1 else list(range(count))
+        rows += [operation_buttons(job_id, operations, n) for n in indexes]
+    return rows
 
 
 def result(
-    user_id: str, request: ImageRequest, links: list[str], seconds: float, *, job_id: str | None = None
+    user_id: str,
+    request: ImageRequest,
+    links: list[str],
+    seconds: float,
+    *,
+    job_id: str | None = None,
+    operations: tuple[str, ...] = (),
 ) -> Payload:
-    """The channel message once the images are stored, with the buttons when ``job_id`` is given."""
+    """The channel message once the images are stored, with the buttons when ``job_id`` is given:
+    the result's own, and the image ``operations`` that are on, beside each image of several."""
     alt = _truncate(request.prompt, _ALT_TEXT_LIMIT - 10)
     images: list[Block] = []
     for n, link in enumerate(links):
@@ -244,19 +232,27 @@ def result(
         )
         if job_id and len(links) > 1:
             images.append(follow_up_buttons(job_id, n))
+            if operations:
+                images.append(operation_buttons(job_id, operations, n))
     return {
         "text": f"Imagined: {escape(request.prompt)}",
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
             *images,
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
-            *_buttons(job_id),
+            *_buttons(job_id, 1 if len(links) == 1 else 0, operations),  # several: rows beside each
         ],
     }
 
 
 def result_uploaded(
-    user_id: str, request: ImageRequest, count: int, seconds: float, *, job_id: str | None = None
+    user_id: str,
+    request: ImageRequest,
+    count: int,
+    seconds: float,
+    *,
+    job_id: str | None = None,
+    operations: tuple[str, ...] = (),
 ) -> Payload:
     """The channel message when the images were uploaded into its thread as Slack files."""
     where = "the image is" if count == 1 else f"the {count} images are"
@@ -266,13 +262,19 @@ def result_uploaded(
             _mrkdwn(_headline(user_id, request)),
             _context(f":frame_with_picture: {where} in the thread · {describe(request)}"
                      f" · rendered in {_duration(seconds)}"),
-            *_buttons(job_id),
+            *_buttons(job_id, count, operations),
         ],
     }  # fmt: skip
 
 
 def result_links(
-    user_id: str, request: ImageRequest, links: list[str], seconds: float, *, job_id: str | None = None
+    user_id: str,
+    request: ImageRequest,
+    links: list[str],
+    seconds: float,
+    *,
+    job_id: str | None = None,
+    operations: tuple[str, ...] = (),
 ) -> Payload:
     """The result as plain links: what Slack always accepts, since it downloads nothing."""
     named = [f"<{link}|image {n + 1}>" for n, link in enumerate(links)]
@@ -282,7 +284,7 @@ def result_links(
             _mrkdwn(_headline(user_id, request)),
             _mrkdwn(":frame_with_picture: " + " · ".join(named)),
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
-            *_buttons(job_id),
+            *_buttons(job_id, len(links), operations),
         ],
     }
 
@@ -297,6 +299,7 @@ def shared(
     job_id: str,
     permalink: str = "",
     images: bool = True,
+    operations: tuple[str, ...] = (),
 ) -> Payload:
     """A result Share posted elsewhere: who shared it, the result (image blocks, or plain links
     when ``images`` is False; none when there are no links), where it came from, its buttons."""
@@ -304,11 +307,11 @@ def shared(
         blocks = [
             _mrkdwn(_headline(user_id, request)),
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
-            *_buttons(job_id),
+            *_buttons(job_id, request.count, operations),
         ]
     else:
         make = result if images else result_links
-        blocks = make(user_id, request, links, seconds, job_id=job_id)["blocks"]
+        blocks = make(user_id, request, links, seconds, job_id=job_id, operations=operations)["blocks"]
     # Only Slack's own permalink (https, no spaces or brackets) becomes a link, with & escaped
     # as everywhere in message text (docs.slack.dev/messaging/formatting-message-text).
     origin = f" · <{permalink.replace('&', '&amp;')}|see the original>" if _safe_link(permalink) else ""

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 
 from bot.config.env import EnvReader, SettingsError
 from bot.model.guards import Guards
+from bot.model.operation import KINDS, SETTING, ModelChoice
 from bot.model.prompt import PromptLimits
 
 if TYPE_CHECKING:
@@ -70,6 +71,13 @@ class Settings:
     async_request_ttl_seconds: int = 1800
     guards: Guards = field(default_factory=lambda: Guards())
     limits: PromptLimits = field(default_factory=PromptLimits)
+    # The model of each image operation that is on (bot/model/operation.py), by operation.
+    operation_models: Mapping[str, ModelChoice] = field(default_factory=dict)
+
+    @property
+    def operations_on(self) -> tuple[str, ...]:
+        """The image operations a result offers, in their buttons' order."""
+        return tuple(kind for kind in KINDS if kind in self.operation_models)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, secrets: SecretValues | None = None) -> Settings:
@@ -122,6 +130,14 @@ class Settings:
                 default_guidance=reader.number("DEFAULT_GUIDANCE", 7.5, 0.0, 30.0),
                 max_prompt_chars=reader.integer("MAX_PROMPT_CHARS", 1000, 1, 4000),
             ),
+            operation_models=_operation_models(
+                {
+                    "UPSCALE_MODEL": reader.optional("UPSCALE_MODEL", ""),
+                    "VARY_MODEL": reader.optional("VARY_MODEL", ""),
+                    "ZOOM_MODEL": reader.optional("ZOOM_MODEL", ""),
+                    "CHANGE_MODEL": reader.optional("CHANGE_MODEL", ""),
+                }
+            ),
         )
         if backend in ("sagemaker", "sagemaker-async") and not settings.sagemaker_endpoint_name:
             raise SettingsError(f"SAGEMAKER_ENDPOINT_NAME is required when IMAGE_BACKEND={backend}")
@@ -155,6 +171,24 @@ def _check_bedrock_model(model_id: str) -> None:
     warning = retirement_warning(model_id, on)
     if warning is not None:
         logger.warning(warning)
+
+
+def _operation_models(values: Mapping[str, str]) -> dict[str, ModelChoice]:
+    """Each operation's model from its setting (unset: the operation is off), checked to do it."""
+    from bot.model.operation_models import model_for  # pure, no client
+
+    chosen: dict[str, ModelChoice] = {}
+    for kind in KINDS:
+        name = SETTING[kind]
+        if not values[name]:
+            continue
+        try:
+            choice = ModelChoice.parse(values[name])
+            model_for(kind, choice)
+        except ValueError as problem:
+            raise SettingsError(f"{name} {problem}") from None
+        chosen[kind] = choice
+    return chosen
 
 
 _REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # us-west-2, eu-central-1, us-gov-west-1

@@ -7,16 +7,21 @@ when a click comes: a cold start pays only for the one it runs."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 
 from bot.blocks import messages
-from bot.blocks.messages import ACTION_PREFIX, ACTIONS_BLOCK, RENDER_AGAIN
+from bot.blocks.buttons import ACTION_PREFIX, ON_CLICK, RENDER_AGAIN, image_index
 from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.services import Services
 
+if TYPE_CHECKING:
+    from bot.usecases.follow_up import Clicked
+
 FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(RENDER_AGAIN)})$")
+OPERATION = re.compile(rf"^{ACTION_PREFIX}({'|'.join(ON_CLICK)})$")
+CHANGE = ACTION_PREFIX + "change"
 EDIT = ACTION_PREFIX + "edit"
 SHARE = ACTION_PREFIX + "share"
 DELETE = ACTION_PREFIX + "delete"
@@ -27,18 +32,31 @@ def register(app: App, services: Services) -> None:
     def follow_up_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         from bot.usecases.follow_up import follow_up
 
-        answer = follow_up(
-            services,
-            kind=str(action.get("action_id", "")).removeprefix(ACTION_PREFIX),
-            job_id=str(action.get("value", "")),
-            index=image_index(str(action.get("block_id", ""))),
-            team_id=_id(body, "team"),
-            user_id=_id(body, "user"),
-            response_url=str(body.get("response_url") or ""),
-        )
+        answer = follow_up(services, clicked(body, action))
         ack()
         if answer.job is None:
             _tell_clicker(body, respond, answer.payload)
+
+    @app.action(OPERATION)
+    def operation_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.follow_up import operate
+
+        answer = operate(services, clicked(body, action))
+        ack()
+        if answer.job is None:
+            _tell_clicker(body, respond, answer.payload)
+
+    @app.action(CHANGE)
+    def change_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.change import change_form
+
+        form = change_form(services, clicked(body, action))
+        problem = form.refusal
+        if form.view is not None and open_modal(services, str(body.get("trigger_id") or ""), form.view):
+            problem = OPEN_FAILED
+        ack()
+        if problem:
+            _tell_clicker(body, respond, messages.notice(problem))
 
     @app.action(EDIT)
     def edit_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -105,7 +123,15 @@ def _tell_clicker(body: dict[str, Any], respond: Respond, payload: messages.Payl
         respond(**payload, replace_original=False)
 
 
-def image_index(block_id: str) -> int | None:
-    """Which image a row of buttons is about: ``imagine_actions_2`` is image 2, none is all."""
-    suffix = block_id.removeprefix(ACTIONS_BLOCK + "_")
-    return int(suffix) if suffix != block_id and suffix.isdigit() and len(suffix) < 3 else None
+def clicked(body: dict[str, Any], action: dict[str, Any]) -> Clicked:
+    """Who clicked which of a result's buttons, on which image."""
+    from bot.usecases.follow_up import Clicked
+
+    return Clicked(
+        kind=str(action.get("action_id", "")).removeprefix(ACTION_PREFIX),
+        job_id=str(action.get("value", "")),
+        index=image_index(str(action.get("block_id", ""))),
+        team_id=_id(body, "team"),
+        user_id=_id(body, "user"),
+        response_url=str(body.get("response_url") or ""),
+    )

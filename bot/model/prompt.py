@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from bot.model.operation import Operation
+
 NATIVE_SIDE = 512  # Stable Diffusion 2.1 base renders 512x512; other shapes keep about that area
 MAX_SIDE = 1024
 SIDE_STEP = 8  # the model wants both sides in multiples of 8
@@ -46,6 +48,8 @@ class ImageRequest:
     count: int = 1
     # Settings the backend that draws it does not take ("steps", "cfg"): not shown as if used.
     unused: tuple[str, ...] = ()
+    # Work on a stored image (Upscale, Vary, Zoom Out, Change…) rather than a drawing from the prompt.
+    operation: Operation | None = None
 
     def with_seed(self, seed: int) -> ImageRequest:
         return replace(self, seed=seed)
@@ -58,7 +62,18 @@ class ImageRequest:
         fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         if "unused" in fields:  # a JSON list
             fields["unused"] = tuple(fields["unused"])
+        if fields.get("operation") is not None:
+            fields["operation"] = Operation.from_dict(fields["operation"])
         return cls(**fields)
+
+    def drawn_from_prompt(self) -> ImageRequest:
+        """The request as a drawing from its prompt: an operation's result, re-rolled as variations,
+        edited or refined, starts from the prompt again at its shape's own size."""
+        if self.operation is None:
+            return self
+        w, h = (int(part) for part in self.aspect.split(":"))
+        width, height = size_for_aspect(w, h)
+        return replace(self, operation=None, width=width, height=height, unused=())
 
 
 class UsageNeeded(ValueError):

@@ -1,19 +1,26 @@
-"""Re-roll and Variations: a new render from a result, landing in that result's thread.
+"""The buttons that start from a result, landing in that result's thread: Re-roll and Variations
+render its prompt again; the image operations (Upscale, Vary, Zoom Out, Change…) work on one of
+its images.
 
-A button's value carries only the job id; what to render, and where, is read from the job's
-record, which lives as long as its images. The clicker asks, so the clicker's quota counts.
+A button's value carries only the job id; what to render, and from which stored image, is read
+from the job's record, which lives as long as its images. The clicker asks, so the clicker's
+quota counts.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 
 from bot.blocks import messages
-from bot.blocks.messages import RENDER_AGAIN
+from bot.blocks.buttons import OPERATIONS, RENDER_AGAIN
 from bot.model.job import Job, Progress
-from bot.model.prompt import MAX_IMAGES, MAX_SEED, ImageRequest
+from bot.model.operation import VARY_STRONG, VARY_SUBTLE, Operation
+from bot.model.operation_models import model_for, plan
+from bot.model.prompt import MAX_IMAGES, MAX_SEED, ImageRequest, UsageNeeded
 from bot.services import Services
+from bot.stores.quotas import COMMAND_MEMORY_SECONDS
 from bot.usecases.placement import next_to_result
 from bot.usecases.queue_render import Answer, Ask, queue_render
 
@@ -22,47 +29,117 @@ from bot.usecases.queue_render import Answer, Ask, queue_render
 CLICK_MEMORY_SECONDS = 5
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 GONE = "This result is no longer available (its images have expired or were deleted)."
+NOT_FINISHED = "This result is not finished yet; try again once it is."
 
 
-def follow_up(
-    services: Services,
-    *,
-    kind: str,
-    job_id: str,
-    index: int | None,
-    team_id: str,
-    user_id: str,
-    response_url: str = "",
+@dataclass(frozen=True)
+class Clicked:
+    """Who clicked which button, on which image (``index``; None: the whole result)."""
+
+    kind: str
+    job_id: str
+    index: int | None
+    team_id: str
+    user_id: str
+    response_url: str = ""
+
+
+def follow_up(services: Services, click: Clicked) -> Answer:
+    """Queue a re-roll or variations of the clicked result (of its image, or all of it)."""
+    found = finished_result(services, click) if click.kind in RENDER_AGAIN else Answer(messages.notice(GONE))
+    if isinstance(found, Answer):
+        return found
+    job, progress = found
+    return queue_render(
+        services, _ask(services, click, job, progress), next_request(job, click.kind, click.index)
+    )
+
+
+def operate(
+    services: Services, click: Clicked, *, search: str = "", replacement: str = "", request_id: str = ""
 ) -> Answer:
-    """Queue a re-roll or variations of job ``job_id`` (of its image ``index``, or all of it)."""
-    found = services.store.find(job_id) if _JOB_ID.match(job_id) and kind in RENDER_AGAIN else None
+    """Queue image operation ``click.kind`` on the clicked image (Change… with what to change,
+    ``search``, and into what, ``replacement``). Refused, with nothing queued, when the operation
+    is off, the image is gone, or its model cannot take the image (with the limit)."""
+    settings = services.settings
+    choice = settings.operation_models.get(click.kind)
+    if choice is None:
+        return Answer(messages.notice("This button is not available here any more."))
+    found = finished_result(services, click)
+    if isinstance(found, Answer):
+        return found
+    job, progress = found
+    index = click.index or 0
+    base = job.request
+    source = base.operation.source_prompt if base.operation else base.prompt
+    try:
+        operation = Operation(click.kind, progress.keys[index], index, len(progress.keys), source,
+                              base.width, base.height, search, replacement)  # fmt: skip
+        planned = plan(model_for(click.kind, choice), click.kind, base.width, base.height)
+    except (ValueError, UsageNeeded) as refused:
+        problem = (
+            refused.problem if isinstance(refused, UsageNeeded) else "it needs what to change and into what."
+        )
+        return Answer(
+            messages.notice(f"{OPERATIONS[click.kind]} cannot be done here: {problem} Nothing was queued.")
+        )
+    width, height = planned.result
+    request = replace(
+        base,
+        seed=None,
+        count=min(base.count, MAX_IMAGES) if click.kind in (VARY_SUBTLE, VARY_STRONG) else 1,
+        width=width,
+        height=height,
+        operation=operation,
+        unused=() if choice.provider == "sagemaker" else ("steps", "cfg"),
+    )
+    ask = _ask(services, click, job, progress)
+    if request_id:  # a form's submission: its own id, remembered as long as a command's
+        ask = replace(ask, request_id=request_id, remember_seconds=COMMAND_MEMORY_SECONDS)
+    return queue_render(services, ask, request)
+
+
+def finished_result(services: Services, click: Clicked) -> tuple[Job, Progress] | Answer:
+    """The clicked result, done and still kept; else the answer that says why not."""
+    found = services.store.find(click.job_id) if _JOB_ID.match(click.job_id) else None
     job, progress = found if found else (None, Progress())
-    if job is None or job.team_id != team_id or progress.deleted_at:
+    retention = services.settings.image_retention_days * 86400
+    if (
+        job is None
+        or job.team_id != click.team_id
+        or progress.deleted_at
+        or job.created_at + retention < time.time()
+    ):
         return Answer(messages.notice(GONE))
     if progress.status != "done" or not progress.keys:
-        return Answer(messages.notice("This result is not finished yet; try again once it is."))
-    if index is not None and not 0 <= index < len(progress.keys):
+        return Answer(messages.notice(NOT_FINISHED))
+    if click.index is not None and not 0 <= click.index < len(progress.keys):
         return Answer(messages.notice(GONE))
+    return job, progress
+
+
+def _ask(services: Services, click: Clicked, job: Job, progress: Progress) -> Ask:
     # Next to the result, in the conversation it is in (the requester's DM, when it went there).
     channel_id, thread_ts = next_to_result(services, job, progress.message)
-    ask = Ask(
-        team_id=team_id,
+    return Ask(
+        team_id=click.team_id,
         channel_id=channel_id,
-        user_id=user_id,
-        request_id=f"click#{job_id}#{kind}#{index}#{user_id}",
-        response_url=response_url,
+        user_id=click.user_id,
+        request_id=f"click#{job.job_id}#{click.kind}#{click.index}#{click.user_id}",
+        response_url=click.response_url,
         thread_ts=thread_ts,
         parent_job_id=job.job_id,
         remember_seconds=CLICK_MEMORY_SECONDS,
     )
-    return queue_render(services, ask, next_request(job, kind, index))
 
 
 def next_request(job: Job, kind: str, index: int | None) -> ImageRequest:
-    """Re-roll: the same parameters with a new seed (one image when asked for one image).
-    Variations: four images from the seed next to the original's, the rest kept."""
+    """Re-roll: the same parameters with a new seed (one image when asked for one image); on an
+    operation's result, the same operation again. Variations: four images from the seed next to
+    the original's, the rest kept, drawn from the prompt."""
     base = job.request
     if kind == "reroll":
         return replace(base, seed=None, count=1 if index is not None else base.count)
+    base = base.drawn_from_prompt()
     seed = base.seed or 0
     return replace(base, seed=(seed + 1 + (index or 0)) % (MAX_SEED + 1), count=MAX_IMAGES)

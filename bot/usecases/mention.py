@@ -92,7 +92,7 @@ def _answer(services: Services, said: Mention) -> Answer:
     limits = settings.limits
     text = request_text(said.text, said.bot_user_ids)
     try:
-        request = refine(base.request, text, limits) if base else parse(text, limits)
+        request = refine(base.request.drawn_from_prompt(), text, limits) if base else parse(text, limits)
     except UsageNeeded as needed:
         return Answer(
             messages.mention_usage(

@@ -86,7 +86,10 @@ def queue_render(
     refusal = place_refusal(settings.guards, ask.team_id, ask.channel_id)
     if refusal:
         return _refused(refusal)
-    term = blocked_term(settings.guards, request.prompt)
+    # The prompt, and any words an image operation adds (Change…: what, and into what).
+    term = blocked_term(
+        settings.guards, request.prompt, *(request.operation.changes_text if request.operation else ())
+    )
     if term:
         shown = messages.escape(term)
         return _refused(

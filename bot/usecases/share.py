@@ -215,7 +215,8 @@ def _shared_payload(
 
     def build(images: bool) -> messages.Payload:
         return messages.shared(sharer_id, job.user_id, job.request, links, progress.seconds,
-                               job_id=job.job_id, permalink=permalink, images=images)  # fmt: skip
+                               job_id=job.job_id, permalink=permalink, images=images,
+                               operations=settings.operations_on)  # fmt: skip
 
     return build
 

@@ -112,14 +112,32 @@ def _through_response_url(services: Services, result: Result) -> str:
         slack.respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
 
     try:
-        respond(messages.result(job.user_id, job.request, links, result.seconds, job_id=job.job_id))
+        respond(
+            messages.result(
+                job.user_id,
+                job.request,
+                links,
+                result.seconds,
+                job_id=job.job_id,
+                operations=services.settings.operations_on,
+            )
+        )
         return "image blocks"
     except ResponseUrlRefused as refused:
         if refused.status != 400:
             raise  # used up or expired: the caller goes on by DM
         # A response_url says only 400 for bad blocks; an image Slack could not fetch is the
         # likely one. No retries here: each try would spend one of its five uses.
-    respond(messages.result_links(job.user_id, job.request, links, result.seconds, job_id=job.job_id))
+    respond(
+        messages.result_links(
+            job.user_id,
+            job.request,
+            links,
+            result.seconds,
+            job_id=job.job_id,
+            operations=services.settings.operations_on,
+        )
+    )
     return "plain links"
 
 
@@ -154,12 +172,30 @@ def _into_conversation(
                 raise  # no links to fall back on: the upload's own error says what is wrong
             logger.warning("could not upload the images", error=error_code(error))
             links = _links(services, result)
-            send(messages.result_links(job.user_id, job.request, links, result.seconds, job_id=job.job_id))
+            send(
+                messages.result_links(
+                    job.user_id,
+                    job.request,
+                    links,
+                    result.seconds,
+                    job_id=job.job_id,
+                    operations=services.settings.operations_on,
+                )
+            )
             return "plain links"
         result.uploaded(files)
     if thread_ts:  # the job's own message says where its images went
         count = len(result.keys)
-        send(messages.result_uploaded(job.user_id, job.request, count, result.seconds, job_id=job.job_id))
+        send(
+            messages.result_uploaded(
+                job.user_id,
+                job.request,
+                count,
+                result.seconds,
+                job_id=job.job_id,
+                operations=services.settings.operations_on,
+            )
+        )
     return "files"
 
 
@@ -167,7 +203,12 @@ def _with_image_blocks(services: Services, result: Result, send: Callable[[messa
     """Send the result with image blocks; False when Slack would not download the images."""
     job = result.job
     payload = messages.result(
-        job.user_id, job.request, _links(services, result), result.seconds, job_id=job.job_id
+        job.user_id,
+        job.request,
+        _links(services, result),
+        result.seconds,
+        job_id=job.job_id,
+        operations=services.settings.operations_on,
     )
     waits = services.settings.image_download_retry_seconds
 

@@ -204,15 +204,19 @@ def _endpoint_budget(settings: Settings, job: Job, deadline: float | None) -> fl
     configured budget) when no deadline is known."""
     if deadline is None:
         return None
-    room = deadline - time.time() - _one_attempt_seconds(settings, job.request.count)
+    room = deadline - time.time() - _one_attempt_seconds(settings, job)
     return min(settings.render_budget_seconds, room)
 
 
-def _one_attempt_seconds(settings: Settings, images: int) -> float:
+def _one_attempt_seconds(settings: Settings, job: Job) -> float:
     """The longest a render with a single endpoint attempt may take: the "rendering" note on a
     resumed job, the attempt (the backend's whole timeout: the endpoint's, Bedrock's, whose
-    calls for several images run at once, or the placeholder's delay), storing and delivering."""
-    bedrock = settings.image_backend == "bedrock"
+    calls for several images run at once, or the placeholder's delay), storing and delivering.
+    An image operation's attempt is its own model's."""
+    operation = job.request.operation
+    choice = settings.operation_models.get(operation.kind) if operation else None
+    bedrock = choice.provider == "bedrock" if choice else settings.image_backend == "bedrock"
+    images = job.request.count
     timeout = settings.bedrock_timeout_seconds if bedrock else settings.sagemaker_timeout_seconds
     endpoint = max(timeout, settings.placeholder_delay_seconds)
     return SLACK_CALL_SECONDS + endpoint + STORE_SECONDS + delivery_seconds(settings, images)

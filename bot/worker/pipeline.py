@@ -71,7 +71,8 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     progress.redrives = job.redrives
 
     started_at = time.time()
-    submitting = settings.image_backend == "sagemaker-async"
+    # An image operation is drawn by its own model, at once, whatever the image backend.
+    submitting = settings.image_backend == "sagemaker-async" and job.request.operation is None
     cold = submitting and services.async_backend.cold()
     status = (
         messages.warming_up(job.user_id, job.request)
@@ -93,7 +94,7 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
         if submitting:
             return _submit(services, job, progress, started_at)
         started = time.perf_counter()
-        backend = _within(services.backend, budget_seconds)
+        backend = _within(services.backend_for(job.request), budget_seconds)
         jpegs = backend.generate(job.request)
         store_images(services, job, progress, jpegs, time.perf_counter() - started, backend.name)
 

@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.blocks import messages
+from bot.blocks import buttons, messages
 from bot.local.slack.blocks import message_refusal
 from bot.model.prompt import ImageRequest, parse
 from tests.conftest import Stack, ack_json, call_http, call_worker, command_event
@@ -120,8 +120,8 @@ def test_long_prompts_are_cut_inside_slack_limits_and_never_inside_an_entity(pro
 def test_result_buttons_re_roll_variations_edit_share_delete_carry_only_the_job_id() -> None:
     """The labels are a contract (DESIGN.md); which image a row is about rides in its block_id."""
     job_id = "a" * 32
-    whole = messages.follow_up_buttons(job_id)
-    one = messages.follow_up_buttons(job_id, 1)
+    whole = buttons.follow_up_buttons(job_id)
+    one = buttons.follow_up_buttons(job_id, 1)
     assert [(e["action_id"], e["text"]["text"], e["value"]) for e in whole["elements"]] == [
         ("imagine_reroll", "Re-roll", job_id),
         ("imagine_variations", "Variations", job_id),
