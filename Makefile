@@ -81,8 +81,9 @@ $(CHECKOV_STAMP):
 
 # checkov scans a template as its parameters' defaults make it, so the resources behind a
 # condition are scanned again in copies whose defaults turn them on (infra/with_defaults.py):
-# the asynchronous backend with its auto scaling, and Bedrock's grant.
-TEMPLATE_VARIANTS := "ImageBackend=sagemaker-async AsyncAutoScaling=on" "ImageBackend=bedrock"
+# the asynchronous backend with its auto scaling, Bedrock's grant, and the image operations' grants.
+TEMPLATE_VARIANTS := "ImageBackend=sagemaker-async AsyncAutoScaling=on" "ImageBackend=bedrock" \
+  "UpscaleModel=bedrock:us.stability.stable-fast-upscale-v1:0 VaryModel=bedrock:stability.sd3-5-large-v1:0 ZoomModel=sagemaker:sd2-inpainting ChangeModel=bedrock:us.stability.stable-image-search-replace-v1:0"
 
 templates: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP) ## sam validate --lint, cfn-lint and checkov on infra/template.yaml
 	$(SAM) validate --lint --template-file infra/template.yaml --region us-east-1

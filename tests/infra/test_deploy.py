@@ -37,6 +37,7 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from bot.blocks.buttons import OPERATIONS
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
 from bot.local.slack.recorder import SlackRecorder
@@ -399,11 +400,18 @@ def rehearse(
         thing.stop()
 
 
+# Each with image operations on its own provider, so that their conditional grants deploy too and
+# the packaged functions start with the settings the parameters pass.
 BACKENDS = {
-    "sagemaker": {},
-    "placeholder": {"ImageBackend": "placeholder"},
-    "bedrock": {"ImageBackend": "bedrock", "BedrockModelId": "stability.stable-image-core-v1:1"},
-}
+    "sagemaker": {"UpscaleModel": "sagemaker:sd2-x4-upscaler", "ZoomModel": "sagemaker:sd2-inpainting"},
+    "placeholder": {"ImageBackend": "placeholder", "UpscaleModel": "placeholder", "VaryModel": "placeholder",
+                    "ZoomModel": "placeholder", "ChangeModel": "placeholder"},
+    "bedrock": {"ImageBackend": "bedrock", "BedrockModelId": "stability.stable-image-core-v1:1",
+                "UpscaleModel": "bedrock:us.stability.stable-fast-upscale-v1:0",
+                "VaryModel": "bedrock:stability.sd3-5-large-v1:0",
+                "ZoomModel": "bedrock:us.stability.stable-outpaint-v1:0",
+                "ChangeModel": "bedrock:us.stability.stable-image-search-replace-v1:0"},
+}  # fmt: skip
 
 
 @pytest.mark.spawns
@@ -432,6 +440,11 @@ def test_rehearsal_a_signed_command_becomes_an_image_in_slack(rehearse: Rehearse
         [update] = rehearsal.recorder.calls_to("chat.update")
         assert update.ok, update
         [image] = [b for b in update.args["blocks"] if b["type"] == "image"]
+        labels = [
+            e["text"]["text"] for b in update.args["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ]
+        operations = {"sagemaker": 2, "placeholder": 5, "bedrock": 5}[backend]
+        assert len([label for label in labels if label in OPERATIONS.values()]) == operations
         key = "images/" + image["image_url"].split("/images/", 1)[1].split("/", 1)[1]
         bucket = rehearsal.created["ImagesBucket"]["PhysicalResourceId"]
         assert boto3.client("s3").head_object(Bucket=bucket, Key=key)["ContentType"] == "image/jpeg"

@@ -25,14 +25,15 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from bot import handlers
-from bot.config.settings import LINK_MODES
+from bot.config.env import SettingsError
+from bot.config.settings import LINK_MODES, Settings
 from bot.local.lambda_context import LocalContext
 from bot.local.manifest import PLACEHOLDER, filled
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
 from bot.local.signing import app_mention
 from bot.local.slack.recorder import SlackRecorder
-from bot.model import bedrock_models
+from bot.model import bedrock_models, operation_models
 from bot.services import process_services, reset_process_services
 from bot.stores.jobs import WAITING_INDEX
 from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event, slack_event
@@ -109,6 +110,11 @@ def _evaluate(template: dict[str, Any], value: Any, parameters: dict[str, str] |
             return not evaluate(item["Fn::Not"][0])
         if "Fn::And" in item:
             return all(evaluate(part) for part in item["Fn::And"])
+        if "Fn::Or" in item:
+            return any(evaluate(part) for part in item["Fn::Or"])
+        if "Fn::Select" in item:
+            index, values_ = item["Fn::Select"]
+            return evaluate(values_)[int(index)]
         if set(item) == {"Condition"}:
             return evaluate(template["Conditions"][item["Condition"]])
         return {key: evaluate(v) for key, v in item.items()}
@@ -120,7 +126,14 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
-def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+# The image operations' grants, made only for the operations a stack turns on: read apart
+# (test_each_operation_is_granted_exactly_its_model) from the backend's.
+OPERATION_GRANTS = frozenset({"WorkerOperationsBedrockAccess", "WorkerOperationsSageMakerAccess"})
+
+
+def _statements(
+    template: dict[str, Any], leaving_out: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for name, role in _of_type(template, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -128,10 +141,13 @@ def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
     for name, policy in _of_type(template, "AWS::S3::BucketPolicy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             yield name, statement
-    for policy in _of_type(template, "AWS::IAM::Policy").values():  # each under the roles it joins
+    for policy_name, policy in _of_type(template, "AWS::IAM::Policy").items():  # under the roles it joins
+        if policy_name in leaving_out:
+            continue
         for role in policy["Properties"]["Roles"]:
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                yield role["Ref"], statement
+                # A statement made only under a condition (Fn::If with AWS::NoValue): as it is when made.
+                yield role["Ref"], statement["Fn::If"][1] if "Fn::If" in statement else statement
     for name, policy in _of_type(template, "AWS::IAM::ManagedPolicy").items():  # for a role outside it
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             yield name, statement
@@ -162,9 +178,11 @@ def test_grants_name_their_actions_and_resources(cfn: dict[str, Any]) -> None:
     assert [s["Effect"] for s in wildcards] == ["Deny"]
 
 
-def _role_actions(cfn: dict[str, Any], role: str) -> dict[str, list[Any]]:
+def _role_actions(
+    cfn: dict[str, Any], role: str, leaving_out: frozenset[str] = OPERATION_GRANTS
+) -> dict[str, list[Any]]:
     actions: dict[str, list[Any]] = {}
-    for name, statement in _statements(cfn):
+    for name, statement in _statements(cfn, leaving_out):
         if name == role:
             for action in _listed(statement["Action"]):
                 actions.setdefault(action, []).extend(_listed(statement["Resource"]))
@@ -392,6 +410,97 @@ def test_bedrock_is_a_backend_granted_on_its_model_only_when_chosen(cfn: dict[st
         action.startswith(("bedrock:", "aws-marketplace:"))
         for action in _role_actions(cfn, "HttpFunctionRole")
     )
+
+
+# ---- image operations ---------------------------------------------------------------------------
+
+OPERATION_SETTINGS = {"UpscaleModel": "UPSCALE_MODEL", "VaryModel": "VARY_MODEL", "ZoomModel": "ZOOM_MODEL",
+                      "ChangeModel": "CHANGE_MODEL"}  # fmt: skip
+
+
+def _settings_take(variable: str, value: str) -> bool:
+    env = {"JOBS_QUEUE_URL": "q", "TASKS_QUEUE_URL": "t", "JOBS_TABLE": "j", "IMAGES_BUCKET": "b",
+           "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "LINK_SECRET": "l",
+           variable: value}  # fmt: skip
+    try:
+        Settings.from_env(env)
+    except SettingsError:
+        return False
+    return True
+
+
+def test_each_operation_is_a_parameter_both_functions_get_and_it_takes_what_the_setting_takes(
+    cfn: dict[str, Any],
+) -> None:
+    """Each operation's parameter is off by default, passed to every function, and takes exactly
+    the values its setting takes (a SageMaker endpoint in lower case, as its grant names it)."""
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert {name: variables[name] for name in OPERATION_SETTINGS.values()} == {
+            variable: {"Ref": parameter} for parameter, variable in OPERATION_SETTINGS.items()
+        }
+    candidates = ["", "placeholder", "placeholder:x", "bedrock:", "bedrock:nope", "sagemaker:sd2-x4-upscaler",
+                  "sagemaker:", "other:x", *(f"bedrock:{key}" for key in operation_models.BEDROCK),
+                  *(f"bedrock:{key.removeprefix('us.')}" for key in operation_models.BEDROCK)]  # fmt: skip
+    for parameter, variable in OPERATION_SETTINGS.items():
+        spec = cfn["Parameters"][parameter]
+        assert spec["Default"] == ""
+        for value in candidates:
+            assert bool(re.fullmatch(spec["AllowedPattern"], value)) is _settings_take(variable, value), (
+                parameter, value,
+            )  # fmt: skip
+        if re.fullmatch(spec["AllowedPattern"], "sagemaker:sd2-x4-upscaler"):
+            assert not re.fullmatch(spec["AllowedPattern"], "sagemaker:SD2-x4-upscaler")
+
+
+def _granted(cfn: dict[str, Any], parameters: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
+    """The operations' grants a stack with ``parameters`` makes: statement id -> (action, resources)."""
+    granted: dict[str, tuple[str, list[str]]] = {}
+    for name in sorted(OPERATION_GRANTS):
+        policy = cfn["Resources"][name]
+        if not _evaluate(cfn, {"Condition": policy["Condition"]}, parameters):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            made = _evaluate(cfn, statement, parameters)
+            if made is not _NO_VALUE:
+                granted[made["Sid"]] = (str(made["Action"]), _listed(made["Resource"]))
+    return granted
+
+
+def test_each_operation_is_granted_exactly_its_model_and_only_when_it_is_on(cfn: dict[str, Any]) -> None:
+    """A Bedrock image service is granted through its us. inference profile in BedrockRegion and as
+    the foundation model in each Region the profile routes to (us-east-1, us-east-2, us-west-2;
+    https://docs.aws.amazon.com/bedrock/latest/userguide/cross-region-inference-prereq.html); SD3.5
+    Large on demand in BedrockRegion; a SageMaker endpoint by its ARN; nothing when off or on the
+    placeholder."""
+    off = dict.fromkeys(OPERATION_SETTINGS, "")
+    assert _granted(cfn, off) == {}
+    assert _granted(cfn, dict.fromkeys(OPERATION_SETTINGS, "placeholder")) == {}
+    upscale, base = "us.stability.stable-fast-upscale-v1:0", "stability.stable-fast-upscale-v1:0"
+    granted = _granted(
+        cfn, off | {"UpscaleModel": f"bedrock:{upscale}", "ZoomModel": "sagemaker:sd2-inpainting"}
+    )
+    regions = ("us-east-1", "us-east-2", "us-west-2")
+    subscribe = str(["aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions"])
+    assert granted == {
+        "InvokeTheUpscaleModel": ("bedrock:InvokeModel", [
+            f"arn:aws:bedrock:us-west-2:{ACCOUNT}:inference-profile/{upscale}",
+            *(f"arn:aws:bedrock:{region}::foundation-model/{base}" for region in regions),
+        ]),
+        "SubscribeOnFirstInvocation": (subscribe, ["*"]),
+        "InvokeTheZoomEndpoint": (
+            "sagemaker:InvokeEndpoint", [f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/sd2-inpainting"],
+        ),
+    }  # fmt: skip
+    vary = _granted(
+        cfn, off | {"VaryModel": "bedrock:stability.sd3-5-large-v1:0", "BedrockRegion": "us-west-2"}
+    )
+    assert vary["InvokeTheVaryModel"] == (
+        "bedrock:InvokeModel", ["arn:aws:bedrock:us-west-2::foundation-model/stability.sd3-5-large-v1:0"],
+    )  # fmt: skip
+    change = _granted(cfn, off | {"ChangeModel": "bedrock:us.stability.stable-image-search-replace-v1:0"})
+    assert set(change) == {"InvokeTheChangeModel", "SubscribeOnFirstInvocation"}
+    assert not any("sagemaker" in arn for _, arns in change.values() for arn in arns)
 
 
 # ---- asynchronous inference (ImageBackend=sagemaker-async) ------------------------------------
