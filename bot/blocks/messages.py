@@ -128,6 +128,12 @@ def _headline(user_id: str, request: ImageRequest) -> str:
     return f"<@{user_id}>: {done(request)} from {which}*{escape(operation.source_prompt)}*"
 
 
+def _title(request: ImageRequest) -> str:
+    """A result's notification text: what was made, of which prompt."""
+    said = done(request) if request.operation is not None else "Imagined"
+    return f"{said}: {escape(request.prompt)}"
+
+
 def done(request: ImageRequest) -> str:
     """What an operation did, in a few words: "Upscaled 4x", "Changed “the cat” into “a corgi”"."""
     operation = request.operation
@@ -235,7 +241,7 @@ def result(
             if operations:
                 images.append(operation_buttons(job_id, operations, n))
     return {
-        "text": f"Imagined: {escape(request.prompt)}",
+        "text": _title(request),
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
             *images,
@@ -257,7 +263,7 @@ def result_uploaded(
     """The channel message when the images were uploaded into its thread as Slack files."""
     where = "the image is" if count == 1 else f"the {count} images are"
     return {
-        "text": f"Imagined: {escape(request.prompt)}",
+        "text": _title(request),
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
             _context(f":frame_with_picture: {where} in the thread · {describe(request)}"
@@ -279,7 +285,7 @@ def result_links(
     """The result as plain links: what Slack always accepts, since it downloads nothing."""
     named = [f"<{link}|image {n + 1}>" for n, link in enumerate(links)]
     return {
-        "text": f"Imagined: {escape(request.prompt)}",
+        "text": _title(request),
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
             _mrkdwn(":frame_with_picture: " + " · ".join(named)),
@@ -330,7 +336,7 @@ def sent_by_direct_message(user_id: str, request: ImageRequest) -> Payload:
     """The channel message when the images went to the requester by DM (files cannot be shared
     where the bot may not post)."""
     return {
-        "text": f"Imagined: {escape(request.prompt)}",
+        "text": _title(request),
         "blocks": [
             _mrkdwn(_headline(user_id, request)),
             _context(f":envelope: sent to <@{user_id}> as a direct message · {describe(request)}"),

@@ -1,8 +1,8 @@
 """``imagine-bot``: the local stack's command line.
 
 imagine-bot demo [PROMPT...]     the whole path on the local stack: /imagine, its result and
-                                 buttons, Re-roll, a mention in the thread, Share, Delete; then, in
-                                 a terminal, the playground until Ctrl-C (else it exits)
+                                 buttons, Re-roll, Upscale, Vary (Subtle), a mention in the thread,
+                                 Share, Delete; then, in a terminal, the playground until Ctrl-C
 imagine-bot run [--port N]       the stack as a local server, with the playground at / (a Slack
                                  channel in the browser), until Ctrl-C (port: PORT, else 3000)
 imagine-bot send PROMPT...       a signed /imagine to the server `run` started

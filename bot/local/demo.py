@@ -84,7 +84,9 @@ def _demo_in_slack(app_url: str, prompt: str, sources: EventSources) -> int:
 
 
 # What `make demo` walks through, in this order (issue: "make demo shows the whole path").
-DEMO_STEPS = ("command", "result with buttons", "re-roll", "mention", "share", "delete")
+DEMO_STEPS = (
+    "command", "result with buttons", "re-roll", "upscale", "vary (subtle)", "mention", "share", "delete",
+)  # fmt: skip
 
 
 REFINEMENT = "+ at sunset --ar 9:16"  # "+" adds to the thread's prompt; an option changes only itself
@@ -114,7 +116,9 @@ class _Tour:
     def run(self, prompt: str) -> None:
         root, links = self.command(prompt)
         reroll = self.reroll(root)
-        self.mention(root, reroll)
+        self.operation(4, root, reroll, "Upscale")
+        varied = self.operation(5, root, reroll, "Vary (Subtle)")
+        self.mention(root, varied)
         self.share(root, reroll)
         self.delete(root, links)
 
@@ -152,27 +156,49 @@ class _Tour:
         print(f"\nclick Re-roll -> HTTP {status}; in the thread (chat.update): {text}\n  {context}")
         return reply
 
+    def operation(self, step: int, root: Where, source: Where, label: str) -> Where:
+        """Steps 4 and 5: an image operation on the re-roll's image; its result lands in the same
+        thread, saying what was done from which image."""
+        before = len(self.recorder.snapshot())
+        status = self.click(step, source, label)
+        done = self.work_into_thread(step, before, root)
+        job, parent = _job_on(self.message(step, done)), _job_on(self.message(step, source))
+        if (
+            job is None
+            or parent is None
+            or job.request.operation is None
+            or job.parent_job_id != parent.job_id
+        ):
+            raise _StepFailed(step, f"{label} did not start from the re-roll's image")
+        wide, was = job.request.width, parent.request.width
+        if label == "Upscale" and wide < 2 * was:
+            raise _StepFailed(step, f"the upscale is {wide} px wide, from {was}")
+        headline = self.message(step, done)["blocks"][0]["text"]["text"]
+        _, context = _headline(self.message(step, done))
+        print(f"\nclick {label} on the re-roll -> HTTP {status}; in the thread: {headline}\n  {context}")
+        return done
+
     def mention(self, root: Where, newest: Where) -> None:
-        """Step 4: @imagine in the thread refines its newest result (the re-roll)."""
+        """Step 6: @imagine in the thread refines its newest result (the variation), from its prompt."""
         from bot.local.signing import JSON, app_mention, event_body
 
         before = len(self.recorder.snapshot())
         body = event_body(app_mention(REFINEMENT, channel_id=root[0], thread_ts=root[1]))
         status, _ = post_signed(self.app_url, self.secret, body, JSON)
-        refined = self.work_into_thread(4, before, root)
-        job = _job_on(self.message(4, refined))
+        refined = self.work_into_thread(6, before, root)
+        job = _job_on(self.message(6, refined))
         request = job.request if job else None
-        if job is None or request is None or job.parent_job_id != _job_id_on(self.message(4, newest)):
-            raise _StepFailed(4, "the refinement did not start from the thread's newest result")
+        if job is None or request is None or job.parent_job_id != _job_id_on(self.message(6, newest)):
+            raise _StepFailed(6, "the refinement did not start from the thread's newest result")
         if request.aspect != "9:16" or not request.prompt.endswith("at sunset"):
-            raise _StepFailed(4, f"the refined request is {request.prompt!r} at {request.aspect}")
-        text, context = _headline(self.message(4, refined))
+            raise _StepFailed(6, f"the refined request is {request.prompt!r} at {request.aspect}")
+        text, context = _headline(self.message(6, refined))
         print(f"\n@imagine {REFINEMENT} (in the thread) -> HTTP {status}; in the thread: {text}\n  {context}")
 
     def share(self, root: Where, reply: Where) -> None:
-        """Step 5: Share on the re-roll in the thread posts it in the channel, linking back."""
+        """Step 7: Share on the re-roll in the thread posts it in the channel, linking back."""
         before = len(self.recorder.snapshot())
-        status = self.click(5, reply, "Share")
+        status = self.click(7, reply, "Share")
 
         def shared() -> Call | None:
             posts = [c for c in self.calls_since(before) if c.method == "chat.postMessage" and c.ok]
@@ -183,23 +209,23 @@ class _Tour:
         self.work(lambda: shared() is not None)
         post = shared()
         if post is None:
-            raise self.failed(5, "nothing was posted in the channel", before)
-        if image_links(post.args) != image_links(self.message(5, reply)):
-            raise _StepFailed(5, "the channel got other images than the re-roll's")
+            raise self.failed(7, "nothing was posted in the channel", before)
+        if image_links(post.args) != image_links(self.message(7, reply)):
+            raise _StepFailed(7, "the channel got other images than the re-roll's")
         # A permalink names the message's ts without its dot, with ?thread_ts= for a thread reply
         # (api.slack.com/methods/chat.getPermalink).
         back = _permalinks(post.args)
         if not any(reply[1].replace(".", "") in link for link in back):
-            raise _StepFailed(5, "the shared message has no permalink back to the re-roll")
+            raise _StepFailed(7, "the shared message has no permalink back to the re-roll")
         print(f"\nclick Share on the re-roll -> HTTP {status}; in the channel (chat.postMessage): "
               f"{post.args.get('text')}\n  links back: {back[0]}")  # fmt: skip
 
     def delete(self, root: Where, links: list[str]) -> None:
-        """Step 6: Delete on the first result, by its requester; its links then answer 410 Gone."""
+        """Step 8: Delete on the first result, by its requester; its links then answer 410 Gone."""
         before = len(self.recorder.snapshot())
         # The button's confirmation dialog asks first; this is the click its "Delete" sends
         # (docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object).
-        status = self.click(6, root, "Delete")
+        status = self.click(8, root, "Delete")
 
         def deleted() -> bool:
             return any(
@@ -209,13 +235,13 @@ class _Tour:
 
         self.work(deleted)
         if not deleted() or self.recorder.message(*root) is not None:
-            raise self.failed(6, "the message is still in the channel", before)
+            raise self.failed(8, "the message is still in the channel", before)
         print(f"\nclick Delete on the first result -> HTTP {status}; gone from the channel (chat.delete)")
         for link in links:
             code = _status_of(link)
             print(f"  GET {link} -> {code} {HTTPStatus(code).phrase}")
             if code != HTTPStatus.GONE:
-                raise _StepFailed(6, f"its link answers {code}, not 410")
+                raise _StepFailed(8, f"its link answers {code}, not 410")
 
     # ---- as Slack does it ---------------------------------------------------------------------
 
@@ -225,13 +251,14 @@ class _Tour:
         from bot.local.signing import click_body
 
         message = self.message(step, where)
-        found = [
-            (block["block_id"], element["action_id"])
-            for block in message.get("blocks", [])
+        buttons = {
+            element.get("text", {}).get("text"): (block["block_id"], element["action_id"])
+            for block in reversed(message.get("blocks", []))
             if block.get("type") == "actions"
             for element in block.get("elements", [])
-            if element.get("text", {}).get("text") == label
-        ]
+        }
+        # The result's own button, else image 1's (the image operations are on each image's row).
+        found = [buttons[name] for name in (label, f"{label} 1") if name in buttons]
         if not found:
             raise _StepFailed(step, f"the message has no {label} button")
         block_id, action_id = found[0]

@@ -5,7 +5,8 @@ be accepted (bot.local.slack.recorder). Whatever the environment already names i
 set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` and ``TASKS_QUEUE_URL`` for other AWS resources,
 ``SLACK_BOT_TOKEN`` for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint. With
 ``IMAGE_BACKEND=sagemaker-async``, the notifications queue and the endpoint's two topics are made
-too (``NOTIFICATIONS_QUEUE_URL``), and the local poller feeds the notifier."""
+too (``NOTIFICATIONS_QUEUE_URL``), and the local poller feeds the notifier. On the placeholder
+backend, the image operations are on (on the placeholder) unless their settings say otherwise."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.local.slack.recorder import SlackRecorder
+from bot.model.operation import SETTING
 
 LOCAL_DEFAULTS = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -66,6 +68,10 @@ class LocalStack:
         env.setdefault("PUBLIC_BASE_URL", public_base_url)
         if env.get("SAGEMAKER_ENDPOINT_NAME"):
             env.setdefault("IMAGE_BACKEND", "sagemaker")
+        if env.get("IMAGE_BACKEND", "placeholder").lower() == "placeholder":
+            # With no GPU, every image operation is on, on the placeholder, so that each can be tried.
+            for name in sorted(set(SETTING.values())):
+                env.setdefault(name, "placeholder")
 
         from bot.local.provision import provision
         from bot.services import process_services, reset_process_services

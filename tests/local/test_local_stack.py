@@ -58,8 +58,9 @@ def _cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedPro
 @pytest.mark.spawns
 def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Path) -> None:
     """`imagine-bot demo`, as `make demo` runs it: the command, its result with buttons, a
-    re-roll in the thread, a mention refining it, a share to the channel, a delete whose links
-    then answer 410 Gone (RFC 9110 section 15.5.11)."""
+    re-roll in the thread, an upscale and a subtle variation of the re-roll's first image, a
+    mention refining the newest result, a share to the channel, a delete whose links then answer
+    410 Gone (RFC 9110 section 15.5.11)."""
     done = _cli("demo", "a", "paper", "crane", "--ar", "3:2", "--n", "2", cwd=tmp_path)
 
     assert done.returncode == 0, done.stdout + done.stderr
@@ -72,6 +73,11 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
     assert "\n  buttons (image 1): Re-roll 1 · Variations 1 · Edit 1\n" in out
     assert "\n  buttons (image 2): Re-roll 2 · Variations 2 · Edit 2\n" in out
     assert "\n  buttons: Re-roll · Variations · Edit · Share · Delete\n" in out
+    for n in (1, 2):  # the image operations, on the placeholder, under each image
+        labels = " · ".join(
+            f"{kind} {n}" for kind in ("Upscale", "Vary (Subtle)", "Vary (Strong)", "Zoom Out")
+        )
+        assert f"\n  buttons (image {n}): {labels} · Change… {n}\n" in out
     links = re.findall(r"^stable link: (http://127\.0\.0\.1:\d+/images/\S+)$", out, re.MULTILINE)
     assert len(links) == 2
     saved = sorted(tmp_path.glob("imagine-out/*/*.jpg"))
@@ -87,15 +93,30 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
         re.MULTILINE,
     )
     assert reroll and reroll[1] != original[1]
-    # 4. a mention in the thread refines its newest result: "+" adds to the prompt, --ar changes only
-    # the shape, and the re-roll's seed is kept
+    # 4. and 5. Upscale and Vary (Subtle) on the re-roll's first image, each in the same thread
     assert re.search(
-        r"^@imagine \+ at sunset --ar 9:16 \(in the thread\) -> HTTP 200; in the thread: "
-        rf"Imagined: a paper crane, at sunset\n  384×680 \(9:16\) · seed {reroll[1]} · .* · 2 images",
+        r"^click Upscale on the re-roll -> HTTP 200; in the thread: "
+        r"<@U0LOCAL>: Upscaled 4× from image 1 of \*a paper crane\*\n  2496×1664 \(3:2\) · seed \d+ · ",
         out,
         re.MULTILINE,
     )
-    # 5. Share on the re-roll posts it in the channel, with a permalink back into the thread
+    varied = re.search(
+        r"^click Vary \(Subtle\) on the re-roll -> HTTP 200; in the thread: "
+        r"<@U0LOCAL>: Varied \(subtle\) from image 1 of \*a paper crane\*\n"
+        r"  624×416 \(3:2\) · seed (\d+) · 2 images",
+        out,
+        re.MULTILINE,
+    )
+    assert varied
+    # 6. a mention in the thread refines its newest result (the variation) from its prompt: "+" adds
+    # to the prompt, --ar changes only the shape, and the variation's seed is kept
+    assert re.search(
+        r"^@imagine \+ at sunset --ar 9:16 \(in the thread\) -> HTTP 200; in the thread: "
+        rf"Imagined: a paper crane, at sunset\n  384×680 \(9:16\) · seed {varied[1]} · .* · 2 images",
+        out,
+        re.MULTILINE,
+    )
+    # 7. Share on the re-roll posts it in the channel, with a permalink back into the thread
     assert re.search(
         r"^click Share on the re-roll -> HTTP 200; in the channel \(chat\.postMessage\): "
         r"<@U0LOCAL> shared: a paper crane\n"
@@ -103,13 +124,15 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
         out,
         re.MULTILINE,
     )
-    # 6. Delete on the first result, by its requester: gone, and its links answer 410 Gone
+    # 8. Delete on the first result, by its requester: gone, and its links answer 410 Gone
     assert "\nclick Delete on the first result -> HTTP 200; gone from the channel (chat.delete)\n" in out
     assert [f"  GET {link} -> 410 Gone" for link in links] == out.rstrip("\n").splitlines()[-2:]
     steps = [
         "\n/imagine ",
         "\n  buttons: ",
         "\nclick Re-roll",
+        "\nclick Upscale",
+        "\nclick Vary (Subtle)",
         "\n@imagine ",
         "\nclick Share",
         "\nclick Delete",
@@ -119,7 +142,7 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
 
 @pytest.mark.spawns
 def test_demo_names_the_step_that_did_not_happen_and_what_the_bot_said(tmp_path: Path) -> None:
-    """Two images a day: the command and the re-roll get one each, the mention is refused."""
+    """Two images a day: the command and the re-roll get one each, the upscale is refused."""
     done = subprocess.run(
         [sys.executable, "-m", "bot.local.cli", "demo", "a", "fox"],
         cwd=tmp_path,
@@ -134,7 +157,7 @@ def test_demo_names_the_step_that_did_not_happen_and_what_the_bot_said(tmp_path:
     assert "\nclick Re-roll -> HTTP 200; in the thread" in done.stdout
     assert "click Share" not in done.stdout and "click Delete" not in done.stdout
     [said] = done.stderr.strip().splitlines()
-    assert said.startswith("demo step 4 (mention) failed: no result landed in the thread (the bot said: ")
+    assert said.startswith("demo step 4 (upscale) failed: no result landed in the thread (the bot said: ")
     assert "You have used 2 of your 2 images today" in said
     assert "Traceback" not in done.stderr
 
