@@ -65,7 +65,7 @@ class BedrockEditor(BedrockCalls):
             "seed": 1 + ((request.seed or 0) + index) % _SEEDS,
             "output_format": "jpeg",
         }
-        if request.negative_prompt:
+        if request.negative_prompt and operation.kind != ZOOM_OUT:  # Outpaint takes no negative prompt
             body["negative_prompt"] = request.negative_prompt
         if operation.kind == UPSCALE:
             body["creativity"] = _CREATIVITY[model.key]

@@ -10,7 +10,10 @@ examples and model pages; each fixture names its sources), and it refuses what B
   (the signature checked from the specification: non-S3 services sign the path encoded twice);
 - a model id it does not know, or a model not served in the region the request is signed for
   (each fixture's ``regions``): ValidationException "The provided model identifier is invalid."
-  (as for a cross-Region inference profile id AWS does not offer);
+  (as for a cross-Region inference profile id AWS does not offer, or one called from outside its
+  source Regions); a model served only through an inference profile (Stability's image services)
+  called by its own id: ValidationException "Invocation of model ID ... with on-demand throughput
+  isn't supported..." (tests/fakes/bedrock_images.py);
 - a model past its end of life (``retired``; by default each fixture whose ``lifecycle.eol`` has
   passed): ResourceNotFoundException "This model version has reached the end of its life...";
   a Legacy model this account has not used lately (``legacy_inactive``): ResourceNotFoundException
@@ -30,12 +33,17 @@ examples and model pages; each fixture names its sources), and it refuses what B
   a size Nova (pixels, 1:4 to 4:1) or Titan (its table) does not draw (Titan's words as a user
   reported them; for Nova's pixel and ratio limits no wording was found, so it says them in the
   same schema wording);
+- an input image (the image services, SD3.5 image-to-image) that is not base64 of a JPEG, PNG or
+  WebP, or is outside the model's documented sides, pixel count or aspect ratio; a body breaking
+  a rule its schema does not hold (SD3.5's modes, Outpaint's directions): ValidationException in
+  the schema wording (tests/fakes/bedrock_images.py);
 - a prompt with one of ``filtered_terms``: Nova and Titan answer ValidationException "This request
   has been blocked by our content filters..."; Stability answers 200 with finish_reasons
   ["Filter reason: prompt"].
 
 Otherwise it answers with real images of the size asked for: PNG for Nova and Titan (their only
-format), and for Stability the ``output_format`` asked for (PNG by default). ``scripted`` answers
+format), and for Stability the ``output_format`` asked for (PNG by default); a model given an
+image answers one drawn from it at the documented size. ``scripted`` answers
 (throttling, an outage) are used up first, in order, after a request passes the checks above.
 Error answers carry ``x-amzn-ErrorType: <code>:http://internal.amazon.com/coral/com.amazon.bedrock/``
 and ``{"message": ...}``, as Bedrock sends them.
@@ -55,13 +63,23 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.model.prompt import ImageRequest
+from tests.fakes import bedrock_images as images
+from tests.fakes.bedrock_http import ERRORS as ERRORS
+from tests.fakes.bedrock_http import Answer as Answer
+from tests.fakes.bedrock_http import error as error
+from tests.fakes.bedrock_http import malformed as malformed
+from tests.fakes.bedrock_http import model_refusal as model_refusal
 from tests.fakes.bedrock_http import send_answer
+from tests.fakes.image_ops import sent_image
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MODELS: dict[str, dict[str, Any]] = {
@@ -69,7 +87,6 @@ MODELS: dict[str, dict[str, Any]] = {
     for spec in (json.loads(p.read_text()) for p in sorted(FIXTURES.glob("bedrock_*.json")))
     if "model_id" in spec
 }
-ERRORS: dict[str, Any] = json.loads((FIXTURES / "bedrock_errors.json").read_text())
 ALGORITHM = "AWS4-HMAC-SHA256"
 SIGNING_NAME = "bedrock"  # the service model's signingName; the host is bedrock-runtime
 _AUTH_HEADER = re.compile(
@@ -85,41 +102,14 @@ class Invocation:
     body: dict[str, Any]
     path: str = ""  # the request path exactly as it arrived
 
-
-@dataclass
-class Answer:
-    status: int = 200
-    body: bytes = b""  # empty with status 200: real images
-    error_type: str = ""  # the code, sent as x-amzn-ErrorType
-    delay: float = 0.0
-
-
-def error(code: str, message: str | None = None) -> Answer:
-    """Bedrock's answer for ``code``, with its usual message unless another is given."""
-    known = ERRORS["errors"][code]
-    said = known["message"] if message is None else message
-    return Answer(known["status"], json.dumps({"message": said}).encode(), code)
-
-
-def model_refusal(kind: str) -> Answer:
-    """One of Bedrock's refusals of a model itself (``end_of_life``, ``legacy_inactive``,
-    ``not_subscribed``), with its code and words."""
-    known = ERRORS["refusals"][kind]
-    return error(known["code"], known["message"])
+    def image(self, name: str = "image") -> PILImage:
+        """The image this call sent in ``name`` (base64 in the JSON body), decoded."""
+        return sent_image(self.body, name)
 
 
 def _past_end_of_life() -> set[str]:
     ends = {model_id: (spec.get("lifecycle") or {}).get("eol") for model_id, spec in MODELS.items()}
     return {model_id for model_id, eol in ends.items() if eol and date.fromisoformat(eol) <= date.today()}
-
-
-def malformed(violations: list[str]) -> Answer:
-    templates = ERRORS["malformed"]
-    if len(violations) == 1:
-        message = templates["one"].format(violation=violations[0])
-    else:
-        message = templates["several"].format(count=len(violations))
-    return error("ValidationException", message)
 
 
 @dataclass
@@ -165,10 +155,10 @@ class BedrockStandIn(Served):
         path = target.partition("?")[0]
         match = _PATH.match(path)
         model_id = unquote(match.group(1)) if match else ""
-        spec = MODELS.get(model_id)
-        if spec is None or self.region not in spec["regions"]:
-            return error("ValidationException")
-        kind = self._model_refusal(model_id, spec)
+        spec, unreachable = images.resolve(MODELS, model_id, self.region)  # a model id or a profile id
+        if spec is None:
+            return unreachable or error("ValidationException")
+        kind = self._model_refusal(spec["model_id"], spec)
         if kind:
             self.refused.append(model_id)
             return model_refusal(kind)
@@ -181,16 +171,18 @@ class BedrockStandIn(Served):
             return error(
                 "ValidationException", "Malformed input request, please reformat your input and try again."
             )
-        violations = schema_violations(spec["request"]["schema"], body)
+        violations = schema_violations(spec["request"]["schema"], body) or images.rule_violations(spec, body)
         if violations:
             return malformed(violations)
-        size = _size_refusal(spec, body)
+        size = _size_refusal(spec, body) or images.input_refusal(spec, body)
         if size is not None:
             return size
         if self.scripted:
             return self.scripted.pop(0)
         if spec["model_id"].startswith("amazon."):
             return self._amazon(spec, body)
+        if images.takes_image(spec, body):
+            return images.answer(spec, body, self._filtered)
         return self._stability(spec, body)
 
     def _model_refusal(self, model_id: str, spec: dict[str, Any]) -> str:
@@ -205,7 +197,7 @@ class BedrockStandIn(Served):
             if left > 0:  # the first invocation started it; it has not settled yet
                 self._settling[model_id] = left - 1
                 return "not_subscribed"
-            self.subscribed.add(model_id)  # the subscription is done
+            self.subscribed |= images.subscription_group(MODELS, model_id)  # the subscription is done
         return ""
 
     # ---- the two families' answers ------------------------------------------------------------

@@ -1,12 +1,15 @@
-"""A local stand-in for the SageMaker runtime's InvokeEndpoint, speaking the JumpStart
-text-to-image contract over HTTP on 127.0.0.1, with the real endpoint's refusals:
+"""A local stand-in for the SageMaker runtime's InvokeEndpoint, speaking JumpStart contracts over
+HTTP on 127.0.0.1, with the real endpoint's refusals. Each endpoint speaks one contract
+(``contracts``: endpoint name -> "text_to_image", "upscaling" or "inpainting", read from
+tests/fixtures/jumpstart_<contract>.json; text-to-image for an endpoint not named there):
 
 - an endpoint it does not serve, matched case-sensitively as SageMaker keeps the case a name was
   created with: ``ValidationError`` (400) "Endpoint X of account Y not found."
   (aws/amazon-sagemaker-examples#293);
-- a request that breaks the JumpStart contract (tests/fixtures/jumpstart_text_to_image.json):
-  ``ModelError`` (424) wrapping the container's 500, which is what the SageMaker inference
-  toolkit answers for any error that is not its own (sagemaker_inference/transformer.py);
+- a request that breaks its endpoint's JumpStart contract: ``ModelError`` (424) wrapping the
+  container's 500, which is what the SageMaker inference toolkit answers for any error that is
+  not its own (sagemaker_inference/transformer.py); so too an upscale whose input is past the
+  GPU's memory (``upscale_max_input_pixels``), in PyTorch's words (tests/fakes/jumpstart_images.py);
 - a container that does not answer within 60 seconds (``time_limit_seconds``): ``ModelError``
   (424) "Received server error (0) from primary with message "Your invocation timed out while
   waiting for a response from container primary..."" (InvokeEndpoint API reference: "A
@@ -27,13 +30,18 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.model.prompt import ImageRequest
-from tests.fakes.jumpstart_contract import header_problems, request_problems
+from tests.fakes import jumpstart_images
+from tests.fakes.image_ops import sent_image
+from tests.fakes.jumpstart_contract import CONTRACTS, header_problems, request_problems
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # 6291456, the service model's BodyBlob maximum
 TIMED_OUT = (
@@ -48,6 +56,10 @@ class Invocation:
     headers: dict[str, str]
     body: dict[str, Any]
     path: str = ""  # the request path exactly as it arrived
+
+    def image(self, name: str = "image") -> PILImage:
+        """The image this call sent in ``name`` (base64 in the JSON body), decoded."""
+        return sent_image(self.body, name)
 
 
 @dataclass
@@ -65,6 +77,10 @@ class SageMakerStandIn(Served):
     scripted: list[Answer] = field(default_factory=list)
     # The endpoints that exist, by their exact names.
     endpoints: tuple[str, ...] = ("sd-21-base",)
+    # The contract each endpoint speaks, by name; "text_to_image" for one not named here.
+    contracts: dict[str, str] = field(default_factory=dict)
+    # Input pixels past which an upscaling endpoint's GPU runs out of memory (None: no limit).
+    upscale_max_input_pixels: int | None = None
     time_limit_seconds: float = 60.0
     max_response_bytes: int = MAX_BODY_BYTES
     region: str = "us-east-1"
@@ -102,16 +118,23 @@ class SageMakerStandIn(Served):
         if parts[-1] != "invocations" or endpoint not in self.endpoints:
             message = f"Endpoint {endpoint} of account {self.account} not found."
             return Answer(400, json.dumps({"Message": message}).encode(), "ValidationError")
-        problems = header_problems(headers.get("content-type", ""), headers.get("accept", ""))
-        problems = problems or (request_problems(body) if body is not None else ["the body is not JSON"])
+        kind = self.contracts.get(endpoint, "text_to_image")
+        contract = CONTRACTS[kind]
+        problems = header_problems(headers.get("content-type", ""), headers.get("accept", ""), contract)
+        if not problems:
+            problems = request_problems(body, contract) if body is not None else ["the body is not JSON"]
         if problems:
             return self.model_error(endpoint, 500, "; ".join(problems))
         assert isinstance(body, dict)
+        if kind == "upscaling":
+            failed = jumpstart_images.out_of_memory(contract, body, self.upscale_max_input_pixels)
+            if failed:
+                return self.model_error(endpoint, contract["input_size"]["out_of_memory"]["status"], failed)
         scripted = self.scripted.pop(0) if self.scripted else Answer()
         if scripted.status != 200 or scripted.body:
             answer = scripted
         else:
-            answer = Answer(body=self._images(body), delay=scripted.delay)
+            answer = Answer(body=self._answer(kind, contract, body), delay=scripted.delay)
         if answer.delay > self.time_limit_seconds:  # SageMaker stops waiting, and says so
             return replace(self.model_error(endpoint, 0, TIMED_OUT), delay=self.time_limit_seconds)
         if answer.status == 200 and len(answer.body) > self.max_response_bytes:
@@ -135,6 +158,13 @@ class SageMakerStandIn(Served):
             "LogStreamArn": f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}",
         }
         return Answer(424, json.dumps(error).encode(), "ModelError")
+
+    def _answer(self, kind: str, contract: dict[str, Any], body: dict[str, Any]) -> bytes:
+        if kind == "upscaling":
+            return jumpstart_images.upscaled(contract, body)
+        if kind == "inpainting":
+            return jumpstart_images.inpainted(contract, body)
+        return self._images(body)
 
     def _images(self, body: dict[str, Any]) -> bytes:
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]

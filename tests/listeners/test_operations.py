@@ -50,7 +50,11 @@ def headline(message: dict[str, Any]) -> str:
 
 
 def said_to_clicker(env: Stack, words: str) -> list[dict[str, Any]]:
-    return [c.args for c in env.slack.calls_to("response_url") if c.ok and words in json.dumps(c.args, ensure_ascii=False)]
+    return [
+        c.args
+        for c in env.slack.calls_to("response_url")
+        if c.ok and words in json.dumps(c.args, ensure_ascii=False)
+    ]
 
 
 def operate(env: Stack, where: Where, action_id: str, block_id: str = EDITS) -> Where:
@@ -107,7 +111,11 @@ def test_upscale_posts_the_same_image_four_times_larger_in_the_results_thread(op
     replies = [c for c in ops.slack.calls_to("chat.postMessage") if c.ok and c.args.get("thread_ts")]
     assert [c.args["thread_ts"] for c in replies] == [where[1]]
     # A result like any other: its own buttons, operations included.
-    assert {a for _, a, _, _ in buttons(upscaled[2])} >= {"imagine_zoom_out", "imagine_share", "imagine_delete"}
+    assert {a for _, a, _, _ in buttons(upscaled[2])} >= {
+        "imagine_zoom_out",
+        "imagine_share",
+        "imagine_delete",
+    }
 
 
 def test_an_image_that_cannot_grow_twice_as_large_is_refused_before_anything_is_queued(ops: Stack) -> None:
@@ -139,7 +147,7 @@ def test_vary_keeps_the_prompt_and_the_count_and_starts_from_the_clicked_image(o
     assert len(varied) == 2 and "Varied (subtle) from image 2 of *a lighthouse*" in headline(subtle[2])
     # Close to the clicked image, nearer it than to the other one, and each variation its own.
     assert all(difference(sources[1], v) < difference(sources[0], v) for v in varied)
-    assert all(0 < difference(sources[1], v) for v in varied) and difference(varied[0], varied[1]) > 0
+    assert all(difference(sources[1], v) > 0 for v in varied) and difference(varied[0], varied[1]) > 0
 
     strong = operate(ops, where, "imagine_vary_strong", block_id=f"{EDITS}_1")
     assert difference(sources[1], images_of(strong[2])[0]) > max(difference(sources[1], v) for v in varied)
