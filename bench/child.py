@@ -113,7 +113,15 @@ def worker_memory(kind: str) -> dict[str, Any]:
     return {"max_rss_mb": _max_rss_mb()}
 
 
+def operation_memory(kind: str) -> dict[str, Any]:
+    from bench.operations import memory_child
+
+    memory_child(kind)
+    return {"max_rss_mb": _max_rss_mb()}
+
+
 if __name__ == "__main__":
     task, kind = sys.argv[1], sys.argv[2]
-    tasks = {"cold": cold, "http-memory": http_memory, "worker-memory": worker_memory}
+    tasks = {"cold": cold, "http-memory": http_memory, "worker-memory": worker_memory,
+             "operation-memory": operation_memory}  # fmt: skip
     print(json.dumps(tasks[task](kind)))

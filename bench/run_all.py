@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from bench import burst
+from bench import burst, operations
 from bench.stack import servers
 
 PLACEHOLDER_DELAY = 0.2  # a fixed stand-in for GPU time, subtracted from the worker's figures
@@ -154,6 +154,22 @@ def memory() -> dict[str, float]:
     }
 
 
+def operation_figures(quick: bool) -> dict[str, float]:
+    """An operation's cost outside the model, and the worker's peak memory for a 4x upscale of a
+    1024x1024 image, each against its bare equivalent (bench/operations.py)."""
+    figures = operations.overhead(10 if quick else 40, _percentile)
+    with operations.bedrock():  # the children find the model where these settings point
+        kinds = ("imagine", "imagine-placeholder", "baseline")
+        peak = {kind: _child("operation-memory", kind)["max_rss_mb"] for kind in kinds}
+    figures |= {
+        "upscale_worker_peak_mb": peak["imagine"],
+        "upscale_placeholder_peak_mb": peak["imagine-placeholder"],
+        "upscale_baseline_peak_mb": peak["baseline"],
+        "upscale_memory_ratio": peak["imagine"] / peak["baseline"],
+    }
+    return figures
+
+
 def bursts(quick: bool, workers: list[int] | None) -> tuple[dict[str, dict[str, float]], list[str]]:
     """The burst (bench/burst.py) with each number of workers, each on a fresh stack: the
     template's MaxConcurrentRenders, and four times that to show how it scales. Its figures by
@@ -178,11 +194,12 @@ def bursts(quick: bool, workers: list[int] | None) -> tuple[dict[str, dict[str, 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    parser.add_argument("--only", choices=["cold", "ack", "worker", "memory", "burst"], action="append")
+    parser.add_argument("--only", choices=["cold", "ack", "worker", "memory", "operations", "burst"],
+                        action="append")  # fmt: skip
     parser.add_argument("--burst-workers", type=int, action="append", metavar="N",
                         help="run the burst with N workers (repeat for several runs)")  # fmt: skip
     args = parser.parse_args()
-    quick, only = args.quick, set(args.only or ["cold", "ack", "worker", "memory", "burst"])
+    quick, only = args.quick, set(args.only or ["cold", "ack", "worker", "memory", "operations", "burst"])
     results: dict[str, dict[str, float]] = {}
     burst_results: dict[str, dict[str, float]] = {}
     failures: list[str] = []
@@ -199,6 +216,8 @@ def main() -> int:
             results["worker overhead per 512x512 job"] = worker_overhead(10 if quick else 60)
         if "memory" in only:
             results["peak memory"] = memory()
+        if "operations" in only:
+            results["image operations on a 1024x1024 image"] = operation_figures(quick)
     if "burst" in only:
         burst_results, failures = bursts(quick, args.burst_workers)
         results.update(burst_results)

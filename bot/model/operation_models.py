@@ -11,10 +11,10 @@ us-east-2, us-west-2; https://docs.aws.amazon.com/bedrock/latest/userguide/stabl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.model.operation import CHANGE, UPSCALE, VARY_STRONG, VARY_SUBTLE, ZOOM_OUT, ModelChoice
-from bot.model.prompt import UsageNeeded
+from bot.model.operation import CHANGE, UPSCALE, VARY_STRONG, VARY_SUBTLE, ZOOM_OUT, ModelChoice, Operation
+from bot.model.prompt import MAX_IMAGES, ImageRequest, UsageNeeded
 
 # The largest side the bot makes: a 4x upscale of the largest image it draws (1024 px).
 MAX_RESULT_SIDE = 4096
@@ -193,4 +193,35 @@ def _limit(fits: Fits) -> str:
         f"{fits.max_pixels:,} pixels ({side}×{side})"
         if side <= fits.max_side
         else f"{fits.max_side} px a side"
+    )
+
+
+def operation_request(
+    base: ImageRequest,
+    keys: list[str],
+    index: int,
+    kind: str,
+    choice: ModelChoice,
+    *,
+    search: str = "",
+    replacement: str = "",
+) -> ImageRequest:
+    """What operation ``kind`` on image ``index`` of a result drawn from ``base`` (its images
+    stored under ``keys``) asks of ``choice``'s model: the prompt and options kept, a new seed,
+    as many images as the result had for Vary (one otherwise), at the size the model makes.
+    :class:`UsageNeeded` when the model cannot take the image (with the limit), ValueError for a
+    Change… without its words."""
+    source = base.operation.source_prompt if base.operation else base.prompt
+    operation = Operation(
+        kind, keys[index], index, len(keys), source, base.width, base.height, search, replacement
+    )
+    width, height = plan(model_for(kind, choice), kind, base.width, base.height).result
+    return replace(
+        base,
+        seed=None,
+        count=min(base.count, MAX_IMAGES) if kind in (VARY_SUBTLE, VARY_STRONG) else 1,
+        width=width,
+        height=height,
+        operation=operation,
+        unused=() if choice.provider == "sagemaker" else ("steps", "cfg"),  # only the endpoints take them
     )

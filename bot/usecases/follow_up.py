@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from bot.blocks import messages
 from bot.blocks.buttons import OPERATIONS, RENDER_AGAIN
 from bot.model.job import Job, Progress
-from bot.model.operation import VARY_STRONG, VARY_SUBTLE, Operation
-from bot.model.operation_models import model_for, plan
+from bot.model.operation_models import operation_request
 from bot.model.prompt import MAX_IMAGES, MAX_SEED, ImageRequest, UsageNeeded
 from bot.services import Services
 from bot.stores.quotas import COMMAND_MEMORY_SECONDS
@@ -69,13 +68,9 @@ def operate(
     if isinstance(found, Answer):
         return found
     job, progress = found
-    index = click.index or 0
-    base = job.request
-    source = base.operation.source_prompt if base.operation else base.prompt
     try:
-        operation = Operation(click.kind, progress.keys[index], index, len(progress.keys), source,
-                              base.width, base.height, search, replacement)  # fmt: skip
-        planned = plan(model_for(click.kind, choice), click.kind, base.width, base.height)
+        request = operation_request(job.request, progress.keys, click.index or 0, click.kind, choice,
+                                    search=search, replacement=replacement)  # fmt: skip
     except (ValueError, UsageNeeded) as refused:
         problem = (
             refused.problem if isinstance(refused, UsageNeeded) else "it needs what to change and into what."
@@ -83,16 +78,6 @@ def operate(
         return Answer(
             messages.notice(f"{OPERATIONS[click.kind]} cannot be done here: {problem} Nothing was queued.")
         )
-    width, height = planned.result
-    request = replace(
-        base,
-        seed=None,
-        count=min(base.count, MAX_IMAGES) if click.kind in (VARY_SUBTLE, VARY_STRONG) else 1,
-        width=width,
-        height=height,
-        operation=operation,
-        unused=() if choice.provider == "sagemaker" else ("steps", "cfg"),
-    )
     ask = _ask(services, click, job, progress)
     if request_id:  # a form's submission: its own id, remembered as long as a command's
         ask = replace(ask, request_id=request_id, remember_seconds=COMMAND_MEMORY_SECONDS)

@@ -194,3 +194,36 @@ def test_the_home_tab_shows_what_you_made(page: Page) -> None:
     loaded(page, home.locator("img.accessory-image").first)
     page.locator("#nav-general").click()
     expect(page.locator("#messages")).to_be_visible()
+
+
+@pytest.mark.spawns
+def test_upscale_and_change_from_the_buttons_under_an_image(page: Page, shots: Path) -> None:
+    """The image operations are on in the playground (the placeholder does them): Upscale posts the
+    same picture four times as wide into the thread, and Change… opens its form."""
+    send(page, "/imagine a tiny robot in a greenhouse --ar 3:2")
+    made = result(page.locator("#messages"), "a tiny robot in a greenhouse")
+    image = made.locator("img.block-image")
+    loaded(page, image)
+    width = page.evaluate("img => img.naturalWidth", image.element_handle())
+
+    made.get_by_role("button", name="Upscale", exact=True).click()
+    replies = made.locator(".replies")
+    expect(replies).to_have_text(re.compile(r"^1 reply"), timeout=WAIT)
+    replies.click()
+    upscaled = page.locator(
+        "#thread-messages .message", has_text="Upscaled 4× from a tiny robot in a greenhouse"
+    )
+    larger = upscaled.locator("img.block-image")
+    loaded(page, larger)
+    assert page.evaluate("img => img.naturalWidth", larger.element_handle()) == 4 * width
+
+    made.get_by_role("button", name="Change…", exact=True).click()
+    modal = page.locator(".modal")
+    expect(modal.locator("h2")).to_have_text("Change…", timeout=WAIT)
+    modal.get_by_label("What to change").fill("the robot")
+    modal.get_by_label("Into what").fill("a watering can")
+    page.screenshot(path=shots / "playground-change.png")
+    modal.get_by_role("button", name="Change", exact=True).click()
+    expect(modal).to_have_count(0, timeout=WAIT)
+    changed = page.locator("#thread-messages .message", has_text="Changed “the robot” into “a watering can”")
+    loaded(page, changed.locator("img.block-image"))
