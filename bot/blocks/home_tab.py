@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.blocks.messages import REFINING, escape
+from bot.blocks.messages import REFINING, done, escape
 from bot.model.job import RECENT_LIMIT
 from bot.model.prompt import ImageRequest
 
@@ -101,6 +101,8 @@ def _images(n: int) -> str:
 def _recent(n: int, item: Recent) -> Block:
     request = item.request
     details = [request.aspect, f"seed {request.seed}" if request.seed is not None else "random seed"]
+    if request.operation is not None:  # what was done to which image: "Upscaled 4×"
+        details.insert(0, done(request))
     if request.count > 1:
         details.append(f"{request.count} images")
     last = [_when(item.created_at), _where(item)]

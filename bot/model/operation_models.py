@@ -89,13 +89,14 @@ BEDROCK = {m.key: m for m in (FAST_UPSCALE, CONSERVATIVE_UPSCALE, CREATIVE_UPSCA
                               SD35_IMAGE_TO_IMAGE)}  # fmt: skip
 
 # SageMaker JumpStart endpoints, named by the operation their setting is for. The x4 upscaler
-# holds its input to what its GPU and the 6 MB answer of a real-time endpoint allow: 16 times
-# the input's pixels, as a JPEG near 0.5 byte a pixel and base64's 4/3, must stay under 6 MB,
-# so at most 589,824 pixels in (768x768). The SD 2 inpainting model takes the padded canvas,
-# both sides multiples of 8, up to 1024 (its 512x512 training size doubled).
+# takes at most 512x512 (Stable Diffusion 2's own size): its answer, 16 times the pixels as a
+# JPEG of about half a byte a pixel, base64'd (4/3), is then about 2.8 MB, well inside the 6 MB a
+# real-time endpoint may return; 768x768 would come to the 6 MB itself. The notebook warns only
+# that "a very large input image may result in CUDA memory issue". The SD 2 inpainting model
+# takes the padded canvas, both sides multiples of 8, up to 1024 (its 512x512 training size doubled).
 SAGEMAKER_UPSCALER = OperationModel(
     "x4-upscaler", "the x4 upscaler endpoint", "sagemaker", (UPSCALE,),
-    Fits(min_side=64, max_side=768, max_pixels=589_824, side_step=8), factor=4,
+    Fits(min_side=64, max_side=512, max_pixels=262_144, side_step=8), factor=4,
 )  # fmt: skip
 SAGEMAKER_INPAINTING = OperationModel(
     "inpainting", "the inpainting endpoint", "sagemaker", (ZOOM_OUT,),

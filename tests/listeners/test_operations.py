@@ -252,3 +252,23 @@ def test_an_operation_counts_the_images_it_makes_against_the_clickers_quota(
     assert said_to_clicker(ops, "this request needs 2 images; 1 left")
     click(ops, where, "imagine_upscale", block_id=f"{EDITS}_0")  # one more: three
     assert len(queued_jobs(ops)) == 1
+
+
+def test_an_operations_result_is_on_the_home_tab_and_delete_removes_it_alone(ops: Stack) -> None:
+    from tests.listeners.test_home import home_opened, listed, open_home, published
+
+    where = imagine(ops, "a paper crane --seed 5")
+    upscaled = operate(ops, where, "imagine_upscale")
+    open_home(ops, home_opened())
+    ops.settle()
+    newest = listed(published(ops))[0]["text"]["text"]
+    assert newest.startswith("*a paper crane*") and "Upscaled 4×" in newest
+
+    click(ops, upscaled, "imagine_delete")
+    ops.settle()
+    stored = ops.stored()
+    assert [
+        key for key in stored if upscaled[2]["blocks"][1]["image_url"].endswith(key.removeprefix("images/"))
+    ] == []
+    assert len(stored) == 1  # the image it was made from stays
+    assert images_of(where[2])[0].size == (512, 512)
