@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.fakes.bedrock_runtime import Answer, BedrockStandIn
+from tests.fakes.bedrock_http import Answer
+from tests.fakes.bedrock_runtime import BedrockStandIn
 
 UPSCALE_MODEL = "us.stability.stable-fast-upscale-v1:0"
 VARY_MODEL = "stability.sd3-5-large-v1:0"

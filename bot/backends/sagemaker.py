@@ -74,8 +74,10 @@ def decode_response(raw: bytes, expected: int) -> list[bytes]:
     return decoded
 
 
-class SageMakerBackend:
-    name = "sagemaker"
+class EndpointCalls:
+    """InvokeEndpoint calls to one endpoint, each retried on throttling and server errors with
+    exponential backoff and jitter while the time budget lasts; then the last error is raised
+    (retryable). The text-to-image backend and the image operations share them."""
 
     def __init__(
         self,
@@ -92,21 +94,20 @@ class SageMakerBackend:
         self.base_delay = base_delay
         self.max_delay = max_delay
 
-    def generate(self, request: ImageRequest) -> list[bytes]:
-        """Invoke the endpoint, retrying throttling and server errors with exponential backoff
-        and jitter while the time budget lasts; then the last error is raised (retryable)."""
+    def call(self, body: dict[str, Any], expected: int, *, content_type: str = CONTENT_TYPE) -> list[bytes]:
+        """The ``expected`` JPEGs the endpoint answers ``body`` with."""
+        encoded = json.dumps(body).encode()
         deadline = time.monotonic() + self.budget_seconds
-        return with_retries(lambda: self._invoke(request), deadline, self.base_delay, self.max_delay)
+        return with_retries(
+            lambda: self._invoke(encoded, expected, content_type), deadline, self.base_delay, self.max_delay
+        )
 
-    def _invoke(self, request: ImageRequest) -> list[bytes]:
+    def _invoke(self, body: bytes, expected: int, content_type: str) -> list[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             response = self.client.invoke_endpoint(
-                EndpointName=self.endpoint_name,
-                ContentType=CONTENT_TYPE,
-                Accept=ACCEPT,
-                Body=json.dumps(request_body(request)).encode(),
+                EndpointName=self.endpoint_name, ContentType=content_type, Accept=ACCEPT, Body=body
             )
             raw = response["Body"].read()
         except ClientError as error:
@@ -116,7 +117,14 @@ class SageMakerBackend:
             raise BackendError(
                 f"the image service could not be reached ({type(error).__name__})", retryable=True
             ) from None
-        return decode_response(raw, request.count)
+        return decode_response(raw, expected)
+
+
+class SageMakerBackend(EndpointCalls):
+    name = "sagemaker"
+
+    def generate(self, request: ImageRequest) -> list[bytes]:
+        return self.call(request_body(request), request.count)
 
 
 def client_error(error: Any) -> BackendError:

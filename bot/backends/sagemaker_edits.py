@@ -9,12 +9,9 @@ jumpstart_upscaling.json and jumpstart_inpainting.json hold the shapes and their
 
 from __future__ import annotations
 
-import json
-import time
 from typing import TYPE_CHECKING, Any
 
-from bot.backends import BackendError, with_retries
-from bot.backends.sagemaker import client_error, decode_response
+from bot.backends.sagemaker import EndpointCalls
 from bot.backends.sources import Read, b64, jpeg, padded, source
 from bot.model.operation import UPSCALE
 from bot.model.operation_models import OperationModel
@@ -23,12 +20,12 @@ from bot.model.prompt import ImageRequest
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-CONTENT_TYPE = ACCEPT = "application/json;jpeg"
+CONTENT_TYPE = "application/json;jpeg"  # and the answer, as the text-to-image endpoint's
 # How much noise the upscaler adds to its input before it upscales: its pipeline's default.
 NOISE_LEVEL = 20
 
 
-class SageMakerEditor:
+class SageMakerEditor(EndpointCalls):
     """One operation's endpoint; ``generate`` does the request's operation to its image."""
 
     name = "sagemaker"
@@ -39,18 +36,11 @@ class SageMakerEditor:
         endpoint_name: str,
         model: OperationModel,
         read: Read,
-        *,
-        budget_seconds: float = 40.0,
-        base_delay: float = 0.5,
-        max_delay: float = 8.0,
+        **retries: float,
     ) -> None:
-        self.client = client
-        self.endpoint_name = endpoint_name
+        super().__init__(client, endpoint_name, **retries)
         self.model = model
         self.read = read
-        self.budget_seconds = budget_seconds  # no new attempt starts after this
-        self.base_delay = base_delay
-        self.max_delay = max_delay
 
     def generate(self, request: ImageRequest) -> list[bytes]:
         chosen = source(self.read, request, self.model)
@@ -67,26 +57,6 @@ class SageMakerEditor:
         else:
             canvas, mask = padded(chosen.fitted(), chosen.plan.margins)
             body |= {"image": b64(jpeg(canvas)), "mask_image": b64(jpeg(mask.convert("RGB")))}
-        encoded = json.dumps(body).encode()
-        deadline = time.monotonic() + self.budget_seconds
-        drawn = [
-            with_retries(lambda: self._invoke(encoded), deadline, self.base_delay, self.max_delay)
-            for _ in range(request.count)
+        return [
+            image for _ in range(request.count) for image in self.call(body, 1, content_type=CONTENT_TYPE)
         ]
-        return [image for images in drawn for image in images]
-
-    def _invoke(self, body: bytes) -> list[bytes]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self.client.invoke_endpoint(
-                EndpointName=self.endpoint_name, ContentType=CONTENT_TYPE, Accept=ACCEPT, Body=body
-            )
-            raw = response["Body"].read()
-        except ClientError as error:
-            raise client_error(error) from None
-        except BotoCoreError as error:
-            raise BackendError(
-                f"the image service could not be reached ({type(error).__name__})", retryable=True
-            ) from None
-        return decode_response(raw, 1)

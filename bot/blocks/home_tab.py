@@ -101,7 +101,7 @@ def _images(n: int) -> str:
 def _recent(n: int, item: Recent) -> Block:
     request = item.request
     details = [request.aspect, f"seed {request.seed}" if request.seed is not None else "random seed"]
-    if request.operation is not None:  # what was done to which image: "Upscaled 4×"
+    if request.operation is not None:  # what was done to which image: "Upscaled 4x"
         details.insert(0, done(request))
     if request.count > 1:
         details.append(f"{request.count} images")

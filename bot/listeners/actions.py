@@ -19,8 +19,8 @@ from bot.services import Services
 if TYPE_CHECKING:
     from bot.usecases.follow_up import Clicked
 
-FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(RENDER_AGAIN)})$")
-OPERATION = re.compile(rf"^{ACTION_PREFIX}({'|'.join(ON_CLICK)})$")
+# The buttons that queue at once: Re-roll and Variations, and the image operations but Change….
+FOLLOW_UP = re.compile(rf"^{ACTION_PREFIX}({'|'.join(RENDER_AGAIN + ON_CLICK)})$")
 CHANGE = ACTION_PREFIX + "change"
 EDIT = ACTION_PREFIX + "edit"
 SHARE = ACTION_PREFIX + "share"
@@ -30,18 +30,10 @@ DELETE = ACTION_PREFIX + "delete"
 def register(app: App, services: Services) -> None:
     @app.action(FOLLOW_UP)
     def follow_up_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        from bot.usecases.follow_up import follow_up
+        from bot.usecases.follow_up import follow_up, operate
 
-        answer = follow_up(services, clicked(body, action))
-        ack()
-        if answer.job is None:
-            _tell_clicker(body, respond, answer.payload)
-
-    @app.action(OPERATION)
-    def operation_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        from bot.usecases.follow_up import operate
-
-        answer = operate(services, clicked(body, action))
+        click = clicked(body, action)
+        answer = (operate if click.kind in ON_CLICK else follow_up)(services, click)
         ack()
         if answer.job is None:
             _tell_clicker(body, respond, answer.payload)
@@ -51,12 +43,7 @@ def register(app: App, services: Services) -> None:
         from bot.usecases.change import change_form
 
         form = change_form(services, clicked(body, action))
-        problem = form.refusal
-        if form.view is not None and open_modal(services, str(body.get("trigger_id") or ""), form.view):
-            problem = OPEN_FAILED
-        ack()
-        if problem:
-            _tell_clicker(body, respond, messages.notice(problem))
+        _open_or_tell(services, ack, body, respond, form.view, form.refusal)
 
     @app.action(EDIT)
     def edit_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -68,12 +55,7 @@ def register(app: App, services: Services) -> None:
             index=image_index(str(action.get("block_id", ""))),
             team_id=_id(body, "team"),
         )
-        problem = form.refusal
-        if form.view is not None and open_modal(services, str(body.get("trigger_id") or ""), form.view):
-            problem = OPEN_FAILED
-        ack()
-        if problem:
-            _tell_clicker(body, respond, messages.notice(problem))
+        _open_or_tell(services, ack, body, respond, form.view, form.refusal)
 
     @app.action(SHARE)
     def share_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -89,12 +71,7 @@ def register(app: App, services: Services) -> None:
             message_ts=str(container.get("message_ts") or ""),
             response_url=str(body.get("response_url") or ""),
         )
-        problem = click.refusal
-        if click.view is not None and open_modal(services, str(body.get("trigger_id") or ""), click.view):
-            problem = OPEN_FAILED
-        ack()
-        if problem:
-            _tell_clicker(body, respond, messages.notice(problem))
+        _open_or_tell(services, ack, body, respond, click.view, click.refusal)
 
     @app.action(DELETE)
     def delete_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -115,6 +92,24 @@ def register(app: App, services: Services) -> None:
 def _id(body: dict[str, Any], field: str) -> str:
     """The id of the payload's ``team`` or ``user``."""
     return str((body.get(field) or {}).get("id", ""))
+
+
+def _open_or_tell(
+    services: Services,
+    ack: Ack,
+    body: dict[str, Any],
+    respond: Respond,
+    view: dict[str, Any] | None,
+    refusal: str,
+) -> None:
+    """Open ``view`` before the acknowledgement (views.open, the one call allowed there), or tell
+    the clicker alone why no form opens."""
+    problem = refusal
+    if view is not None and open_modal(services, str(body.get("trigger_id") or ""), view):
+        problem = OPEN_FAILED
+    ack()
+    if problem:
+        _tell_clicker(body, respond, messages.notice(problem))
 
 
 def _tell_clicker(body: dict[str, Any], respond: Respond, payload: messages.Payload) -> None:

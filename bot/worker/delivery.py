@@ -112,33 +112,22 @@ def _through_response_url(services: Services, result: Result) -> str:
         slack.respond(job, {**payload, "response_type": "in_channel", "replace_original": True})
 
     try:
-        respond(
-            messages.result(
-                job.user_id,
-                job.request,
-                links,
-                result.seconds,
-                job_id=job.job_id,
-                operations=services.settings.operations_on,
-            )
-        )
+        respond(_shown(services, result, links, images=True))
         return "image blocks"
     except ResponseUrlRefused as refused:
         if refused.status != 400:
             raise  # used up or expired: the caller goes on by DM
         # A response_url says only 400 for bad blocks; an image Slack could not fetch is the
         # likely one. No retries here: each try would spend one of its five uses.
-    respond(
-        messages.result_links(
-            job.user_id,
-            job.request,
-            links,
-            result.seconds,
-            job_id=job.job_id,
-            operations=services.settings.operations_on,
-        )
-    )
+    respond(_shown(services, result, links, images=False))
     return "plain links"
+
+
+def _shown(services: Services, result: Result, links: list[str], *, images: bool) -> messages.Payload:
+    """The result message on its stable links: with image blocks, or as plain links."""
+    job, make = result.job, messages.result if images else messages.result_links
+    return make(job.user_id, job.request, links, result.seconds, job_id=job.job_id,
+                operations=services.settings.operations_on)  # fmt: skip
 
 
 def _into_direct_message(services: Services, result: Result) -> str:
@@ -172,16 +161,7 @@ def _into_conversation(
                 raise  # no links to fall back on: the upload's own error says what is wrong
             logger.warning("could not upload the images", error=error_code(error))
             links = _links(services, result)
-            send(
-                messages.result_links(
-                    job.user_id,
-                    job.request,
-                    links,
-                    result.seconds,
-                    job_id=job.job_id,
-                    operations=services.settings.operations_on,
-                )
-            )
+            send(_shown(services, result, links, images=False))
             return "plain links"
         result.uploaded(files)
     if thread_ts:  # the job's own message says where its images went
@@ -201,15 +181,7 @@ def _into_conversation(
 
 def _with_image_blocks(services: Services, result: Result, send: Callable[[messages.Payload], None]) -> bool:
     """Send the result with image blocks; False when Slack would not download the images."""
-    job = result.job
-    payload = messages.result(
-        job.user_id,
-        job.request,
-        _links(services, result),
-        result.seconds,
-        job_id=job.job_id,
-        operations=services.settings.operations_on,
-    )
+    payload = _shown(services, result, _links(services, result), images=True)
     waits = services.settings.image_download_retry_seconds
 
     def post() -> bool:

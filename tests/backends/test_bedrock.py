@@ -36,7 +36,8 @@ from tests.conftest import (
     http_event,
     open_link,
 )
-from tests.fakes.bedrock_runtime import ERRORS, MODELS, BedrockStandIn, error, schema_violations
+from tests.fakes.bedrock_http import ERRORS, error
+from tests.fakes.bedrock_runtime import MODELS, BedrockStandIn, schema_violations
 from tests.fakes.bedrock_runtime import _size_refusal as size_refusal
 
 NOVA, TITAN = "amazon.nova-canvas-v1:0", "amazon.titan-image-generator-v2:0"

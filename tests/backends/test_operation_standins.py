@@ -20,7 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
-from tests.fakes.bedrock_runtime import ERRORS, MODELS, BedrockStandIn, error
+from tests.fakes.bedrock_http import ERRORS, error
+from tests.fakes.bedrock_runtime import MODELS, BedrockStandIn
 from tests.fakes.image_ops import sent_image
 from tests.fakes.jumpstart_contract import CONTRACTS, response_problems
 from tests.fakes.sagemaker_runtime import SageMakerStandIn

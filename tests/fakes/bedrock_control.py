@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from bot.local.loopback import Loopback, QuietHandler, Served
-from tests.fakes.bedrock_http import send_answer
-from tests.fakes.bedrock_runtime import Answer, BedrockStandIn
+from tests.fakes.bedrock_http import Answer, send_answer
+from tests.fakes.bedrock_runtime import BedrockStandIn
 
 FIXTURE: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "bedrock_get_foundation_model.json").read_text()

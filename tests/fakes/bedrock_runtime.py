@@ -70,12 +70,7 @@ from bot.backends.placeholder import draw
 from bot.local.loopback import Loopback, QuietHandler, Served
 from bot.model.prompt import ImageRequest
 from tests.fakes import bedrock_images as images
-from tests.fakes.bedrock_http import ERRORS as ERRORS
-from tests.fakes.bedrock_http import Answer as Answer
-from tests.fakes.bedrock_http import error as error
-from tests.fakes.bedrock_http import malformed as malformed
-from tests.fakes.bedrock_http import model_refusal as model_refusal
-from tests.fakes.bedrock_http import send_answer
+from tests.fakes.bedrock_http import Answer, error, malformed, model_refusal, send_answer
 from tests.fakes.image_ops import sent_image
 
 if TYPE_CHECKING:
