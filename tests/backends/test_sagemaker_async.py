@@ -697,3 +697,26 @@ def test_a_job_stored_but_never_delivered_is_delivered_by_the_sweep_without_its_
     assert sweep() == NO_FAILURES
 
     assert len(_results(env)) == 1 and env.services.store.load(job.job_id).status == "done"
+
+
+def test_an_image_operation_is_drawn_at_once_by_its_own_model_not_submitted(
+    env: Stack, endpoint: AsyncStandIn, notifications: Notifications, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the asynchronous endpoint drawing from prompts, Upscale (here on the placeholder) is
+    drawn by the worker in the same delivery: nothing more is submitted to the endpoint."""
+    from tests.slack_users import click, latest_result
+
+    monkeypatch.setenv("UPSCALE_MODEL", "placeholder")
+    reset_process_services()
+    submit(env, "a cyborg tiger --seed 42")
+    assert endpoint.work() == 1
+    assert call_notifier(notified(env, notifications)) == NO_FAILURES
+    where = latest_result(env)
+
+    click(env, where, "imagine_upscale", block_id="imagine_edits")
+    assert call_worker(env.sqs_event()) == NO_FAILURES
+
+    assert len(endpoint.requests) == 1  # the first render's only
+    upscaled = latest_result(env)
+    assert upscaled[1] != where[1] and "Upscaled 4×" in upscaled[2]["blocks"][0]["text"]["text"]
+    assert len(env.stored("images/")) == 2
