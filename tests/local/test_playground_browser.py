@@ -1,8 +1,8 @@
 """The playground in a real browser: Debian's Chromium (CHROMIUM, else /usr/bin/chromium) driven by
 Playwright, against `imagine-bot run` as a person starts it. A newcomer's path: make a picture,
-re-roll it, see the thread, use the form, upscale and change it, delete, the Home tab; and a prompt full of markup shown
-as the inert text it is. Screenshots go to SCREENSHOTS_DIR when set (docs/ keeps them), else to
-the test's own temporary directory."""
+re-roll it, see the thread, use the form, upscale and change it, delete, the Home tab; and a
+prompt full of markup shown as the inert text it is. Screenshots go to SCREENSHOTS_DIR when set
+(docs/ keeps them), else to the test's own temporary directory."""
 
 from __future__ import annotations
 
