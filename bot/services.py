@@ -53,6 +53,7 @@ class Services:
         self._settings = settings
         self._secrets = secrets  # None: the secrets in ``settings`` never change
         self._secret_values = secrets.current() if secrets is not None else None
+        self._editors: dict[str, Backend] = {}  # each image operation's model, built on first use
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
@@ -256,7 +257,8 @@ class Services:
         )
 
     def backend_for(self, request: ImageRequest) -> Backend:
-        """What draws ``request``: its operation's model (OPERATION settings), else the image backend."""
+        """What draws ``request``: its image operation's model (UPSCALE_MODEL, VARY_MODEL,
+        ZOOM_MODEL, CHANGE_MODEL), else the image backend."""
         if request.operation is None:
             return self.backend
         kind = request.operation.kind
@@ -264,11 +266,8 @@ class Services:
             self._editors[kind] = self._editor(kind)
         return self._editors[kind]
 
-    @cached_property
-    def _editors(self) -> dict[str, Backend]:
-        return {}
-
     def _editor(self, kind: str) -> Backend:
+        from bot.model.operation import SETTING
         from bot.model.operation_models import model_for
 
         settings = self.settings
@@ -281,9 +280,8 @@ class Services:
         if choice.provider == "bedrock":
             from bot.backends.bedrock_edits import BedrockEditor
 
-            return BedrockEditor(
-                self._bedrock_runtime(), model, read, budget_seconds=settings.render_budget_seconds
-            )
+            return BedrockEditor(self._bedrock_runtime(), model, read, setting=SETTING[kind],
+                                 budget_seconds=settings.render_budget_seconds)  # fmt: skip
         if choice.provider == "sagemaker":
             from bot.backends.sagemaker_edits import SageMakerEditor
 

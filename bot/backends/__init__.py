@@ -26,6 +26,7 @@ class BackendError(Exception):
 
 
 T = TypeVar("T")
+JPEG_QUALITY = 90  # an image a backend encodes: a model's PNG drawn again, an image sent to a model
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,17 @@ class Backend(Protocol):
     def generate(self, request: ImageRequest) -> list[bytes]:
         """``request.count`` JPEGs of ``request.width`` x ``request.height``."""
         ...
+
+
+class Invoked(Protocol):
+    """What an error or an answer names of the Bedrock model called: a text-to-image model
+    (bot/model/bedrock_models.py) or an image operation's (bot/model/operation_models.py)."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def marketplace(self) -> bool: ...
+    @property
+    def regions(self) -> tuple[str, ...]: ...

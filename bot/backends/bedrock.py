@@ -36,9 +36,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from bot.backends import AwsError, BackendError, with_retries
+from bot.backends import JPEG_QUALITY, AwsError, BackendError, Invoked, with_retries
 from bot.model.bedrock_models import (
     NOVA_AREA,
     NOVA_MAX_SIDE,
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 CONTENT_TYPE = "application/json"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_QUALITY = 90
 CONTENT_FILTERED = "blocked by our content filters"  # in Nova's and Titan's ValidationException
 # How Bedrock's ResourceNotFoundException says a model is retired: past its end of life, or
 # Legacy and not used by this account lately (tests/fixtures/bedrock_errors.json has both).
@@ -266,11 +265,13 @@ class BedrockCalls:
         model_id: str,
         model: Invoked,
         *,
+        setting: str = "BEDROCK_MODEL_ID",
         budget_seconds: float = 40.0,
         base_delay: float = 0.5,
         max_delay: float = 8.0,
     ) -> None:
         self.client = client
+        self.setting = setting  # the setting that names the model, for a refusal to name
         self.model_id = model_id  # a profile id goes to Bedrock as it is
         self.model = model
         self.budget_seconds = budget_seconds  # no new attempt starts after this
@@ -302,7 +303,7 @@ class BedrockCalls:
             )
             raw = response["body"].read()
         except ClientError as error:
-            raise client_error(self.model, error) from None
+            raise client_error(self.model, error, setting=self.setting) from None
         except BotoCoreError as error:
             raise BackendError(
                 f"the image service could not be reached ({type(error).__name__})", retryable=True
@@ -313,9 +314,9 @@ class BedrockCalls:
 class BedrockBackend(BedrockCalls):
     name = "bedrock"
 
-    def __init__(self, client: BedrockRuntimeClient, model_id: str, **retries: float) -> None:
+    def __init__(self, client: BedrockRuntimeClient, model_id: str, *, budget_seconds: float = 40.0) -> None:
         resolved = foundation_model(model_id)
-        super().__init__(client, resolved.model_id, resolved.model, **retries)
+        super().__init__(client, resolved.model_id, resolved.model, budget_seconds=budget_seconds)
         self.model: Model = resolved.model
 
     def generate(self, request: ImageRequest) -> list[bytes]:
@@ -328,21 +329,9 @@ class BedrockBackend(BedrockCalls):
         return self.draw(request_bodies(self.model, fitted), per_call)
 
 
-class Invoked(Protocol):
-    """What an error or an answer names of the model called: a text-to-image model
-    (bot/model/bedrock_models.py) or an image operation's (bot/model/operation_models.py)."""
-
-    @property
-    def model_id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def marketplace(self) -> bool: ...
-    @property
-    def regions(self) -> tuple[str, ...]: ...
-
-
-def client_error(model: Invoked, error: Any, on: date | None = None) -> BackendError:
+def client_error(
+    model: Invoked, error: Any, on: date | None = None, *, setting: str = "BEDROCK_MODEL_ID"
+) -> BackendError:
     """What an InvokeModel error means for the job, in words for the requester."""
     code, message, status = astuple(AwsError.of(error))
     if code == "ValidationException" and CONTENT_FILTERED in message:
@@ -358,10 +347,13 @@ def client_error(model: Invoked, error: Any, on: date | None = None) -> BackendE
             if END_OF_LIFE in message
             else "its provider has retired it for accounts that have not used it lately"
         )
-        others = ", ".join(active_ids(on or today(), besides=model.model_id))
+        instead = (
+            f"one of {', '.join(active_ids(on or today(), besides=model.model_id))}"
+            if setting == "BEDROCK_MODEL_ID"
+            else "another model that does it (docs/usage.md#working-on-the-picture)"
+        )
         return BackendError(
-            f"this model ({model.name}) has been retired by its provider: {why}; "
-            f"set BEDROCK_MODEL_ID to one of {others}",
+            f"this model ({model.name}) has been retired by its provider: {why}; set {setting} to {instead}",
             retryable=False,
         )
     if code == "AccessDeniedException" and model.marketplace and "bedrock:InvokeModel" not in message:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.backends.bedrock import BedrockCalls
-from bot.backends.sources import Read, b64, jpeg, source
+from bot.backends.sources import Read, b64, source
 from bot.model.operation import CHANGE, STRENGTH, UPSCALE, ZOOM_OUT, Operation
 from bot.model.operation_models import (
     CONSERVATIVE_UPSCALE,
@@ -33,21 +33,32 @@ _CREATIVITY = {CONSERVATIVE_UPSCALE.key: 0.35, CREATIVE_UPSCALE.key: 0.3}
 _OUTPAINT_CREATIVITY = 0.5
 
 
+def _seed(seed: int) -> int:
+    """``seed`` as Stability takes it (1 to 4,294,967,294): the seed shown, but for its two ends."""
+    return seed if 1 <= seed <= _SEEDS else 1 + seed % _SEEDS
+
+
 class BedrockEditor(BedrockCalls):
     """One operation's model on Bedrock; ``generate`` does the request's operation to its image."""
 
     name = "bedrock"
 
     def __init__(
-        self, client: BedrockRuntimeClient, model: OperationModel, read: Read, **retries: float
+        self,
+        client: BedrockRuntimeClient,
+        model: OperationModel,
+        read: Read,
+        *,
+        setting: str,
+        budget_seconds: float,
     ) -> None:
-        super().__init__(client, model.key, model, **retries)
+        super().__init__(client, model.key, model, setting=setting, budget_seconds=budget_seconds)
         self.operation_model = model
         self.read = read
 
     def generate(self, request: ImageRequest) -> list[bytes]:
         chosen = source(self.read, request, self.operation_model)
-        image = b64(jpeg(chosen.fitted()))
+        image = b64(chosen.fitted_jpeg())
         bodies = [
             self._body(request, chosen.operation, image, chosen.plan.margins, n) for n in range(request.count)
         ]
@@ -62,7 +73,7 @@ class BedrockEditor(BedrockCalls):
         body: dict[str, Any] = {
             "prompt": operation.replacement if operation.kind == CHANGE else request.prompt,
             "image": image,
-            "seed": 1 + ((request.seed or 0) + index) % _SEEDS,
+            "seed": _seed((request.seed or 0) + index),
             "output_format": "jpeg",
         }
         if request.negative_prompt and operation.kind != ZOOM_OUT:  # Outpaint takes no negative prompt

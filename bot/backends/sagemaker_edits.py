@@ -53,10 +53,8 @@ class SageMakerEditor(EndpointCalls):
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
         if chosen.operation.kind == UPSCALE:
-            body |= {"image": b64(jpeg(chosen.fitted())), "noise_level": NOISE_LEVEL}
+            body |= {"image": b64(chosen.fitted_jpeg()), "noise_level": NOISE_LEVEL}
         else:
             canvas, mask = padded(chosen.fitted(), chosen.plan.margins)
             body |= {"image": b64(jpeg(canvas)), "mask_image": b64(jpeg(mask.convert("RGB")))}
-        return [
-            image for _ in range(request.count) for image in self.call(body, 1, content_type=CONTENT_TYPE)
-        ]
+        return self.call(body, 1, content_type=CONTENT_TYPE)  # Upscale and Zoom Out make one image

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.backends import BackendError
+from bot.backends import JPEG_QUALITY, BackendError
 from bot.model.operation import Operation
 from bot.model.operation_models import OperationModel, Plan, plan
 from bot.model.prompt import ImageRequest, UsageNeeded
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 Read = Callable[[str], "bytes | None"]  # an image's bytes by its S3 key; None when it is gone
-JPEG_QUALITY = 90  # what the models are sent, and what an operation's result is kept as
 GONE = "the image it starts from is gone (deleted, or past its retention)"
 
 
@@ -31,6 +30,7 @@ class Source:
     image: Image  # at its stored size
     model: OperationModel
     plan: Plan
+    stored: bytes  # the JPEG as stored: sent as it is when the model takes it at its size
 
     def fitted(self) -> Image:
         """The image at the size the model takes it: the whole call, or the middle of the padded
@@ -40,6 +40,11 @@ class Source:
             left, up, right, down = self.plan.margins
             width, height = width - left - right, height - up - down
         return resized(self.image, (width, height))
+
+    def fitted_jpeg(self) -> bytes:
+        """:meth:`fitted` as a JPEG: the stored one itself when no resize was needed."""
+        image = self.fitted()
+        return self.stored if image is self.image else jpeg(image)
 
 
 def source(read: Read, request: ImageRequest, model: OperationModel) -> Source:
@@ -56,7 +61,7 @@ def source(read: Read, request: ImageRequest, model: OperationModel) -> Source:
         planned = plan(model, operation.kind, *image.size)
     except UsageNeeded as needed:
         raise BackendError(str(needed.problem), retryable=False) from None
-    return Source(operation, image, model, planned)
+    return Source(operation, image, model, planned, stored)
 
 
 def decoded(data: bytes) -> Image:

@@ -23,7 +23,8 @@ WHOLE_RESULT_ONLY = ("share", "delete")  # they act on the whole message: only o
 ACTION_PREFIX = "imagine_"
 # The buttons that render the result again in its thread (bot/usecases/follow_up.py).
 RENDER_AGAIN = ("reroll", "variations")
-# The operations done on a click; Change… opens a form first (bot/usecases/operate.py).
+# The operations queued on a click (bot/usecases/follow_up.py); Change… opens its form first
+# (bot/usecases/change.py).
 ON_CLICK = tuple(kind for kind in KINDS if kind != CHANGE)
 ACTIONS_BLOCK = "imagine_actions"
 EDITS_BLOCK = "imagine_edits"

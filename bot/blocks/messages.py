@@ -92,17 +92,16 @@ def mention_usage(
 
 def describe(request: ImageRequest) -> str:
     """The parameters, one line, as shown under a request and its result."""
-    parts = [
-        f"{request.width}×{request.height} ({request.aspect})",
-        f"seed {request.seed}" if request.seed is not None else "random seed",
-    ]
+    parts = [f"{request.width}×{request.height} ({request.aspect})"]
+    if "seed" not in request.unused:
+        parts.append(f"seed {request.seed}" if request.seed is not None else "random seed")
     if "steps" not in request.unused:
         parts.append(f"{request.steps} steps")
     if "cfg" not in request.unused:
         parts.append(f"cfg {request.guidance:g}")
     if request.count > 1:
         parts.append(f"{request.count} images")
-    if request.negative_prompt:
+    if request.negative_prompt and "no" not in request.unused:
         parts.append(f"no: {escape(request.negative_prompt)}")
     return " · ".join(parts)
 
@@ -207,13 +206,15 @@ def retrying(user_id: str, request: ImageRequest, reason: str, seconds: int) -> 
     }
 
 
-def _buttons(job_id: str | None, count: int, operations: tuple[str, ...]) -> list[Block]:
+def _buttons(
+    job_id: str | None, count: int, operations: tuple[str, ...], *, beside_images: bool = False
+) -> list[Block]:
     """The result's own row, then the image operations' rows: one for a single image, one per
-    image of several, for results whose images have no rows of their own beside them."""
+    image of several, unless each image has its rows beside it already (``beside_images``)."""
     if not job_id:
         return []
     rows = [follow_up_buttons(job_id)]
-    if operations:
+    if operations and not (beside_images and count > 1):
         indexes: list[int | None] = [None] if count == 1 else list(range(count))
         rows += [operation_buttons(job_id, operations, n) for n in indexes]
     return rows
@@ -246,7 +247,7 @@ def result(
             _mrkdwn(_headline(user_id, request)),
             *images,
             _context(f"{describe(request)} · rendered in {_duration(seconds)}"),
-            *_buttons(job_id, 1 if len(links) == 1 else 0, operations),  # several: rows beside each
+            *_buttons(job_id, len(links), operations, beside_images=True),
         ],
     }
 

@@ -143,6 +143,9 @@ class Settings:
             raise SettingsError(f"SAGEMAKER_ENDPOINT_NAME is required when IMAGE_BACKEND={backend}")
         if backend == "bedrock":
             _check_bedrock_model(settings.bedrock_model_id)
+        region = settings.bedrock_region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
+        for warning in _operations_unserved(settings.operation_models, region):
+            logger.warning(warning)
         if settings.limits.default_steps > settings.limits.max_steps:
             raise SettingsError("DEFAULT_STEPS must not exceed MAX_STEPS")
         return settings
@@ -189,6 +192,22 @@ def _operation_models(values: Mapping[str, str]) -> dict[str, ModelChoice]:
             raise SettingsError(f"{name} {problem}") from None
         chosen[kind] = choice
     return chosen
+
+
+def _operations_unserved(models: Mapping[str, ModelChoice], region: str) -> list[str]:
+    """What an operator should hear when an operation names a Bedrock model not served in the
+    region the worker calls Bedrock in: each such operation will be refused, in its thread."""
+    from bot.model.operation_models import model_for
+
+    said = []
+    for kind, choice in models.items():
+        model = model_for(kind, choice)
+        if model.regions and region and region not in model.regions:
+            said.append(
+                f"{SETTING[kind]} names {model.name}, which Bedrock serves from "
+                f"{', '.join(model.regions)}, not {region}: set BEDROCK_REGION to one of them"
+            )
+    return sorted(set(said))
 
 
 _REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # us-west-2, eu-central-1, us-gov-west-1

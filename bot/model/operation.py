@@ -71,12 +71,8 @@ class ModelChoice:
     @classmethod
     def parse(cls, value: str) -> ModelChoice:
         provider, _, name = value.strip().partition(":")
-        if provider not in PROVIDERS:
+        if provider not in PROVIDERS or (provider == "placeholder") == bool(name):
             raise ValueError("must be bedrock:<model id>, sagemaker:<endpoint name> or placeholder")
-        if (provider == "placeholder") == bool(name):
-            raise ValueError(
-                "placeholder takes no name" if name else f"{provider}: needs a name after the colon"
-            )
         return cls(provider, name)
 
     def __str__(self) -> str:

@@ -42,8 +42,10 @@ class OperationModel:
     fits: Fits
     factor: int = 1  # how many times each side an upscale grows
     padded: bool = False  # Zoom Out: the model takes the whole padded canvas with a mask (inpainting)
-    max_margin: int = 0  # Zoom Out by outpainting: the most it adds on one side
+    max_margin: int | None = None  # Zoom Out by outpainting: the most it adds on one side
     regions: tuple[str, ...] = ()  # Bedrock: where the model (or its profile) is served
+    # What of a request the model is not sent, so a result does not show it as used.
+    unused: tuple[str, ...] = ("steps", "cfg")
 
     @property
     def model_id(self) -> str:
@@ -57,25 +59,27 @@ class OperationModel:
 
 # Bedrock user guide, Stability's image services (Stable Fast Upscale, Conservative and Creative
 # Upscale, Outpaint, Search and Replace) and SD3.5 Large image-to-image; the fixtures hold each page.
+# The upscalers take more than is sent them: nothing over 1024 px a side is, so that 4x stays
+# within the 4096 px the bot makes.
 _STABILITY_EDITS = Fits(min_side=64, max_pixels=9_437_184, max_aspect=2.5)
 FAST_UPSCALE = OperationModel(
     "us.stability.stable-fast-upscale-v1:0", "Stable Fast Upscale", "bedrock", (UPSCALE,),
     Fits(min_side=32, max_side=1536, min_pixels=1024, max_pixels=1_048_576), factor=4,
-    regions=_US_PROFILE_REGIONS,
+    regions=_US_PROFILE_REGIONS, unused=("steps", "cfg", "seed", "no"),  # the image alone is sent
 )  # fmt: skip
 CONSERVATIVE_UPSCALE = OperationModel(
     "us.stability.stable-conservative-upscale-v1:0", "Stable Conservative Upscale", "bedrock", (UPSCALE,),
-    Fits(min_side=64, min_pixels=4096, max_pixels=1_048_576, max_aspect=2.5), factor=4,
+    _STABILITY_EDITS, factor=4,
     regions=_US_PROFILE_REGIONS,
 )  # fmt: skip
 CREATIVE_UPSCALE = OperationModel(
     "us.stability.stable-creative-upscale-v1:0", "Stable Creative Upscale", "bedrock", (UPSCALE,),
-    Fits(min_side=64, min_pixels=4096, max_pixels=1_048_576, max_aspect=2.5), factor=4,
+    Fits(min_side=64, min_pixels=4096, max_pixels=1_048_576), factor=4,
     regions=_US_PROFILE_REGIONS,
 )  # fmt: skip
 OUTPAINT = OperationModel(
     "us.stability.stable-outpaint-v1:0", "Stable Outpaint", "bedrock", (ZOOM_OUT,), _STABILITY_EDITS,
-    max_margin=2000, regions=_US_PROFILE_REGIONS,
+    max_margin=2000, regions=_US_PROFILE_REGIONS, unused=("steps", "cfg", "no"),  # no negative prompt
 )  # fmt: skip
 SEARCH_REPLACE = OperationModel(
     "us.stability.stable-image-search-replace-v1:0", "Stable Search and Replace", "bedrock", (CHANGE,),
@@ -83,7 +87,7 @@ SEARCH_REPLACE = OperationModel(
 )  # fmt: skip
 SD35_IMAGE_TO_IMAGE = OperationModel(
     "stability.sd3-5-large-v1:0", "Stable Diffusion 3.5 Large", "bedrock", (VARY_SUBTLE, VARY_STRONG),
-    _STABILITY_EDITS, regions=("us-west-2",),
+    Fits(min_side=64, max_pixels=1_048_576), regions=("us-west-2",),  # it draws about a megapixel
 )  # fmt: skip
 BEDROCK = {m.key: m for m in (FAST_UPSCALE, CONSERVATIVE_UPSCALE, CREATIVE_UPSCALE, OUTPAINT, SEARCH_REPLACE,
                               SD35_IMAGE_TO_IMAGE)}  # fmt: skip
@@ -96,15 +100,16 @@ BEDROCK = {m.key: m for m in (FAST_UPSCALE, CONSERVATIVE_UPSCALE, CREATIVE_UPSCA
 # takes the padded canvas, both sides multiples of 8, up to 1024 (its 512x512 training size doubled).
 SAGEMAKER_UPSCALER = OperationModel(
     "x4-upscaler", "the x4 upscaler endpoint", "sagemaker", (UPSCALE,),
-    Fits(min_side=64, max_side=512, max_pixels=262_144, side_step=8), factor=4,
+    Fits(min_side=64, max_side=512, max_pixels=262_144, side_step=8), factor=4, unused=(),
 )  # fmt: skip
 SAGEMAKER_INPAINTING = OperationModel(
     "inpainting", "the inpainting endpoint", "sagemaker", (ZOOM_OUT,),
-    Fits(min_side=64, max_side=1024, max_pixels=1_048_576, side_step=8), padded=True,
+    Fits(min_side=64, max_side=1024, max_pixels=1_048_576, side_step=8), padded=True, unused=(),
 )  # fmt: skip
 PLACEHOLDER = OperationModel(
     "placeholder", "the placeholder", "placeholder", (UPSCALE, VARY_SUBTLE, VARY_STRONG, ZOOM_OUT, CHANGE),
     Fits(min_side=8, max_side=MAX_RESULT_SIDE, max_pixels=MAX_RESULT_SIDE**2), factor=4,
+    unused=("steps", "cfg", "no"),
 )  # fmt: skip
 
 
@@ -116,7 +121,9 @@ def model_for(kind: str, choice: ModelChoice) -> OperationModel:
         for model in (SAGEMAKER_UPSCALER, SAGEMAKER_INPAINTING):
             if kind in model.operations:
                 return model
-        raise ValueError("no SageMaker JumpStart model does this here: use bedrock:<model id> or placeholder")
+        raise ValueError(
+            "must not be sagemaker: no JumpStart model here does it (use bedrock:<model id> or placeholder)"
+        )
     named = BEDROCK.get(choice.name)
     if named is None or kind not in named.operations:
         able = [key for key, m in BEDROCK.items() if kind in m.operations]
@@ -155,25 +162,34 @@ def plan(model: OperationModel, kind: str, width: int, height: int) -> Plan:
             )
         return Plan(sent, result)
     if kind == ZOOM_OUT:
-        if 2 * max(width, height) > MAX_RESULT_SIDE and not model.padded:
+        if 2 * max(width, height) > MAX_RESULT_SIDE:
             raise UsageNeeded(
                 f"Zoom Out doubles each side, and this image is already {width}×{height} "
                 f"(the bot makes images up to {MAX_RESULT_SIDE} px a side)."
             )
-        if model.padded:  # the canvas is what is sent: fit it, and the image in its middle
+        if model.padded:  # the canvas is what is sent, with the image unchanged in its middle
             canvas = _fitted(fits, 2 * width, 2 * height)
-            inner = (canvas[0] // 2, canvas[1] // 2)
-            return Plan(canvas, canvas, _centred(canvas, inner))
-        sent = _fitted(fits, width, height, most_side=min(MAX_RESULT_SIDE // 2, 2 * model.max_margin))
+            if canvas != (2 * width, 2 * height):
+                raise UsageNeeded(
+                    f"{model.name} paints a canvas of at most {_limit(fits)}, so it zooms out images "
+                    f"up to half that; this one is {width}×{height}."
+                )
+            return Plan(canvas, canvas, _centred(canvas, (width, height)))
+        most = (
+            MAX_RESULT_SIDE // 2
+            if model.max_margin is None
+            else min(MAX_RESULT_SIDE // 2, 2 * model.max_margin)
+        )
+        sent = _fitted(fits, width, height, most_side=most)
         result = (2 * sent[0], 2 * sent[1])
         return Plan(sent, result, _centred(result, sent))
     sent = _fitted(fits, width, height)
     return Plan(sent, sent)
 
 
-def _fitted(fits: Fits, width: int, height: int, *, most_side: int = 0) -> tuple[int, int]:
+def _fitted(fits: Fits, width: int, height: int, *, most_side: int | None = None) -> tuple[int, int]:
     """``width`` x ``height`` scaled down (never up) into ``fits``, shape kept."""
-    most = min(fits.max_side, most_side) if most_side else fits.max_side
+    most = fits.max_side if most_side is None else min(fits.max_side, most_side)
     scale = min(1.0, most / max(width, height), math.sqrt(fits.max_pixels / (width * height)))
     step = fits.side_step
     sides = tuple(max(step, int(side * scale) // step * step) for side in (width, height))
@@ -216,7 +232,8 @@ def operation_request(
     operation = Operation(
         kind, keys[index], index, len(keys), source, base.width, base.height, search, replacement
     )
-    width, height = plan(model_for(kind, choice), kind, base.width, base.height).result
+    model = model_for(kind, choice)
+    width, height = plan(model, kind, base.width, base.height).result
     return replace(
         base,
         seed=None,
@@ -224,5 +241,5 @@ def operation_request(
         width=width,
         height=height,
         operation=operation,
-        unused=() if choice.provider == "sagemaker" else ("steps", "cfg"),  # only the endpoints take them
+        unused=model.unused,
     )

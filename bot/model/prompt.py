@@ -67,12 +67,11 @@ class ImageRequest:
         return cls(**fields)
 
     def drawn_from_prompt(self) -> ImageRequest:
-        """The request as a drawing from its prompt: an operation's result, re-rolled as variations,
-        edited or refined, starts from the prompt again at its shape's own size."""
+        """The request as a drawing from its prompt: Variations and a mention's refinement of an
+        operation's result start from the prompt again, at its shape's own size."""
         if self.operation is None:
             return self
-        w, h = (int(part) for part in self.aspect.split(":"))
-        width, height = size_for_aspect(w, h)
+        width, height = size_for_aspect(*_aspect(self.aspect))
         return replace(self, operation=None, width=width, height=height, unused=())
 
 

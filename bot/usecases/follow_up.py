@@ -44,22 +44,37 @@ class Clicked:
 
 
 def follow_up(services: Services, click: Clicked) -> Answer:
-    """Queue a re-roll or variations of the clicked result (of its image, or all of it)."""
+    """Queue a re-roll or variations of the clicked result (of its image, or all of it). Re-roll
+    on an operation's result does that operation again, on the same image, with a new seed."""
     found = finished_result(services, click) if click.kind in RENDER_AGAIN else Answer(messages.notice(GONE))
     if isinstance(found, Answer):
         return found
     job, progress = found
+    operation = job.request.operation
+    if click.kind == "reroll" and operation is not None:
+        # As a click on that image would: the operation may be off by now, its image gone.
+        again = replace(click, kind=operation.kind, job_id=job.parent_job_id, index=operation.source_index)
+        return operate(services, again, search=operation.search, replacement=operation.replacement,
+                       request_id=_click_id(job, click),
+                       remember_seconds=CLICK_MEMORY_SECONDS)  # fmt: skip
     return queue_render(
         services, _ask(services, click, job, progress), next_request(job, click.kind, click.index)
     )
 
 
 def operate(
-    services: Services, click: Clicked, *, search: str = "", replacement: str = "", request_id: str = ""
+    services: Services,
+    click: Clicked,
+    *,
+    search: str = "",
+    replacement: str = "",
+    request_id: str = "",
+    remember_seconds: int = COMMAND_MEMORY_SECONDS,
 ) -> Answer:
     """Queue image operation ``click.kind`` on the clicked image (Change… with what to change,
     ``search``, and into what, ``replacement``). Refused, with nothing queued, when the operation
-    is off, the image is gone, or its model cannot take the image (with the limit)."""
+    is off, the image is gone, or its model cannot take the image (with the limit). A
+    ``request_id`` (a form's submission, a re-roll) replaces the click's, remembered that long."""
     settings = services.settings
     choice = settings.operation_models.get(click.kind)
     if choice is None:
@@ -71,16 +86,14 @@ def operate(
     try:
         request = operation_request(job.request, progress.keys, click.index or 0, click.kind, choice,
                                     search=search, replacement=replacement)  # fmt: skip
-    except (ValueError, UsageNeeded) as refused:
-        problem = (
-            refused.problem if isinstance(refused, UsageNeeded) else "it needs what to change and into what."
-        )
-        return Answer(
-            messages.notice(f"{OPERATIONS[click.kind]} cannot be done here: {problem} Nothing was queued.")
-        )
+    except UsageNeeded as needed:  # the image is not one the model takes: said with the limit
+        return Answer(messages.notice(f"{OPERATIONS[click.kind]} cannot be done here: {needed.problem} "
+                                      "Nothing was queued."))  # fmt: skip
+    except ValueError as missing:  # Change… without its words
+        return Answer(messages.notice(f"{missing}. Nothing was queued."))
     ask = _ask(services, click, job, progress)
-    if request_id:  # a form's submission: its own id, remembered as long as a command's
-        ask = replace(ask, request_id=request_id, remember_seconds=COMMAND_MEMORY_SECONDS)
+    if request_id:
+        ask = replace(ask, request_id=request_id, remember_seconds=remember_seconds)
     return queue_render(services, ask, request)
 
 
@@ -110,12 +123,17 @@ def _ask(services: Services, click: Clicked, job: Job, progress: Progress) -> As
         team_id=click.team_id,
         channel_id=channel_id,
         user_id=click.user_id,
-        request_id=f"click#{job.job_id}#{click.kind}#{click.index}#{click.user_id}",
+        request_id=_click_id(job, click),
         response_url=click.response_url,
         thread_ts=thread_ts,
         parent_job_id=job.job_id,
         remember_seconds=CLICK_MEMORY_SECONDS,
     )
+
+
+def _click_id(job: Job, click: Clicked) -> str:
+    """The same button, on the same result and image, by the same person: the same ask."""
+    return f"click#{job.job_id}#{click.kind}#{click.index}#{click.user_id}"
 
 
 def next_request(job: Job, kind: str, index: int | None) -> ImageRequest:

@@ -103,6 +103,11 @@ def test_upscale_on_bedrock_sends_the_clicked_image_and_posts_it_four_times_larg
     assert call.body["output_format"] == "jpeg"
     [image] = images_of(upscaled[2])
     assert image.size == (2048, 2048) and "Upscaled 4× from *a paper crane*" in headline(upscaled[2])
+    # What the model was not sent is not shown as used: Fast Upscale gets neither seed nor prompt.
+    shown = _context(upscaled[2])
+    assert ("seed" in shown, "no: text" in shown) == ((False, False) if model_id == FAST else (True, True))
+    if model_id != FAST:
+        assert f"seed {call.body['seed']}" in shown
     assert upscaled[1] != where[1] and "imagine_upscale" in {a for _, a, _, _ in buttons(upscaled[2])}
 
 
@@ -283,3 +288,14 @@ def test_no_button_for_an_operation_no_model_does_and_the_other_buttons_stay(
 
 def _context(message: dict[str, Any]) -> str:
     return " ".join(e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"])
+
+
+def test_the_inpainting_endpoint_zooms_out_only_images_its_canvas_holds_unchanged(
+    env: Stack, endpoints: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, ZOOM_MODEL=f"sagemaker:{INPAINTING}")
+    where = imagine(env, "a long train --seed 5 --ar 16:9")  # 680x384: a 1360x768 canvas
+    click(env, where, "imagine_zoom_out", block_id=EDITS)
+    assert queued_jobs(env) == [] and endpoints.invocations == []
+    [said] = said_to_clicker(env, "paints a canvas of at most 1,048,576 pixels (1024×1024)")
+    assert "this one is 680×384" in said["text"]

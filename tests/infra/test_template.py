@@ -112,6 +112,9 @@ def _evaluate(template: dict[str, Any], value: Any, parameters: dict[str, str] |
             return all(evaluate(part) for part in item["Fn::And"])
         if "Fn::Or" in item:
             return any(evaluate(part) for part in item["Fn::Or"])
+        if "Fn::Contains" in item:
+            values_, value = evaluate(item["Fn::Contains"])
+            return value in values_
         if "Fn::Select" in item:
             index, values_ = item["Fn::Select"]
             return evaluate(values_)[int(index)]
@@ -501,6 +504,34 @@ def test_each_operation_is_granted_exactly_its_model_and_only_when_it_is_on(cfn:
     change = _granted(cfn, off | {"ChangeModel": "bedrock:us.stability.stable-image-search-replace-v1:0"})
     assert set(change) == {"InvokeTheChangeModel", "SubscribeOnFirstInvocation"}
     assert not any("sagemaker" in arn for _, arns in change.values() for arn in arns)
+
+
+def _broken_rules(cfn: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+    """The template's Rules a deploy with ``parameters`` would break (CloudFormation refuses it)."""
+    return [
+        name
+        for name, rule in cfn["Rules"].items()
+        if _evaluate(cfn, rule.get("RuleCondition", True), parameters)
+        and not all(_evaluate(cfn, a["Assert"], parameters) for a in rule["Assertions"])
+    ]
+
+
+def test_a_deploy_whose_bedrock_region_does_not_serve_an_operations_model_is_refused(
+    cfn: dict[str, Any],
+) -> None:
+    """Each Bedrock model an operation may name is served in its regions (bot/model/operation_models.py:
+    the us. profiles' three, SD3.5 Large's us-west-2), and the template's Rules refuse any other
+    BedrockRegion for it before anything is created."""
+    for model in operation_models.BEDROCK.values():
+        parameter = {"upscale": "UpscaleModel", "vary_subtle": "VaryModel", "zoom_out": "ZoomModel",
+                     "change": "ChangeModel"}[model.operations[0]]  # fmt: skip
+        for region in ("us-east-1", "us-east-2", "us-west-2", "eu-central-1"):
+            broken = _broken_rules(cfn, {parameter: f"bedrock:{model.key}", "BedrockRegion": region})
+            assert bool(broken) is (region not in model.regions), (model.key, region, broken)
+    assert (
+        _broken_rules(cfn, {"UpscaleModel": "sagemaker:sd2-x4-upscaler", "BedrockRegion": "eu-central-1"})
+        == []
+    )
 
 
 # ---- asynchronous inference (ImageBackend=sagemaker-async) ------------------------------------

@@ -272,3 +272,28 @@ def test_an_operations_result_is_on_the_home_tab_and_delete_removes_it_alone(ops
     ] == []
     assert len(stored) == 1  # the image it was made from stays
     assert images_of(where[2])[0].size == (512, 512)
+
+
+def test_re_roll_on_an_operations_result_does_it_again_with_a_click_on_its_images_checks(
+    ops: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = imagine(ops, "a paper crane --seed 5")
+    varied = operate(ops, where, "imagine_vary_subtle")
+
+    again = operate(ops, varied, "imagine_reroll", block_id="imagine_actions")
+    assert again[1] not in (where[1], varied[1]) and "Varied (subtle) from *a paper crane*" in headline(
+        again[2]
+    )
+    assert images_of(again[2])[0].tobytes() != images_of(varied[2])[0].tobytes()  # a new seed
+
+    monkeypatch.delenv("VARY_MODEL")  # turned off since: the re-roll is refused, as a click on the image
+    reset_process_services()
+    click(ops, varied, "imagine_reroll")
+    assert queued_jobs(ops) == [] and said_to_clicker(ops, "not available here")
+
+    monkeypatch.setenv("VARY_MODEL", "placeholder")
+    reset_process_services()
+    click(ops, where, "imagine_delete")  # the image it was made from, deleted
+    ops.settle()
+    click(ops, varied, "imagine_reroll")
+    assert queued_jobs(ops) == [] and said_to_clicker(ops, "no longer available")
