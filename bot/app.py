@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.listeners import actions, commands, events, shortcuts, views
 from bot.services import Services
+from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, InstalledAuthorize
+
+if TYPE_CHECKING:
+    from slack_bolt.oauth.oauth_settings import OAuthSettings
+
+
+INSTALL_PATH, REDIRECT_PATH = "/slack/install", "/slack/oauth_redirect"
 
 
 def build_app(services: Services) -> App:
@@ -19,13 +28,19 @@ def build_app(services: Services) -> App:
         token = services.settings.bot_token
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
+    settings = services.settings
     bolt_logger = logging.getLogger("imagine.bolt")
     # Bolt also reads SLACK_BOT_TOKEN from the environment and warns that `authorize` wins over
     # it; that is the intent here, so keep the warning out of every cold start's log.
     bolt_logger.setLevel(logging.ERROR)
+    per_workspace = settings.installs_per_workspace
+    # Bolt takes an Authorize of its own kind as it is, beside OAuth settings (slack_bolt/app/app.py).
+    chosen: Callable[..., Any] = InstalledAuthorize(services.installed_bots) if per_workspace else authorize
     app = App(
-        signing_secret=services.settings.signing_secret,
-        authorize=authorize,
+        signing_secret=settings.signing_secret,
+        authorize=chosen,
+        oauth_settings=_oauth_settings(services) if per_workspace else None,
+        user_facing_authorize_error_message=NOT_INSTALLED,
         client=services.slack_client,
         # Lambda freezes the process after the response, so listeners finish before acking.
         process_before_response=True,
@@ -38,3 +53,23 @@ def build_app(services: Services) -> App:
     shortcuts.register(app, services)
     views.register(app, services)
     return app
+
+
+def _oauth_settings(services: Services) -> OAuthSettings:
+    """Bolt's OAuth flow ("Add to Slack"): the install page issues a one-use state, kept in the
+    table and in a cookie of the browser that asked, and the redirect exchanges Slack's code with
+    oauth.v2.access, through SLACK_API_URL like every Slack call."""
+    from slack_bolt.oauth.oauth_settings import OAuthSettings
+
+    settings = services.settings
+    return OAuthSettings(
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=list(BOT_SCOPES),
+        installation_store=services.installations,
+        state_store=services.oauth_states,
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH,
+        # Slack's authorize page beside its Web API: https://slack.com/oauth/v2/authorize.
+        authorization_url=settings.slack_api_url.removesuffix("api/") + "oauth/v2/authorize",
+    )

@@ -61,6 +61,8 @@ def http_handler(event: Event, context: Any) -> Response:
             from bot.http.image_links import serve_image
 
             return serve_image(services(), path)
+        if method == "GET" and path.rstrip("/").endswith(("/slack/install", "/slack/oauth_redirect")):
+            return _slack().handle_oauth(event, redirect=path.rstrip("/").endswith("/slack/oauth_redirect"))
         if method == "POST" and path.rstrip("/").endswith("/slack/events"):
             slack_event = normalized(event)
             refusal = slack_refusal(slack_event)

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from bot.backends.sagemaker_async import SageMakerAsyncBackend
     from bot.config.secrets import SecretSource
     from bot.model.prompt import ImageRequest
+    from bot.slack.installed import InstalledBots
     from bot.slack.poster import SlackPoster
     from bot.stores.images import ImageStore
+    from bot.stores.installations import DynamoInstallationStore, DynamoOAuthStateStore
     from bot.stores.jobs import JobStore
     from bot.stores.queues import JobQueue, TaskQueue
     from bot.stores.quotas import QuotaStore
@@ -174,6 +176,32 @@ class Services:
         from bot.stores.quotas import QuotaStore
 
         return QuotaStore(self.dynamodb, self.settings.jobs_table)
+
+    @cached_property
+    def installations(self) -> DynamoInstallationStore:
+        """Each workspace's installation (with "Add to Slack": SLACK_CLIENT_ID)."""
+        from bot.stores.installations import DynamoInstallationStore
+
+        return DynamoInstallationStore(self.dynamodb, self.settings.jobs_table, self.settings.client_id)
+
+    @cached_property
+    def oauth_states(self) -> DynamoOAuthStateStore:
+        from bot.stores.installations import DynamoOAuthStateStore
+
+        return DynamoOAuthStateStore(self.dynamodb, self.settings.jobs_table)
+
+    @cached_property
+    def installed_bots(self) -> InstalledBots:
+        """Each workspace's bot and current token, refreshed through oauth.v2.access when rotating."""
+        from slack_sdk import WebClient
+
+        from bot.slack.client import retry_handlers
+        from bot.slack.installed import InstalledBots
+
+        settings = self.settings
+        client = WebClient(base_url=settings.slack_api_url, timeout=10, retry_handlers=retry_handlers())
+        return InstalledBots(self.installations, client_id=settings.client_id,
+                             client_secret=settings.client_secret, client=client)  # fmt: skip
 
     @cached_property
     def images(self) -> ImageStore:

@@ -78,8 +78,12 @@ class _Throttle:
 @dataclass(frozen=True)
 class SecretValues:
     signing_secret: str = field(repr=False)
-    bot_token: str = field(repr=False)
+    bot_token: str = field(repr=False)  # "" when the app is installed through OAuth, per workspace
     link_secret: str = field(repr=False)
+    # The app's OAuth credentials ("Add to Slack", one installation per workspace); "" in the
+    # single-workspace mode, where SLACK_BOT_TOKEN is the one token.
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
 
 
 class SecretSource:
@@ -91,12 +95,16 @@ class SecretSource:
         self.forced_interval = reader.integer(
             "SECRETS_FORCED_REFRESH_SECONDS", FORCED_REFRESH_SECONDS, 1, 3600
         )
-        # Checked up front, so a missing variable is named before any Secrets Manager call.
+        # Checked up front, so a missing variable is named before any Secrets Manager call. With
+        # an OAuth client id, each workspace's token comes from its installation instead.
+        oauth = bool(reader.optional("SLACK_CLIENT_ID", ""))
         self._fixed = {
             name: reader.required(name)
             for name, needed in (
                 ("SLACK_SIGNING_SECRET", not self.slack_secret_id),
-                ("SLACK_BOT_TOKEN", not self.slack_secret_id),
+                ("SLACK_BOT_TOKEN", not self.slack_secret_id and not oauth),
+                ("SLACK_CLIENT_ID", not self.slack_secret_id and oauth),
+                ("SLACK_CLIENT_SECRET", not self.slack_secret_id and oauth),
                 ("LINK_SECRET", not self.link_secret_id),
             )
             if needed
@@ -245,26 +253,36 @@ class SecretSource:
         return value.strip()
 
     def _parse(self, slack: str, link: str) -> SecretValues:
-        signing, token = self._slack_fields(slack)
+        signing, token, client_id, client_secret = self._slack_fields(slack)
         if self.link_secret_id:
             link = link.strip()
             if not link:
                 raise SettingsError("LINK_SECRET_ID names an empty secret")
         else:
             link = self._fixed["LINK_SECRET"]
-        return SecretValues(signing_secret=signing, bot_token=token, link_secret=link)
+        return SecretValues(signing_secret=signing, bot_token=token, link_secret=link,
+                            client_id=client_id, client_secret=client_secret)  # fmt: skip
 
-    def _slack_fields(self, slack: str) -> tuple[str, str]:
+    def _slack_fields(self, slack: str) -> tuple[str, str, str, str]:
+        """The signing secret, the bot token and the OAuth client id and secret: the token for
+        one workspace, or the client's pair for any workspace that installs the app."""
         if not self.slack_secret_id:
-            return self._fixed["SLACK_SIGNING_SECRET"], self._fixed["SLACK_BOT_TOKEN"]
+            fixed = self._fixed
+            return (fixed["SLACK_SIGNING_SECRET"], fixed.get("SLACK_BOT_TOKEN", ""),
+                    fixed.get("SLACK_CLIENT_ID", ""), fixed.get("SLACK_CLIENT_SECRET", ""))  # fmt: skip
         stored = _json_object(slack, "SLACK_SECRET_ID")
-        signing = str(stored.get("SLACK_SIGNING_SECRET", "")).strip()
-        token = str(stored.get("SLACK_BOT_TOKEN", "")).strip()
-        if not signing or not token:
+        signing, token, client_id, client_secret = (
+            str(stored.get(key, "")).strip()
+            for key in ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+        )
+        if not signing or not (token or (client_id and client_secret)):
             raise SettingsError(
-                "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys"
+                "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys "
+                "(or, to install in any workspace, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
             )
-        return signing, token
+        if client_id and not client_secret:
+            raise SettingsError("SLACK_SECRET_ID holds SLACK_CLIENT_ID without SLACK_CLIENT_SECRET")
+        return signing, token if not client_id else "", client_id, client_secret
 
 
 def _json_object(raw: str, variable: str) -> dict[str, object]:

@@ -38,7 +38,7 @@ class Settings:
     jobs_table: str
     images_bucket: str
     signing_secret: str = field(repr=False)
-    bot_token: str = field(repr=False)
+    bot_token: str = field(repr=False)  # the one workspace's; "" when installed through OAuth
     link_secret: str = field(repr=False)
     public_base_url: str = ""  # only the worker needs it, to write links into messages
     image_backend: str = "placeholder"
@@ -73,6 +73,15 @@ class Settings:
     limits: PromptLimits = field(default_factory=PromptLimits)
     # The model of each image operation that is on (bot/model/operation.py), by operation.
     operation_models: Mapping[str, ModelChoice] = field(default_factory=dict)
+    # "Add to Slack": the app's OAuth client, when it is installed per workspace (bot/oauth/).
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    purge_on_uninstall: bool = False  # an uninstalled workspace's images and records go at once
+
+    @property
+    def installs_per_workspace(self) -> bool:
+        """Installed through OAuth in any workspace, each with its own token (else one workspace)."""
+        return bool(self.client_id)
 
     @property
     def operations_on(self) -> tuple[str, ...]:
@@ -98,6 +107,9 @@ class Settings:
             signing_secret=secrets.signing_secret,
             bot_token=secrets.bot_token,
             link_secret=secrets.link_secret,
+            client_id=secrets.client_id,
+            client_secret=secrets.client_secret,
+            purge_on_uninstall=reader.choice("PURGE_ON_UNINSTALL", ("true", "false"), "false") == "true",
             image_backend=backend,
             sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
             bedrock_model_id=reader.optional("BEDROCK_MODEL_ID", "") if backend == "bedrock" else "",
@@ -156,6 +168,8 @@ class Settings:
             signing_secret=secrets.signing_secret,
             bot_token=secrets.bot_token,
             link_secret=secrets.link_secret,
+            client_id=secrets.client_id,
+            client_secret=secrets.client_secret,
         )
 
 

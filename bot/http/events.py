@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qs
 
 Event = dict[str, Any]
 Response = dict[str, Any]
@@ -47,6 +49,31 @@ def normalized(event: Event) -> Event:
     fixed["multiValueHeaders"] = {}
     fixed["cookies"] = []
     return fixed
+
+
+def query(event: Event) -> dict[str, Sequence[str]]:
+    """The query string's parameters: payload 2.0 carries the query string as it came in
+    ``rawQueryString`` (its ``queryStringParameters`` join repeats with commas), payload 1.0 in
+    ``multiValueQueryStringParameters``
+    (docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html)."""
+    raw = event.get("rawQueryString")
+    if isinstance(raw, str):
+        return dict(parse_qs(raw, keep_blank_values=True))
+    multi = _mapping(event.get("multiValueQueryStringParameters"))
+    if multi:
+        return {str(k): [str(v) for v in values] for k, values in multi.items() if isinstance(values, list)}
+    return {str(k): [str(v)] for k, v in _mapping(event.get("queryStringParameters")).items()}
+
+
+def cookies(event: Event) -> list[str]:
+    """The request's cookies, ``name=value`` each: payload 2.0 lists them in ``cookies`` (and
+    leaves them out of ``headers``), payload 1.0 keeps the ``Cookie`` header."""
+    listed = event.get("cookies")
+    if isinstance(listed, list):
+        return [str(c) for c in listed]
+    headers = _mapping(event.get("headers"))
+    header = next((str(v) for k, v in headers.items() if str(k).lower() == "cookie"), "")
+    return [part.strip() for part in header.split(";") if part.strip()]
 
 
 def text_response(status: int, text: str, headers: dict[str, str] | None = None) -> Response:

@@ -10,7 +10,7 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from slack_bolt.request import BoltRequest
 
 from bot.app import build_app
-from bot.http.events import Event, Response
+from bot.http.events import Event, Response, cookies, query, text_response
 from bot.services import Services
 
 # Slack sends Unix seconds as a plain decimal integer. Anything else could not have come from
@@ -102,6 +102,19 @@ class SlackHandler:
             if renewed is not handler:
                 response = renewed.handle(event, context)  # type: ignore[no-untyped-call]
         return response
+
+    def handle_oauth(self, event: Event, *, redirect: bool) -> Response:
+        """``GET /slack/install`` (the page that sends a browser to Slack's authorize step, with
+        a new state in a cookie) or ``GET /slack/oauth_redirect`` (Slack sends the browser back
+        with a code and that state), through Bolt's OAuth flow; 404 with one workspace's token."""
+        flow = self._current().app.oauth_flow
+        if flow is None:
+            return text_response(404, "Not found.")
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        request = BoltRequest(body="", query=query(event), headers={**headers, "cookie": cookies(event)})
+        answer = flow.handle_callback(request) if redirect else flow.handle_installation(request)
+        # One Set-Cookie at most (the new state, or its deletion): a header both payloads take.
+        return {"statusCode": answer.status, "headers": answer.first_headers(), "body": answer.body}
 
     def _current(self) -> SlackRequestHandler:
         secret = self._services.settings.signing_secret

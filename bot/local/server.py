@@ -21,14 +21,18 @@ HTTP_FUNCTION = "imagine-http-local"
 
 
 def to_event(method: str, target: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """A Lambda Function URL event (payload 2.0), as AWS builds it for this request."""
+    """A Lambda Function URL event (payload 2.0), as AWS builds it for this request: its cookies
+    in ``cookies``, not in the headers."""
     url = urlsplit(target)
+    named = {name.lower(): value for name, value in headers.items()}
+    sent = [part.strip() for part in named.pop("cookie", "").split(";") if part.strip()]
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": url.path,
         "rawQueryString": url.query,
-        "headers": {name.lower(): value for name, value in headers.items()},
+        "headers": named,
+        **({"cookies": sent} if sent else {}),
         "queryStringParameters": dict(parse_qsl(url.query)) or None,
         "requestContext": {
             "http": {"method": method, "path": url.path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},

@@ -109,6 +109,7 @@ from bot.local.slack.blocks import Problem, image_urls, invalid_blocks, message_
 from bot.local.slack.faults import Fault, Faults
 from bot.local.slack.files import SharedFile, Uploads
 from bot.local.slack.images import ImageFetch, fetch_all
+from bot.local.slack.oauth import Workspaces
 from bot.local.slack.response_urls import ResponseUrls
 from bot.local.slack.users import Users
 from bot.local.slack.views import RecordedView, Views, response_url_select
@@ -140,6 +141,7 @@ class Call:
     authorized: bool  # whether a bearer token came with it (the token itself is not kept)
     ok: bool = True  # whether the recorder answered it with success
     error: str = ""  # Slack's error code when it did not
+    team: str = ""  # the workspace whose installed token made it ("": the one-workspace token)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ class SlackRecorder(Served):
     _views: Views = field(default_factory=Views)
     _users: Users = field(default_factory=Users)
     app: SlackApp = field(default_factory=SlackApp)  # its bot token's scopes, its manifest
+    workspaces: Workspaces = field(default_factory=Workspaces)  # "Add to Slack" (bot.local.slack.oauth)
     _thread_of: dict[tuple[str, str], str] = field(default_factory=dict)  # a reply's thread_ts
     _response_urls: ResponseUrls | None = None
     _methods: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = field(default_factory=dict)
@@ -211,7 +214,11 @@ class SlackRecorder(Served):
                 self._send(status, body, headers)
 
             def do_GET(self) -> None:
-                if urlsplit(self.path).path.startswith("/api/"):  # chat.getPermalink, users.info
+                url = urlsplit(self.path)
+                if url.path == "/oauth/v2/authorize":  # a person approving an install
+                    self._send(*recorder.workspaces.authorize(dict(parse_qsl(url.query))))
+                    return
+                if url.path.startswith("/api/"):  # chat.getPermalink, users.info
                     answer = recorder.answer(self.path, "", b"", self.headers.get("Authorization", ""))
                     self._send(*answer)
                     return
@@ -486,6 +493,9 @@ class SlackRecorder(Served):
         authorized = bool(token)
         is_response_url = parts.path.startswith("/response/")
         method = "response_url" if is_response_url else parts.path.rsplit("/", 1)[-1]
+        if method == "oauth.v2.access":  # the app's client id and secret, not a token
+            return self._record(method, {}, False, 200, self.workspaces.access(args, authorization), {})
+        team = self.workspaces.team_of(token)
         fault = self._plan.take(method)
         if fault:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -496,13 +506,17 @@ class SlackRecorder(Served):
             status, body, headers = self._respond(parts.path.rsplit("/", 1)[-1], args)
         elif not authorized:
             status, body, headers = 200, {"ok": False, "error": "not_authed"}, {}
+        elif refused := self.workspaces.refusal(token):  # uninstalled, rotated away or expired
+            status, body, headers = 200, {"ok": False, "error": refused}, {}
+        elif method == "auth.test" and team:
+            status, body, headers = 200, self.workspaces.auth_test(token) or {}, self.app.scope_header()
         elif method == "apps.manifest.export":  # an app configuration token's method
             status, body, headers = 200, self.app.export(args, token), {}
         elif method in self._methods:
             status, body, headers = 200, self._methods[method](args, token), {}
         else:
             status, body, headers = self._web_api(method, args)
-        return self._record(method, args, authorized, status, body, headers)
+        return self._record(method, args, authorized, status, body, headers, team)
 
     def _record(
         self,
@@ -512,11 +526,12 @@ class SlackRecorder(Served):
         status: int,
         body: Any,
         headers: dict[str, str],
+        team: str = "",
     ) -> Answer:
         ok = status == 200 and isinstance(body, dict) and bool(body.get("ok"))
         error = "" if ok or not isinstance(body, dict) else str(body.get("error", f"HTTP {status}"))
         with self._lock:
-            self.calls.append(Call(method, args, authorized, ok, error))
+            self.calls.append(Call(method, args, authorized, ok, error, team))
         return status, body, headers
 
     def _web_api(self, method: str, args: dict[str, Any]) -> Answer:

@@ -1,0 +1,182 @@
+"""Installing the app in a workspace ("Add to Slack"), through http_handler's real routes and
+Bolt's OAuth flow, against the Slack stand-in's authorize step and oauth.v2.access
+(bot/local/slack/oauth.py).
+
+The install page issues a state, kept in the table and in a cookie of the browser that asked;
+the redirect must bring both back, once, within ten minutes, with a code Slack accepts
+(docs.slack.dev/authentication/installing-with-oauth). API Gateway's payload 2.0 carries the
+cookies in the event's ``cookies`` list, not in its headers, and the query string in
+``rawQueryString``; payload 1.0 keeps the ``Cookie`` header and ``multiValueQueryStringParameters``
+(docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from bot.services import reset_process_services
+from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED
+from tests.conftest import Stack, call_http, command_event, http_event
+
+COOKIE = "slack-app-oauth-state"
+
+
+@pytest.fixture
+def installs(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The stack with "Add to Slack" on: the app's client id and secret, and no one token."""
+    workspaces = env.slack.workspaces
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    monkeypatch.setenv("SLACK_CLIENT_ID", workspaces.client_id)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", workspaces.client_secret)
+    workspaces.redirect_url = f"{env.public_base_url}/slack/oauth_redirect"
+    reset_process_services()
+    yield env
+    reset_process_services()
+
+
+def browser_get(path: str, query: dict[str, str] | None = None, cookies: list[str] | None = None,
+                *, shape: str = "http") -> dict[str, Any]:  # fmt: skip
+    """A browser's GET through http_handler, in the event shape API Gateway gives it."""
+    event = http_event(shape, "GET", path)
+    query, cookies = query or {}, cookies or []
+    if shape == "rest":
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+        if cookies:
+            event["headers"]["Cookie"] = "; ".join(cookies)
+            event["multiValueHeaders"] = {"Cookie": ["; ".join(cookies)]}
+    else:
+        event["rawQueryString"] = urlencode(query)
+        event["queryStringParameters"] = query or None
+        if cookies:
+            event["cookies"] = cookies
+    return call_http(event)
+
+
+def install_page(shape: str = "http") -> tuple[str, str]:
+    """The install page's link to Slack's authorize step, and the state cookie it set."""
+    page = browser_get("/slack/install", shape=shape)
+    assert page["statusCode"] == 200, page
+    cookie = page["headers"]["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "Secure" in cookie
+    [link] = re.findall(r"<a href=\"([^\"]+)\"", page["body"])
+    return link.replace("&amp;", "&"), cookie.split(";")[0]
+
+
+def approve(link: str, team: str) -> dict[str, str]:
+    """A person approving the install in ``team``: Slack redirects back with a code and the state."""
+    request = urllib.request.Request(f"{link}&team={team}")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    with pytest.raises(urllib.error.HTTPError) as answer:  # the redirect, not followed
+        urllib.request.build_opener(NoRedirect).open(request, timeout=5)
+    assert answer.value.code == 302
+    return {k: v[0] for k, v in parse_qs(urlsplit(answer.value.headers["Location"]).query).items()}
+
+
+def install(env: Stack, team: str, shape: str = "http") -> dict[str, Any]:
+    link, cookie = install_page(shape)
+    back = approve(link, team)
+    return browser_get("/slack/oauth_redirect", back, [cookie], shape=shape)
+
+
+@pytest.mark.parametrize("shape", ["http", "rest"])
+def test_the_install_page_sends_the_browser_to_slack_with_the_scopes_and_a_state(
+    installs: Stack, shape: str
+) -> None:
+    link, cookie = install_page(shape)
+    url = urlsplit(link)
+    asked = parse_qs(url.query)
+    assert url.path == "/oauth/v2/authorize" and link.startswith(installs.slack.api_url.removesuffix("api/"))
+    assert asked["client_id"] == [installs.slack.workspaces.client_id]
+    assert asked["scope"][0].split(",") == list(BOT_SCOPES)
+    assert cookie == f"{COOKIE}={asked['state'][0]}"
+
+
+@pytest.mark.parametrize("shape", ["http", "rest"])
+def test_the_redirect_with_the_browsers_state_installs_the_workspace(installs: Stack, shape: str) -> None:
+    done = install(installs, "T0OTHER", shape)
+    assert done["statusCode"] == 200, done
+    bot = installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER")
+    assert bot is not None and bot.bot_token and bot.bot_user_id == "U0BOTOTHER"
+    assert bot.bot_id == "B0BOTOTHER" and set(bot.bot_scopes) == set(BOT_SCOPES)
+    [exchange] = installs.slack.calls_to("oauth.v2.access")
+    assert exchange.ok and exchange.args == {}  # neither the code nor the client secret is kept
+
+
+def test_a_state_is_good_for_one_redirect(installs: Stack) -> None:
+    link, cookie = install_page()
+    back = approve(link, "T0OTHER")
+    assert browser_get("/slack/oauth_redirect", back, [cookie])["statusCode"] == 200
+    again = browser_get("/slack/oauth_redirect", back, [cookie])
+    assert again["statusCode"] == 401  # invalid_state: used up
+
+
+def test_a_state_from_another_browser_or_made_up_is_refused_and_installs_nothing(installs: Stack) -> None:
+    link, _ = install_page()
+    back = approve(link, "T0OTHER")
+    _, other_browsers = install_page()
+    assert (
+        browser_get("/slack/oauth_redirect", back, [other_browsers])["statusCode"] == 400
+    )  # invalid_browser
+    forged = {**back, "state": "made-up"}
+    assert browser_get("/slack/oauth_redirect", forged, [f"{COOKIE}=made-up"])["statusCode"] == 401
+    assert installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER") is None
+    assert installs.slack.calls_to("oauth.v2.access") == []
+
+
+def test_a_redirect_without_a_code_or_with_one_slack_refuses_installs_nothing(installs: Stack) -> None:
+    link, cookie = install_page()
+    back = approve(link, "T0OTHER")
+    assert browser_get("/slack/oauth_redirect", {"state": back["state"]}, [cookie])["statusCode"] == 401
+
+    link, cookie = install_page()
+    back = approve(link, "T0OTHER")
+    refused = browser_get("/slack/oauth_redirect", {**back, "code": "1.made-up"}, [cookie])
+    assert refused["statusCode"] == 401
+    [exchange] = installs.slack.calls_to("oauth.v2.access")
+    assert exchange.error == "invalid_code"
+    assert installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER") is None
+
+
+def test_a_person_who_cancels_on_slacks_page_is_told_and_nothing_is_installed(installs: Stack) -> None:
+    _, cookie = install_page()
+    cancelled = browser_get("/slack/oauth_redirect", {"error": "access_denied", "state": "x"}, [cookie])
+    assert cancelled["statusCode"] == 200 and "access_denied" in cancelled["body"]
+    assert installs.slack.calls_to("oauth.v2.access") == []
+
+
+def test_with_one_workspaces_token_there_is_no_install_page(env: Stack) -> None:
+    assert browser_get("/slack/install")["statusCode"] == 404
+    assert browser_get("/slack/oauth_redirect", {"code": "1.x", "state": "y"})["statusCode"] == 404
+
+
+def test_a_command_from_an_installed_workspace_is_acknowledged_asking_slack_nothing(installs: Stack) -> None:
+    install(installs, "T0OTHER")
+    before = len(installs.slack.snapshot())
+    response = call_http(
+        command_event("a paper crane", team_id="T0OTHER", response_url=installs.slack.response_url())
+    )
+    assert response["statusCode"] == 200 and "Queued" in response["body"]
+    assert [c.method for c in installs.slack.snapshot()[before:]] == []  # no auth.test
+
+
+def test_a_command_from_a_workspace_that_never_installed_is_told_so_and_nothing_is_queued(
+    installs: Stack,
+) -> None:
+    response_url = installs.slack.response_url()
+    response = call_http(command_event("a paper crane", team_id="T0LOCAL", response_url=response_url))
+    assert response["statusCode"] == 200
+    [told] = installs.slack.calls_to("response_url")
+    assert told.args["text"] == NOT_INSTALLED
+    assert installs.peek() == []
