@@ -6,15 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.listeners import actions, commands, events, shortcuts, views
+from bot.model.workspace import Workspace, acting_for
 from bot.services import Services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, InstalledAuthorize
 
 if TYPE_CHECKING:
-    from slack_bolt.oauth.oauth_settings import OAuthSettings
+    from slack_bolt.oauth import OAuthFlow
 
 
 INSTALL_PATH, REDIRECT_PATH = "/slack/install", "/slack/oauth_redirect"
@@ -39,7 +40,7 @@ def build_app(services: Services) -> App:
     app = App(
         signing_secret=settings.signing_secret,
         authorize=chosen,
-        oauth_settings=_oauth_settings(services) if per_workspace else None,
+        oauth_flow=_oauth_flow(services) if per_workspace else None,
         user_facing_authorize_error_message=NOT_INSTALLED,
         client=services.slack_client,
         # Lambda freezes the process after the response, so listeners finish before acking.
@@ -47,6 +48,17 @@ def build_app(services: Services) -> App:
         logger=bolt_logger,
     )
     bolt_logger.setLevel(logging.NOTSET)
+
+    @app.middleware
+    def act_for_the_requests_workspace(context: BoltContext, next: Callable[[], None]) -> None:
+        # After authorize: Slack calls made for this request use its workspace's token.
+        org_wide = bool(context.is_enterprise_install)
+        workspace = Workspace(
+            context.team_id or "", context.enterprise_id or "", org_wide, token=context.bot_token or ""
+        )
+        with acting_for(workspace):
+            next()
+
     commands.register(app, services)
     actions.register(app, services)
     events.register(app, services)
@@ -55,14 +67,15 @@ def build_app(services: Services) -> App:
     return app
 
 
-def _oauth_settings(services: Services) -> OAuthSettings:
+def _oauth_flow(services: Services) -> OAuthFlow:
     """Bolt's OAuth flow ("Add to Slack"): the install page issues a one-use state, kept in the
     table and in a cookie of the browser that asked, and the redirect exchanges Slack's code with
-    oauth.v2.access, through SLACK_API_URL like every Slack call."""
+    oauth.v2.access, through SLACK_API_URL like every Slack call, with a client of no workspace's."""
+    from slack_bolt.oauth import OAuthFlow
     from slack_bolt.oauth.oauth_settings import OAuthSettings
 
     settings = services.settings
-    return OAuthSettings(
+    oauth = OAuthSettings(
         client_id=settings.client_id,
         client_secret=settings.client_secret,
         scopes=list(BOT_SCOPES),
@@ -73,3 +86,4 @@ def _oauth_settings(services: Services) -> OAuthSettings:
         # Slack's authorize page beside its Web API: https://slack.com/oauth/v2/authorize.
         authorization_url=settings.slack_api_url.removesuffix("api/") + "oauth/v2/authorize",
     )
+    return OAuthFlow(client=services.installed_bots.rotator.client, settings=oauth)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from bot.backends.sagemaker_async import SageMakerAsyncBackend
     from bot.config.secrets import SecretSource
     from bot.model.prompt import ImageRequest
+    from bot.model.workspace import Workspace
     from bot.slack.installed import InstalledBots
     from bot.slack.poster import SlackPoster
     from bot.stores.images import ImageStore
@@ -98,6 +101,36 @@ class Services:
     def _current_bot_token(self) -> str:
         self.refresh_slack_secret()
         return self.settings.bot_token
+
+    def workspace_token(self, fresh: bool = False) -> str:
+        """The bot token of the workspace acted for (bot/model/workspace.py): the one a request's
+        authorization found, else (or when ``fresh``) its installation's, refreshed if rotating.
+        :class:`bot.slack.installed.NotInstalled` when there is none. With one workspace, its token."""
+        from bot.model.workspace import acting
+        from bot.slack.installed import NotInstalled
+
+        if not self.settings.installs_per_workspace:
+            return self._current_bot_token() if fresh else self.settings.bot_token
+        here = acting()
+        if here is None:
+            raise NotInstalled("no workspace is acted for")
+        if here.token and not fresh:
+            return here.token
+        bot = self.installed_bots.find(here.enterprise_id or None, here.team_id, here.org_wide)
+        if bot is None or not bot.bot_token:
+            raise NotInstalled(here.team_id)
+        return bot.bot_token
+
+    @contextmanager
+    def acting_for(self, workspace: Workspace) -> Iterator[Workspace]:
+        """Slack calls act for ``workspace`` within the block, with its token looked up once;
+        :class:`bot.slack.installed.NotInstalled` when it has none."""
+        from bot.model.workspace import acting_for
+
+        with acting_for(workspace):
+            token = self.workspace_token() if self.settings.installs_per_workspace else ""
+        with acting_for(replace(workspace, token=token)) as acted:
+            yield acted
 
     @cached_property
     def _session(self) -> Any:
@@ -213,8 +246,10 @@ class Services:
     def slack_client(self) -> WebClient:
         from bot.slack.client import RefreshingWebClient, retry_handlers
 
+        per_workspace = self.settings.installs_per_workspace
         return RefreshingWebClient(
             current_token=self._current_bot_token,
+            workspace_token=self.workspace_token if per_workspace else None,
             token=self.settings.bot_token,
             base_url=self.settings.slack_api_url,
             timeout=10,
@@ -241,29 +276,9 @@ class Services:
 
     @cached_property
     def backend(self) -> Backend:
-        if self.settings.image_backend == "sagemaker":
-            from bot.backends.sagemaker import SageMakerBackend
+        from bot.backends.chosen import image_backend
 
-            return SageMakerBackend(
-                self._sagemaker_runtime(),
-                self.settings.sagemaker_endpoint_name,
-                budget_seconds=self.settings.render_budget_seconds,
-            )
-        if self.settings.image_backend == "bedrock":
-            from bot.backends.bedrock import BedrockBackend
-
-            return BedrockBackend(
-                self._bedrock_runtime(),
-                self.settings.bedrock_model_id,
-                budget_seconds=self.settings.render_budget_seconds,
-            )
-        if self.settings.image_backend == "sagemaker-async":
-            # It renders nothing while the worker waits: bot/worker/pipeline.py submits through
-            # async_backend and bot/worker/async_answers.py delivers.
-            raise SettingsError("IMAGE_BACKEND=sagemaker-async submits through the asynchronous backend")
-        from bot.backends.placeholder import PlaceholderBackend
-
-        return PlaceholderBackend(self.settings.placeholder_delay_seconds)
+        return image_backend(self.settings, self._sagemaker_runtime, self._bedrock_runtime)
 
     # The models' clients make one attempt per call: each backend retries throttling itself, with
     # backoff and jitter, within RENDER_BUDGET_SECONDS; past that, SQS delivers the job again.
@@ -295,34 +310,10 @@ class Services:
         return self._editors[kind]
 
     def _editor(self, kind: str) -> Backend:
-        from bot.model.operation import SETTING
-        from bot.model.operation_models import model_for
+        from bot.backends.chosen import operation_backend
 
-        settings = self.settings
-        choice = settings.operation_models.get(kind)
-        if choice is None:
-            from bot.backends import BackendError
-
-            raise BackendError("this operation has been turned off since it was asked for", retryable=False)
-        model, read = model_for(kind, choice), self.images.read
-        if choice.provider == "bedrock":
-            from bot.backends.bedrock_edits import BedrockEditor
-
-            return BedrockEditor(self._bedrock_runtime(), model, read, setting=SETTING[kind],
-                                 budget_seconds=settings.render_budget_seconds)  # fmt: skip
-        if choice.provider == "sagemaker":
-            from bot.backends.sagemaker_edits import SageMakerEditor
-
-            return SageMakerEditor(
-                self._sagemaker_runtime(),
-                choice.name,
-                model,
-                read,
-                budget_seconds=settings.render_budget_seconds,
-            )
-        from bot.backends.placeholder_edits import PlaceholderEditor
-
-        return PlaceholderEditor(read)
+        return operation_backend(kind, self.settings, self._sagemaker_runtime, self._bedrock_runtime,
+                                 self.images.read)  # fmt: skip
 
     @cached_property
     def async_backend(self) -> SageMakerAsyncBackend:

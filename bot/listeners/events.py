@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltContext, BoltRequest
 
 from bot.services import Services
 
@@ -41,6 +41,26 @@ def register(app: App, services: Services) -> None:
             event_id=str(body.get("event_id") or ""),
         )
         open_home(services, opened)  # a task: views.publish waits until Slack has its answer
+
+    @app.event("app_uninstalled")
+    def uninstalled(context: BoltContext) -> None:
+        # The workspace removed the app: Slack revoked its tokens (docs.slack.dev/reference/events/
+        # app_uninstalled). Its installation goes now; jobs queued for it end quietly.
+        from bot.usecases.installs import forget
+
+        forget(services, context.enterprise_id, context.team_id)
+
+    @app.event("tokens_revoked")
+    def revoked(context: BoltContext, event: dict[str, Any]) -> None:
+        # Some of the app's tokens in the workspace were revoked (docs.slack.dev/reference/events/
+        # tokens_revoked): the bot's takes the installation with it.
+        from bot.usecases.installs import forget
+
+        tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
+        users = [str(u) for u in (tokens or {}).get("oauth") or [] if isinstance(u, str)]
+        forget(
+            services, context.enterprise_id, context.team_id, bot=bool((tokens or {}).get("bot")), users=users
+        )
 
 
 def mention_of(body: dict[str, Any], event: dict[str, Any], *, slack_retry: bool = False) -> Mention:

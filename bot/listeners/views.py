@@ -73,7 +73,7 @@ def open_modal(services: Services, trigger_id: str, view: dict[str, Any]) -> str
     """Open ``view`` with ``trigger_id``: "" when it opened, else why not (Slack's error code)."""
     settings = services.settings
     client = WebClient(
-        token=settings.bot_token,
+        token=services.workspace_token(),  # the request's workspace's (bot/model/workspace.py)
         base_url=settings.slack_api_url,
         timeout=OPEN_TIMEOUT_SECONDS,
         retry_handlers=[],

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.model.prompt import MAX_SEED, ImageRequest
+from bot.model.workspace import Workspace, acting_org
 
 _SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -32,6 +33,10 @@ class Job:
     redrives: int = 0  # times `imagine-bot redrive` sent it back after it failed for good
     thread_ts: str = ""  # the result thread this job's messages go into ("" for the channel)
     parent_job_id: str = ""  # the result a button or a mention started from
+    # Where the workspace's installation is kept (bot/model/workspace.py): its Enterprise Grid
+    # org, and whether the app is installed org-wide.
+    enterprise_id: str = ""
+    org_wide: bool = False
 
     def __post_init__(self) -> None:
         if not _JOB_ID.match(self.job_id):
@@ -45,6 +50,8 @@ class Job:
             raise ValueError("thread_ts is not a Slack message timestamp")
         if self.parent_job_id and not _JOB_ID.match(self.parent_job_id):
             raise ValueError("parent_job_id must be a job id")
+        if self.enterprise_id and not _SLACK_ID.match(self.enterprise_id):
+            raise ValueError("enterprise_id is not a Slack id")
 
     @classmethod
     def new(
@@ -62,6 +69,7 @@ class Job:
         # A random uuid4, not a timestamp, so jobs created in the same instant never collide.
         if request.seed is None:
             request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
+        enterprise_id, org_wide = acting_org(team_id)  # the workspace the request came from
         return cls(
             job_id=uuid.uuid4().hex,
             team_id=team_id,
@@ -72,7 +80,13 @@ class Job:
             response_url=response_url,
             thread_ts=thread_ts,
             parent_job_id=parent_job_id,
+            enterprise_id=enterprise_id,
+            org_wide=org_wide,
         )
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.team_id, self.enterprise_id, self.org_wide)
 
     @property
     def created(self) -> datetime:
@@ -91,6 +105,8 @@ class Job:
                 "redrives": self.redrives,
                 "thread_ts": self.thread_ts,
                 "parent_job_id": self.parent_job_id,
+                "enterprise_id": self.enterprise_id,
+                "org_wide": self.org_wide,
             },
             separators=(",", ":"),
         )
@@ -109,6 +125,8 @@ class Job:
             redrives=int(data.get("redrives", 0)),
             thread_ts=str(data.get("thread_ts", "")),
             parent_job_id=str(data.get("parent_job_id", "")),
+            enterprise_id=str(data.get("enterprise_id", "")),
+            org_wide=bool(data.get("org_wide", False)),
         )
 
     def redriven(self) -> Job:

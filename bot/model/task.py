@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 
+from bot.model.workspace import Workspace, acting_org
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -118,6 +120,19 @@ class Task:
     fields: Mapping[str, Any]
     task_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = field(default_factory=time.time)
+    # Where its workspace's installation is kept, as for a job (bot/model/workspace.py).
+    enterprise_id: str = ""
+    org_wide: bool = False
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace the task acts for: its team's, or its job's."""
+        job = self.fields.get("job")
+        if isinstance(job, Mapping):
+            return Workspace(
+                str(job["team_id"]), str(job.get("enterprise_id", "")), bool(job.get("org_wide"))
+            )
+        return Workspace(str(self.fields["team_id"]), self.enterprise_id, self.org_wide)
 
     def __post_init__(self) -> None:
         schema = _FIELDS.get(self.kind)
@@ -136,6 +151,10 @@ class Task:
                     raise ValueError(f"{self.kind} needs {name}")
             elif not check(self.fields[name]):
                 raise ValueError(f"{self.kind}'s {name} is not valid")
+        if not self.enterprise_id and "team_id" in self.fields:  # queued now: the request's workspace
+            enterprise_id, org_wide = acting_org(str(self.fields["team_id"]))
+            object.__setattr__(self, "enterprise_id", enterprise_id)
+            object.__setattr__(self, "org_wide", org_wide)
 
     @staticmethod
     def id_for(kind: str, key: str) -> str:
@@ -177,6 +196,8 @@ class Task:
             "task_id": self.task_id,
             "created_at": self.created_at,
             "fields": dict(self.fields),
+            "enterprise_id": self.enterprise_id,
+            "org_wide": self.org_wide,
         }
         return json.dumps(body, separators=(",", ":"))
 
@@ -190,6 +211,8 @@ class Task:
             fields=data["fields"],
             task_id=str(data["task_id"]),
             created_at=float(data.get("created_at", 0.0)),
+            enterprise_id=str(data.get("enterprise_id", "")),
+            org_wide=bool(data.get("org_wide", False)),
         )
 
 

@@ -32,12 +32,26 @@ AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked"})
 
 
 class RefreshingWebClient(WebClient):
-    def __init__(self, *, current_token: Callable[[], str], **options: Any) -> None:
+    """With ``workspace_token`` (an app installed per workspace), each call is made with the token
+    of the workspace acted for (bot/model/workspace.py), asked for again, fresh, when Slack
+    refuses it; else with the one token, read again when Slack refuses it."""
+
+    def __init__(
+        self,
+        *,
+        current_token: Callable[[], str],
+        workspace_token: Callable[[bool], str] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         # Refreshes the stored token (rate-limited by its owner) and returns the one to use.
         self._current_token = current_token
+        # The acted-for workspace's token (True: read again, not the one in hand).
+        self._workspace_token = workspace_token
 
     def api_call(self, api_method: str, **options: Any) -> SlackResponse:
+        if self._workspace_token is not None:
+            return self._as_workspace(api_method, options, self._workspace_token)
         refused = self.token
         try:
             return super().api_call(api_method, **options)
@@ -49,6 +63,25 @@ class RefreshingWebClient(WebClient):
                 raise
             self.token = token
         return super().api_call(api_method, **options)
+
+    def _as_workspace(
+        self, api_method: str, options: dict[str, Any], token_of: Callable[[bool], str]
+    ) -> SlackResponse:
+        # The token rides in the call's own headers: the client is shared, its token attribute is not.
+        token = token_of(False)
+        try:
+            return super().api_call(api_method, **_with_token(options, token))
+        except SlackApiError as error:
+            if error_code(error) not in AUTH_ERRORS:
+                raise
+            fresh = token_of(True)  # reinstalled, or rotated by another container meanwhile
+            if not fresh or fresh == token:
+                raise
+        return super().api_call(api_method, **_with_token(options, fresh))
+
+
+def _with_token(options: dict[str, Any], token: str) -> dict[str, Any]:
+    return {**options, "headers": {**(options.get("headers") or {}), "Authorization": f"Bearer {token}"}}
 
 
 def error_code(error: SlackApiError) -> str:

@@ -28,6 +28,12 @@ NOT_INSTALLED = (
     "imagine is not installed in this workspace any more, or its installation could not be read. "
     "A workspace admin can add it again from the app's install page."
 )
+
+
+class NotInstalled(Exception):
+    """The workspace acted for has no installation (uninstalled, or its token revoked)."""
+
+
 ROTATE_MINUTES_BEFORE_EXPIRY = 120  # Bolt's default: well inside a rotating token's 12 hours
 
 

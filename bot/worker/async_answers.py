@@ -47,6 +47,7 @@ from bot.backends import BackendError
 from bot.backends.sagemaker import decode_response
 from bot.backends.sagemaker_async import SageMakerAsyncBackend, key_in, split_location
 from bot.model.job import AsyncInference, Job, Progress
+from bot.slack.installed import NotInstalled
 from bot.stores.images import ImageStore
 from bot.worker.jobs_lane import AlreadyInProgress, carry, claimed, give_up, run_once
 from bot.worker.pipeline import deliver_result, finished, store_images, stored_already
@@ -262,7 +263,10 @@ def sweep(services: Services, context: Any = None, now: float | None = None) -> 
         job, inference = waiting
         logger.append_keys(job_id=job.job_id)
         try:
-            outcome = _sweep_one(services, job, inference, context, now)
+            with services.acting_for(job.workspace):
+                outcome = _sweep_one(services, job, inference, context, now)
+        except NotInstalled:  # uninstalled while it waited: its answer goes with the table's TTL
+            outcome = "uninstalled"
         except AlreadyInProgress:
             outcome = "busy"
         except Exception as error:

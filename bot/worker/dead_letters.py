@@ -37,6 +37,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.model.job import Job
 from bot.model.task import Task, is_task, queue_name
+from bot.slack.installed import NotInstalled
 from bot.worker.jobs_lane import give_up
 from bot.worker.pipeline import finished
 from bot.worker.sqs_records import dead_letter
@@ -190,7 +191,11 @@ def _settle_job(services: Services, record: SQSRecord, tries: int) -> Watched:
         reason = progress.reason or NOT_RUN.format(tries=tries)
     else:
         reason = NOT_RUN.format(tries=tries)
-        give_up(services, job, reason)
+        try:
+            with services.acting_for(job.workspace):
+                give_up(services, job, reason)
+        except NotInstalled:  # uninstalled since: nobody there to tell
+            logger.info("a job SQS dead-lettered belongs to an uninstalled workspace", job_id=job.job_id)
     dead_letter(services, record.body, reason, record, **_labels(record))
     return Watched(job.job_id, "failed")
 
@@ -203,7 +208,11 @@ def _settle_task(services: Services, record: SQSRecord, tries: int) -> Watched:
         dead_letter(services, record.body, UNREADABLE_TASK, record, **labels)
         return Watched(record.message_id, "filed")
     reason = TASK_NOT_RUN.format(tries=tries)
-    told = task.kind in TELL_BY_KIND and _tell_once(services, task, record.message_id, reason)
+    try:
+        with services.acting_for(task.workspace):
+            told = task.kind in TELL_BY_KIND and _tell_once(services, task, record.message_id, reason)
+    except NotInstalled:  # uninstalled since: nobody there to tell
+        told = False
     dead_letter(services, record.body, f"{task.kind}: {reason}", record, **labels)
     return Watched(task.task_id, "told" if told else "filed")
 

@@ -29,6 +29,7 @@ from bot.blocks import messages
 from bot.config.settings import Settings
 from bot.model.job import Job, Progress
 from bot.services import Services
+from bot.slack.installed import NotInstalled
 from bot.slack.poster import ResponseUrlRefused
 from bot.worker import retry
 from bot.worker.pipeline import finished, render
@@ -94,7 +95,31 @@ def carry(
     final = receives >= services.settings.max_receive_count
     delay = retry.backoff(receives, services.settings.retry_backoff_seconds)
     try:
+        with services.acting_for(job.workspace):  # every Slack call with the job's own workspace's token
+            _carry(services, record, job, step, final=final, delay=delay, queue_url=queue_url, body=body)
+    except NotInstalled:
+        # Uninstalled, or its token revoked: no retries against a token that is gone, and nobody
+        # left to tell. The job ends here, quietly.
+        logger.info("the job's workspace has uninstalled the app; the job ends here", team_id=job.team_id)
+        metrics.add_metric(name="JobsOfUninstalledWorkspaces", unit=MetricUnit.Count, value=1)
+
+
+def _carry(
+    services: Services,
+    record: SQSRecord,
+    job: Job,
+    step: Callable[[bool], None],
+    *,
+    final: bool,
+    delay: int,
+    queue_url: str,
+    body: str,
+) -> None:
+    receives = int(record.attributes.approximate_receive_count or 1)
+    try:
         step(final)
+    except NotInstalled:
+        raise
     except AlreadyInProgress as busy:
         # Not the last delivery (claimed() settles those): come back once the claim has lapsed,
         # to find the job done or take it over.

@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bot.model.task import Task, queue_name
+from bot.slack.installed import NotInstalled
 from bot.worker import retry
 from bot.worker.sqs_records import dead_letter, hand_back
 
@@ -59,7 +60,11 @@ def handle_task(services: Services, record: SQSRecord, context: Any = None) -> N
     settings = services.settings
     final = receives >= settings.max_receive_count
     try:
-        _run_once(services, task, context)
+        with services.acting_for(task.workspace):  # Slack calls with the task's own workspace's token
+            _run_once(services, task, context)
+    except NotInstalled:  # uninstalled, or its token revoked: nothing to do there any more
+        logger.info("the task's workspace has uninstalled the app; the task ends here")
+        return
     except Exception as error:
         retryable, reason = retry.classify(error)
         if retryable and not final:

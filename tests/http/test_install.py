@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import yaml
 
 from bot.services import reset_process_services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED
-from tests.conftest import Stack, call_http, command_event, http_event
+from tests.conftest import ROOT, Stack, call_http, command_event, http_event, slack_event
 
 COOKIE = "slack-app-oauth-state"
 
@@ -180,3 +181,68 @@ def test_a_command_from_a_workspace_that_never_installed_is_told_so_and_nothing_
     [told] = installs.slack.calls_to("response_url")
     assert told.args["text"] == NOT_INSTALLED
     assert installs.peek() == []
+
+
+def test_two_workspaces_side_by_side_each_served_with_its_own_token(installs: Stack) -> None:
+    """Each command's job is rendered and posted with its own workspace's token: the Slack
+    stand-in knows which workspace each token it issued belongs to, and notes it on each call."""
+    install(installs, "T0LOCAL")
+    install(installs, "T0OTHER")
+    for team in ("T0LOCAL", "T0OTHER"):
+        response_url = installs.slack.response_url(f"command-{team}")
+        response = call_http(command_event(f"a lantern for {team}", team_id=team, response_url=response_url))
+        assert response["statusCode"] == 200 and "Queued" in response["body"]
+    installs.settle()
+
+    posted = [
+        c for c in installs.slack.snapshot() if c.method in ("chat.postMessage", "chat.update") and c.ok
+    ]
+    by_team = {
+        (c.team, c.args.get("text", "").split(": ", 1)[-1]) for c in posted if c.method == "chat.update"
+    }
+    assert ("T0LOCAL", "a lantern for T0LOCAL") in by_team and ("T0OTHER", "a lantern for T0OTHER") in by_team
+    assert all(c.team in ("T0LOCAL", "T0OTHER") for c in posted)
+    for call in posted:  # never one workspace's message with another's token
+        assert call.args["text"].endswith(call.team), (call.method, call.args["text"], call.team)
+
+
+def test_a_job_queued_before_its_workspace_uninstalled_ends_quietly(installs: Stack) -> None:
+    install(installs, "T0OTHER")
+    call_http(command_event("a paper crane", team_id="T0OTHER", response_url=installs.slack.response_url()))
+    installs.services.installations.delete_all(enterprise_id=None, team_id="T0OTHER")
+    installs.slack.workspaces.uninstall("T0OTHER")
+    installs.settle()
+    assert installs.peek() == [] and installs.dead_letters() == []
+    assert not [c for c in installs.slack.snapshot() if c.method.startswith("chat.")]
+
+
+def test_the_scopes_asked_for_at_install_are_the_manifests() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+
+
+@pytest.mark.parametrize("event", ["app_uninstalled", "tokens_revoked"])
+def test_an_uninstalled_workspace_is_forgotten_and_told_so_and_the_other_is_unaffected(
+    installs: Stack, event: str
+) -> None:
+    install(installs, "T0LOCAL")
+    install(installs, "T0OTHER")
+    said = (
+        {"type": event}
+        if event == "app_uninstalled"
+        else {"type": event, "tokens": {"oauth": [], "bot": ["U0BOTOTHER"]}}
+    )
+    assert call_http(slack_event(said, team_id="T0OTHER"))["statusCode"] == 200
+    installations = installs.services.installations
+    assert installations.find_bot(enterprise_id=None, team_id="T0OTHER") is None
+    assert installations.find_installation(enterprise_id=None, team_id="T0OTHER") is None
+    assert installations.find_bot(enterprise_id=None, team_id="T0LOCAL") is not None
+
+    response_url = installs.slack.response_url("after")
+    call_http(command_event("a paper crane", team_id="T0OTHER", response_url=response_url))
+    assert [c.args["text"] for c in installs.slack.calls_to("response_url")] == [NOT_INSTALLED]
+    assert installs.peek() == []
+    response = call_http(
+        command_event("a paper crane", team_id="T0LOCAL", response_url=installs.slack.response_url())
+    )
+    assert "Queued" in response["body"]

@@ -1247,7 +1247,9 @@ def test_manifest_declares_imagine_with_a_url_the_fill_in_replaces(manifest: dic
     assert command["url"] == PLACEHOLDER
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     # Mentions and the Home tab's openings arrive through the Events API, at the same /slack/events.
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention", "app_home_opened"]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_mention", "app_home_opened", "app_uninstalled", "tokens_revoked",
+    ]  # fmt: skip
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["settings"]["event_subscriptions"]["request_url"] == PLACEHOLDER
     url = "https://abc123.execute-api.eu-west-1.amazonaws.com/slack/events"

@@ -1,0 +1,31 @@
+"""What an installation's end does: a workspace that uninstalled the app, or revoked its tokens,
+is forgotten at once, so that no job, task or request acts for it again with a token that is
+gone (bot/model/workspace.py). Its images and records stay until IMAGE_RETENTION_DAYS ends them."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from bot.services import Services
+
+logger = Logger(service="imagine", child=True)
+
+
+def forget(
+    services: Services,
+    enterprise_id: str | None,
+    team_id: str | None,
+    *,
+    bot: bool = True,
+    users: list[str] | None = None,
+) -> None:
+    """Delete the workspace's installation (``bot``), or the installers' own (``users``)."""
+    if not services.settings.installs_per_workspace:
+        logger.warning("Slack says the app's token was revoked or the app uninstalled", team_id=team_id)
+        return
+    store = services.installations
+    for user in users or []:
+        store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user)
+    if bot:
+        store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        logger.info("the app was uninstalled from a workspace; its installation is deleted", team_id=team_id)
