@@ -9,6 +9,7 @@ from bot.ops.app_manifest import MANIFEST as MANIFEST
 from bot.ops.stacks import stack_outputs as stack_outputs
 
 PLACEHOLDER = "https://imagine.invalid/slack/events"
+REDIRECT_PLACEHOLDER = "https://imagine.invalid/slack/oauth_redirect"  # oauth_config.redirect_urls
 # The lines that name a request URL (the slash command's, the event subscriptions' and
 # interactivity's), each holding the placeholder.
 URL_KEYS = ("url", "request_url")
@@ -22,7 +23,10 @@ def filled(request_url: str, text: str | None = None) -> str:
     if not (request_url.startswith("https://") and request_url.rstrip("/").endswith("/slack/events")):
         raise ValueError("the request URL must be https://.../slack/events (the stack's SlackRequestUrl)")
     text = MANIFEST.read_text() if text is None else text
-    return text.replace(PLACEHOLDER, request_url.rstrip("/"))
+    base = request_url.rstrip("/").removesuffix("/slack/events")
+    return text.replace(PLACEHOLDER, f"{base}/slack/events").replace(
+        REDIRECT_PLACEHOLDER, f"{base}/slack/oauth_redirect"
+    )
 
 
 def socket_mode(text: str | None = None) -> str:
@@ -49,6 +53,8 @@ def socket_mode(text: str | None = None) -> str:
         if key in URL_KEYS and value.split("#")[0].strip() == PLACEHOLDER:
             removed += 1
             continue
+        if key == "redirect_urls" or line.strip() == f"- {REDIRECT_PLACEHOLDER}":
+            continue  # installed by hand in the one workspace a Socket Mode app serves
         if key == "socket_mode_enabled":
             line = line.replace("false", "true", 1)
             switched += 1

@@ -28,7 +28,7 @@ from bot import handlers
 from bot.config.env import SettingsError
 from bot.config.settings import LINK_MODES, Settings
 from bot.local.lambda_context import LocalContext
-from bot.local.manifest import PLACEHOLDER, filled
+from bot.local.manifest import PLACEHOLDER, REDIRECT_PLACEHOLDER, filled
 from bot.local.poller import to_event
 from bot.local.server import LocalServer
 from bot.local.signing import app_mention
@@ -773,14 +773,17 @@ def test_every_handler_resolves_to_a_callable_in_bot(cfn: dict[str, Any]) -> Non
 
 
 def test_http_api_routes_slack_and_image_links_to_the_http_function(cfn: dict[str, Any]) -> None:
-    """The http function answers HEAD on image links, so the route takes HEAD as well as GET."""
+    """The http function answers HEAD on image links, so the route takes HEAD as well as GET;
+    the install page and Slack's OAuth redirect are GET routes to it too."""
     [api] = _of_type(cfn, "AWS::ApiGatewayV2::Api").values()
     paths = api["Properties"]["Body"]["paths"]
-    assert set(paths) == {"/slack/events", "/images/{proxy+}"}
+    assert set(paths) == {"/slack/events", "/images/{proxy+}", "/slack/install", "/slack/oauth_redirect"}
     assert set(paths["/slack/events"]) == {"post"}
     assert set(paths["/images/{proxy+}"]) == {"get", "head"}
+    assert set(paths["/slack/install"]) == set(paths["/slack/oauth_redirect"]) == {"get"}
     images = paths["/images/{proxy+}"]
-    for route in (paths["/slack/events"]["post"], images["get"], images["head"]):
+    install, redirect = paths["/slack/install"]["get"], paths["/slack/oauth_redirect"]["get"]
+    for route in (paths["/slack/events"]["post"], images["get"], images["head"], install, redirect):
         uri = json.dumps(route["x-amazon-apigateway-integration"]["uri"])
         assert "HttpFunction" in uri and "WorkerFunction" not in uri
 
@@ -1257,6 +1260,11 @@ def test_manifest_declares_imagine_with_a_url_the_fill_in_replaces(manifest: dic
     assert done["features"]["slash_commands"][0]["url"] == url
     assert done["settings"]["interactivity"]["request_url"] == url
     assert done["settings"]["event_subscriptions"]["request_url"] == url
+    # "Add to Slack": Slack's redirect back to the stack's /slack/oauth_redirect.
+    assert manifest["oauth_config"]["redirect_urls"] == [REDIRECT_PLACEHOLDER]
+    assert done["oauth_config"]["redirect_urls"] == [
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/slack/oauth_redirect"
+    ]
     assert PLACEHOLDER not in filled(url)
     with pytest.raises(ValueError, match="https"):
         filled("http://plain.example/slack/events")

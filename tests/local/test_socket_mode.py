@@ -401,6 +401,7 @@ def test_the_socket_mode_manifest_has_socket_mode_on_and_no_request_url() -> Non
     # Everything else is as manifest.yml has it: commands, events, interactivity, scopes.
     expected = _without_urls(original)
     expected["settings"]["socket_mode_enabled"] = True
+    del expected["oauth_config"]["redirect_urls"]  # no "Add to Slack": it serves the one workspace
     assert manifest == expected
     assert manifest["settings"]["interactivity"] == {"is_enabled": True}
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
