@@ -10,7 +10,7 @@ from slack_bolt import App, BoltContext
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.listeners import actions, commands, events, shortcuts, views
-from bot.model.workspace import Workspace, acting_for
+from bot.model.workspace import Workspace, act_for
 from bot.services import Services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, InstalledAuthorize
 
@@ -51,13 +51,15 @@ def build_app(services: Services) -> App:
 
     @app.middleware
     def act_for_the_requests_workspace(context: BoltContext, next: Callable[[], None]) -> None:
-        # After authorize: Slack calls made for this request use its workspace's token.
+        # After authorize: Slack calls made for this request use its workspace's token. Set, not
+        # wrapped: the listener runs after this returns (bot/model/workspace.py).
         org_wide = bool(context.is_enterprise_install)
-        workspace = Workspace(
-            context.team_id or "", context.enterprise_id or "", org_wide, token=context.bot_token or ""
+        act_for(
+            Workspace(
+                context.team_id or "", context.enterprise_id or "", org_wide, token=context.bot_token or ""
+            )
         )
-        with acting_for(workspace):
-            next()
+        next()
 
     commands.register(app, services)
     actions.register(app, services)

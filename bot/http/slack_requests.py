@@ -11,6 +11,7 @@ from slack_bolt.request import BoltRequest
 
 from bot.app import build_app
 from bot.http.events import Event, Response, cookies, query, text_response
+from bot.model.workspace import act_for
 from bot.services import Services
 
 # Slack sends Unix seconds as a plain decimal integer. Anything else could not have come from
@@ -93,6 +94,12 @@ class SlackHandler:
         self._signed_with = ""
 
     def handle(self, event: Event, context: Any) -> Response:
+        try:
+            return self._handle(event, context)
+        finally:
+            act_for(None)  # the request's workspace, set by the app's middleware (bot/app.py)
+
+    def _handle(self, event: Event, context: Any) -> Response:
         handler = self._current()
         response: Response = handler.handle(event, context)  # type: ignore[no-untyped-call]
         # Bolt answers 401 when a request fails its check (the v0 HMAC of the body under the

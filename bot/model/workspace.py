@@ -37,6 +37,14 @@ def acting_for(workspace: Workspace) -> Iterator[Workspace]:
         _ACTING.reset(reset)
 
 
+def act_for(workspace: Workspace | None) -> None:
+    """Act for ``workspace`` from now on in this context (None: for none), for code that cannot
+    wrap what follows in :func:`acting_for`: Bolt runs a request's listener after its middleware
+    has returned (slack_bolt/app/app.py, ``dispatch``), so the http function sets it for the
+    request and clears it when the request is answered (bot/http/slack_requests.py)."""
+    _ACTING.set(workspace)
+
+
 def acting() -> Workspace | None:
     """The workspace acted for now, if any."""
     return _ACTING.get()
@@ -44,8 +52,9 @@ def acting() -> Workspace | None:
 
 def acting_org(team_id: str) -> tuple[str, bool]:
     """The enterprise id and whether the install is org-wide, of the workspace acted for now when
-    it is ``team_id``'s: what a job or task queued now keeps, to find its installation later."""
+    ``team_id`` is served by it (its own, or any of an org-wide install's, whose requests may name
+    no team): what a job or task queued now keeps, to find its installation later."""
     here = _ACTING.get()
-    return (
-        (here.enterprise_id, here.org_wide) if here is not None and here.team_id == team_id else ("", False)
-    )
+    if here is None or not (here.org_wide or here.team_id == team_id):
+        return "", False
+    return here.enterprise_id, here.org_wide

@@ -246,3 +246,87 @@ def test_an_uninstalled_workspace_is_forgotten_and_told_so_and_the_other_is_unaf
         command_event("a paper crane", team_id="T0LOCAL", response_url=installs.slack.response_url())
     )
     assert "Queued" in response["body"]
+
+
+def test_a_rotating_token_is_refreshed_before_it_expires_and_saved_back(installs: Stack) -> None:
+    """Token rotation on: the stand-in issues tokens with a refresh token; one within two hours
+    of expiring is traded through oauth.v2.access (grant_type=refresh_token) and saved, and every
+    call of the workspace's job succeeds with it."""
+    workspaces = installs.slack.workspaces
+    workspaces.rotation, workspaces.token_seconds = True, 3600  # within the two hours: due at once
+    install(installs, "T0OTHER")
+    installed = installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER")
+    assert installed is not None and installed.bot_refresh_token and installed.bot_token_expires_at
+
+    call_http(command_event("a paper crane", team_id="T0OTHER", response_url=installs.slack.response_url()))
+    installs.settle()
+
+    refreshed = installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER")
+    assert refreshed is not None and refreshed.bot_token != installed.bot_token
+    assert len(installs.slack.calls_to("oauth.v2.access")) >= 2  # the install, then each refresh
+    worked = [c for c in installs.slack.snapshot() if c.team == "T0OTHER"]
+    assert worked and all(c.ok for c in worked)
+    assert any(c.method == "chat.update" for c in worked)
+
+
+def test_a_refresh_slack_refuses_is_logged_and_the_workspace_told_in_a_sentence(
+    installs: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    workspaces = installs.slack.workspaces
+    workspaces.rotation, workspaces.token_seconds = True, 3600
+    install(installs, "T0OTHER")
+    workspaces.uninstall("T0OTHER")  # its refresh token no longer works; the table still has it
+    response_url = installs.slack.response_url("refused")
+    response = call_http(command_event("a paper crane", team_id="T0OTHER", response_url=response_url))
+    assert response["statusCode"] == 200
+    assert [c.args["text"] for c in installs.slack.calls_to("response_url")] == [NOT_INSTALLED]
+    assert installs.peek() == []
+    [said] = [r for r in caplog.records if "could not be refreshed" in r.getMessage()]
+    assert said.levelname == "ERROR" and "xoxe" not in str(said.__dict__) and "xoxb" not in str(said.__dict__)
+
+
+def test_a_click_signed_in_another_workspace_cannot_touch_a_result(installs: Stack) -> None:
+    """A result of workspace A, clicked in a payload signed for workspace B (a forged team_id):
+    refused, nothing queued, A's result untouched."""
+    from bot.local.signing import click_body
+    from tests.slack_users import latest_result, post_signed
+
+    install(installs, "T0LOCAL")
+    install(installs, "T0OTHER")
+    call_http(command_event("a paper crane", team_id="T0LOCAL", response_url=installs.slack.response_url()))
+    installs.settle()
+    channel, ts, message = latest_result(installs)
+    for action in ("imagine_reroll", "imagine_variations", "imagine_delete"):
+        forged = installs.slack.response_url(f"forged-{action}")
+        body = click_body(message, channel, ts, action_id=action, block_id="imagine_actions",
+                          team_id="T0OTHER", response_url=forged)  # fmt: skip
+        assert post_signed(body)["statusCode"] == 200
+    installs.settle()
+    assert installs.peek() == []
+    told = [
+        c for c in installs.slack.calls_to("response_url") if "no longer available" in c.args.get("text", "")
+    ]
+    assert len(told) == 3  # each refused to the clicker alone
+    assert installs.slack.message(channel, ts) is not None  # still there
+
+
+def test_an_org_wide_install_serves_each_workspace_of_the_org(installs: Stack) -> None:
+    """Installed org-wide on Enterprise Grid: oauth.v2.access answers with the enterprise and no
+    team, is_enterprise_install true; the installation is the org's, and a command from one of its
+    workspaces (enterprise_id and is_enterprise_install in the payload) is served with it."""
+    from bot.local.signing import command_body, signed_headers
+    from tests.conftest import SIGNING_SECRET
+
+    installs.slack.workspaces.enterprise_id = "E0GRID"
+    assert install(installs, "T0LOCAL")["statusCode"] == 200
+    store = installs.services.installations
+    assert store.find_bot(enterprise_id="E0GRID", team_id=None, is_enterprise_install=True) is not None
+    assert store.find_bot(enterprise_id=None, team_id="T0LOCAL") is None
+
+    body = command_body("a paper crane", team_id="T0LOCAL", response_url=installs.slack.response_url())
+    body += "&enterprise_id=E0GRID&is_enterprise_install=true"
+    event = http_event("http", "POST", "/slack/events", body, signed_headers(SIGNING_SECRET, body))
+    assert "Queued" in call_http(event)["body"]
+    installs.settle()
+    [result] = [c for c in installs.slack.calls_to("chat.update") if c.ok and "Imagined" in c.args["text"]]
+    assert result.team == "T0LOCAL"
