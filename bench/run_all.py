@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from bench import burst, operations
+from bench import burst, installs, operations
 from bench.stack import servers
 
 PLACEHOLDER_DELAY = 0.2  # a fixed stand-in for GPU time, subtracted from the worker's figures
@@ -194,12 +194,12 @@ def bursts(quick: bool, workers: list[int] | None) -> tuple[dict[str, dict[str, 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    parser.add_argument("--only", choices=["cold", "ack", "worker", "memory", "operations", "burst"],
-                        action="append")  # fmt: skip
+    everything = ["cold", "ack", "worker", "memory", "operations", "installs", "burst"]
+    parser.add_argument("--only", choices=everything, action="append")
     parser.add_argument("--burst-workers", type=int, action="append", metavar="N",
                         help="run the burst with N workers (repeat for several runs)")  # fmt: skip
     args = parser.parse_args()
-    quick, only = args.quick, set(args.only or ["cold", "ack", "worker", "memory", "operations", "burst"])
+    quick, only = args.quick, set(args.only or everything)
     results: dict[str, dict[str, float]] = {}
     burst_results: dict[str, dict[str, float]] = {}
     failures: list[str] = []
@@ -218,6 +218,11 @@ def main() -> int:
             results["peak memory"] = memory()
         if "operations" in only:
             results["image operations on a 1024x1024 image"] = operation_figures(quick)
+        if "installs" in only:
+            results["acknowledgement installed per workspace, against one token"] = installs.ack(
+                50 if quick else 600, _percentile
+            )
+            results["a workspace's bot read from each store"] = installs.stores(20 if quick else 200)
     if "burst" in only:
         burst_results, failures = bursts(quick, args.burst_workers)
         results.update(burst_results)
