@@ -11,8 +11,9 @@ from slack_bolt.authorization import AuthorizeResult
 
 from bot.listeners import actions, commands, events, shortcuts, views
 from bot.model.workspace import Workspace, act_for
+from bot.model.workspace_settings import WorkspaceSettings
 from bot.services import Services
-from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, InstalledAuthorize
+from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, SETTINGS, InstalledAuthorize
 
 if TYPE_CHECKING:
     from slack_bolt.oauth import OAuthFlow
@@ -54,11 +55,11 @@ def build_app(services: Services) -> App:
         # After authorize: Slack calls made for this request use its workspace's token. Set, not
         # wrapped: the listener runs after this returns (bot/model/workspace.py).
         org_wide = bool(context.is_enterprise_install)
-        act_for(
-            Workspace(
-                context.team_id or "", context.enterprise_id or "", org_wide, token=context.bot_token or ""
-            )
-        )
+        found = context.authorize_result
+        own = found.get(SETTINGS) if found is not None else None  # read with the installation
+        settings = WorkspaceSettings.from_dict(own) if own is not None else None
+        team, enterprise, token = context.team_id or "", context.enterprise_id or "", context.bot_token or ""
+        act_for(Workspace(team, enterprise, org_wide, token=token, settings=settings))
         next()
 
     commands.register(app, services)

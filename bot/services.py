@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.backends.sagemaker_async import SageMakerAsyncBackend
     from bot.config.secrets import SecretSource
+    from bot.model.guards import Guards
     from bot.model.prompt import ImageRequest
     from bot.model.workspace import Workspace
     from bot.slack.installed import InstalledBots
@@ -116,21 +117,40 @@ class Services:
             raise NotInstalled("no workspace is acted for")
         if here.token and not fresh:
             return here.token
-        bot = self.installed_bots.find(here.enterprise_id or None, here.team_id, here.org_wide)
+        return self._installed(here).token
+
+    def _installed(self, workspace: Workspace) -> Workspace:
+        """``workspace`` with its installation's bot token and its admins' settings."""
+        from bot.model.workspace_settings import WorkspaceSettings
+        from bot.slack.installed import SETTINGS, NotInstalled
+
+        bot = self.installed_bots.find(workspace.enterprise_id or None, workspace.team_id, workspace.org_wide)
         if bot is None or not bot.bot_token:
-            raise NotInstalled(here.team_id)
-        return bot.bot_token
+            raise NotInstalled(workspace.team_id)
+        own = bot.custom_values.get(SETTINGS)
+        settings = WorkspaceSettings.from_dict(own) if own is not None else None
+        return replace(workspace, token=bot.bot_token, settings=settings)
 
     @contextmanager
     def acting_for(self, workspace: Workspace) -> Iterator[Workspace]:
-        """Slack calls act for ``workspace`` within the block, with its token looked up once;
-        :class:`bot.slack.installed.NotInstalled` when it has none."""
+        """Slack calls act for ``workspace`` within the block, with its token (and its admins'
+        settings) looked up once; :class:`bot.slack.installed.NotInstalled` when it has none."""
         from bot.model.workspace import acting_for
 
-        with acting_for(workspace):
-            token = self.workspace_token() if self.settings.installs_per_workspace else ""
-        with acting_for(replace(workspace, token=token)) as acted:
+        if self.settings.installs_per_workspace:
+            workspace = self._installed(workspace)
+        with acting_for(workspace) as acted:
             yield acted
+
+    @property
+    def guards(self) -> Guards:
+        """What may use the GPU here: the stack's guards, with the acted-for workspace's own
+        settings inside them (bot/model/workspace_settings.py)."""
+        from bot.model.workspace import acting
+        from bot.model.workspace_settings import within
+
+        here = acting()
+        return within(self.settings.guards, here.settings if here is not None else None)
 
     @cached_property
     def _session(self) -> Any:

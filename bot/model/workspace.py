@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from bot.model.workspace_settings import WorkspaceSettings
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -22,6 +24,8 @@ class Workspace:
     org_wide: bool = False
     # The bot token, when the request's authorization already found it (the http function).
     token: str = field(default="", repr=False, compare=False)
+    # Its admins' own settings, read with its installation (None: the stack's alone).
+    settings: WorkspaceSettings | None = field(default=None, compare=False)
 
 
 _ACTING: ContextVar[Workspace | None] = ContextVar("imagine_acting_for", default=None)

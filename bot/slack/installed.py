@@ -35,6 +35,7 @@ class NotInstalled(Exception):
 
 
 ROTATE_MINUTES_BEFORE_EXPIRY = 120  # Bolt's default: well inside a rotating token's 12 hours
+SETTINGS = "settings"  # where a workspace's own settings are kept with its bot
 
 
 class InstalledBots:
@@ -86,7 +87,7 @@ class InstalledAuthorize(Authorize):
         bot = self.bots.find(enterprise_id, team_id, bool(context.is_enterprise_install))
         if bot is None:
             return None
-        return AuthorizeResult(
+        result = AuthorizeResult(
             enterprise_id=bot.enterprise_id,
             team_id=bot.team_id,
             bot_user_id=bot.bot_user_id,
@@ -95,3 +96,7 @@ class InstalledAuthorize(Authorize):
             bot_scopes=bot.bot_scopes,
             user_id=user_id,
         )
+        result[SETTINGS] = bot.custom_values.get(
+            SETTINGS
+        )  # the workspace's own (bot/model/workspace_settings.py)
+        return result

@@ -77,6 +77,18 @@ class DynamoInstallationStore(InstallationStore):
         data = self._get(self._pk(enterprise_id, team_id, is_enterprise_install, "bot"))
         return Bot(**data) if data is not None else None
 
+    def save_settings(
+        self, enterprise_id: str | None, team_id: str | None, org_wide: bool, settings: dict[str, Any]
+    ) -> bool:
+        """Keep a workspace's own settings with its bot, read with it on every request; False when
+        it is not installed."""
+        bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide)
+        if bot is None:
+            return False
+        bot.custom_values["settings"] = settings
+        self.save_bot(bot)
+        return True
+
     def find_installation(
         self,
         *,

@@ -79,7 +79,7 @@ def publish_home(services: Services, team_id: str, user_id: str, *, now: datetim
 def build(services: Services, team_id: str, user_id: str, now: datetime, *, admin: bool) -> home_tab.Home:
     """What ``user_id``'s Home tab shows, read from the job and quota stores."""
     settings = services.settings
-    guards = settings.guards
+    guards = services.guards  # the workspace's own quotas, within the stack's
     limits = settings.limits
     refusal = ""
     if guards.allowed_team_ids and team_id not in guards.allowed_team_ids:

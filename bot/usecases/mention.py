@@ -85,7 +85,7 @@ def mention(services: Services, said: Mention) -> Answer:
 
 def _answer(services: Services, said: Mention) -> Answer:
     settings = services.settings
-    refusal = place_refusal(settings.guards, said.team_id, said.channel_id)
+    refusal = place_refusal(services.guards, said.team_id, said.channel_id)
     if refusal:  # before any help: the place decides whether the bot answers here at all
         return Answer(messages.notice(refusal))
     base = _thread_result(services, said)

@@ -47,7 +47,7 @@ class Form:
 
 
 def _refused_place(services: Services, team_id: str, channel_id: str) -> Form | None:
-    refusal = place_refusal(services.settings.guards, team_id, channel_id)
+    refusal = place_refusal(services.guards, team_id, channel_id)
     return Form(refusal=refusal) if refusal else None
 
 
@@ -123,7 +123,7 @@ def submit(services: Services, submission: Submission) -> dict[str, Any]:
     # A form opened before it had the select names no conversation: its own place, then.
     chosen = chosen_conversation(submission.values, POST_IN)
     channel = chosen or target.channel_id
-    refusal = place_refusal(services.settings.guards, submission.team_id, channel)
+    refusal = place_refusal(services.guards, submission.team_id, channel)
     if refusal:
         return field_errors({"post_in" if chosen else "prompt": refusal})
     ask = Ask(

@@ -21,6 +21,6 @@ def next_to_result(services: Services, job: Job, where: dict[str, str]) -> tuple
     if delivered_in == job.channel_id:
         # Threads do not nest: a render made from a reply lands in the same thread as the reply.
         return job.channel_id, job.thread_ts or ts
-    if ts and not place_refusal(services.settings.guards, job.team_id, delivered_in):
+    if ts and not place_refusal(services.guards, job.team_id, delivered_in):
         return delivered_in, ts
     return job.channel_id, ""

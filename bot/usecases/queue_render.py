@@ -60,7 +60,7 @@ def _refused(text: str) -> Answer:
 def queue_text(services: Services, ask: Ask, text: str) -> Answer:
     """``/imagine <text>``: usage help for a malformed command, else :func:`queue_render`."""
     settings = services.settings
-    refusal = place_refusal(settings.guards, ask.team_id, ask.channel_id)
+    refusal = place_refusal(services.guards, ask.team_id, ask.channel_id)
     if refusal:  # before any help: the place decides whether the bot answers here at all
         return _refused(refusal)
     limits = settings.limits
@@ -83,12 +83,12 @@ def queue_render(
 ) -> Answer:
     """Queue ``request``; ``named`` are the options the asker wrote, where that is known."""
     settings = services.settings
-    refusal = place_refusal(settings.guards, ask.team_id, ask.channel_id)
+    refusal = place_refusal(services.guards, ask.team_id, ask.channel_id)
     if refusal:
         return _refused(refusal)
     # The prompt, and any words an image operation adds (Change…: what, and into what).
     term = blocked_term(
-        settings.guards, request.prompt, *(request.operation.changes_text if request.operation else ())
+        services.guards, request.prompt, *(request.operation.changes_text if request.operation else ())
     )
     if term:
         shown = messages.escape(term)
@@ -127,7 +127,7 @@ def queue_render(
             user_id=ask.user_id,
             images=request.count,
             command_id=request_id,
-            guards=settings.guards,
+            guards=services.guards,
             now=now,
             remember_seconds=ask.remember_seconds,
         )

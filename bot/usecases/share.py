@@ -123,7 +123,7 @@ def share_submitted(services: Services, submission: Submission) -> dict[str, Any
     if isinstance(found, str):
         return _error(found)
     job, progress = found
-    refusal = place_refusal(services.settings.guards, submission.team_id, to)
+    refusal = place_refusal(services.guards, submission.team_id, to)
     if refusal:
         return _error(refusal)
     if to in _already_in(job, progress):
