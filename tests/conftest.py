@@ -229,6 +229,19 @@ def env(
     reset_process_services()
 
 
+@pytest.fixture
+def installs(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The stack with "Add to Slack" on: the app's client id and secret, and no one token."""
+    workspaces = env.slack.workspaces
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    monkeypatch.setenv("SLACK_CLIENT_ID", workspaces.client_id)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", workspaces.client_secret)
+    workspaces.redirect_url = f"{env.public_base_url}/slack/oauth_redirect"
+    reset_process_services()
+    yield env
+    reset_process_services()
+
+
 def http_event(
     shape: str,
     method: str,

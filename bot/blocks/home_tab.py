@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks.messages import REFINING, done, escape
+from bot.blocks.workspace_form import settings_button
 from bot.model.job import RECENT_LIMIT
 from bot.model.prompt import ImageRequest
 
@@ -58,6 +59,7 @@ class Home:
     cheat_sheet: str  # the options (bot.messages.USAGE, filled in)
     workspace: Count | None = None  # shown to workspace admins and owners only
     refusal: str = ""  # why this workspace may not use /imagine at all, if it may not
+    settings: bool = False  # the workspace's Settings button (admins, an app installed per workspace)
 
 
 def view(home: Home) -> View:
@@ -65,6 +67,8 @@ def view(home: Home) -> View:
     blocks: list[Block] = [_header("Your images"), _section(_usage(home))]
     if home.workspace is not None:
         blocks.append(_context(_workspace_usage(home.workspace)))
+    if home.settings:
+        blocks.append(settings_button())
     blocks += [{"type": "divider"}, _header("Recent")]
     if home.recent:
         blocks += [_recent(n, item) for n, item in enumerate(home.recent[:RECENT_LIMIT])]

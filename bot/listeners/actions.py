@@ -13,6 +13,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.blocks import messages
 from bot.blocks.buttons import ACTION_PREFIX, ON_CLICK, RENDER_AGAIN, image_index
+from bot.blocks.workspace_form import SETTINGS_BUTTON
 from bot.listeners.views import OPEN_FAILED, open_modal
 from bot.services import Services
 
@@ -43,6 +44,13 @@ def register(app: App, services: Services) -> None:
         from bot.usecases.change import change_form
 
         form = change_form(services, clicked(body, action))
+        _open_or_tell(services, ack, body, respond, form.view, form.refusal)
+
+    @app.action(SETTINGS_BUTTON)  # on the Home tab, for a workspace's admins and owners
+    def settings_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        from bot.usecases.workspace_settings import settings_form
+
+        form = settings_form(services)
         _open_or_tell(services, ack, body, respond, form.view, form.refusal)
 
     @app.action(EDIT)

@@ -16,7 +16,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.callbacks import CHANGE_CALLBACK, MODAL_CALLBACK, SHARE_CALLBACK
+from bot.blocks.callbacks import CHANGE_CALLBACK, MODAL_CALLBACK, SHARE_CALLBACK, WORKSPACE_SETTINGS_CALLBACK
 from bot.services import Services
 from bot.slack.client import error_code
 
@@ -43,6 +43,12 @@ def register(app: App, services: Services) -> None:
         from bot.usecases.change import change_submitted
 
         ack(**change_submitted(services, submission_of(body, view)))
+
+    @app.view(WORKSPACE_SETTINGS_CALLBACK)  # an admin's settings for their workspace
+    def workspace_settings(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        from bot.usecases.workspace_settings import settings_submitted
+
+        ack(**settings_submitted(services, submission_of(body, view)))
 
     @app.view(SHARE_CALLBACK)  # the Share modal: its post is a task, so this only queues it
     def share_chosen(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -162,6 +162,13 @@ def view_state(view: dict[str, Any], typed: Mapping[str, str | None]) -> dict[st
         elif kind == "conversations_select":  # the picked channel's id
             picked = typed[block_id] if block_id in typed else element.get("initial_conversation")
             state = {"type": kind, "selected_conversation": picked}
+        elif kind == "multi_conversations_select":  # the picked channels' ids, comma-separated
+            if block_id in typed:
+                given = typed[block_id]
+                chosen = given.split(",") if given else []
+            else:
+                chosen = element.get("initial_conversations", [])
+            state = {"type": kind, "selected_conversations": chosen}
         else:
             value = typed[block_id] if block_id in typed else element.get("initial_value")
             state = {"type": kind, "value": value}

@@ -101,6 +101,7 @@ def build(services: Services, team_id: str, user_id: str, now: datetime, *, admi
             default_guidance=limits.default_guidance,
         ),
         refusal=refusal,
+        settings=admin and settings.installs_per_workspace,
     )
 
 
