@@ -76,6 +76,7 @@ class Settings:
     # "Add to Slack": the app's OAuth client, when it is installed per workspace (bot/oauth/).
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
+    purge_on_uninstall: bool = False  # an uninstalled workspace's images and records go at once
 
     @property
     def installs_per_workspace(self) -> bool:
@@ -108,6 +109,7 @@ class Settings:
             link_secret=secrets.link_secret,
             client_id=secrets.client_id,
             client_secret=secrets.client_secret,
+            purge_on_uninstall=reader.choice("PURGE_ON_UNINSTALL", ("true", "false"), "false") == "true",
             image_backend=backend,
             sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
             bedrock_model_id=reader.optional("BEDROCK_MODEL_ID", "") if backend == "bedrock" else "",

@@ -48,7 +48,7 @@ def register(app: App, services: Services) -> None:
         # app_uninstalled). Its installation goes now; jobs queued for it end quietly.
         from bot.usecases.installs import forget
 
-        forget(services, context.enterprise_id, context.team_id)
+        forget(services, context.enterprise_id, context.team_id, uninstalled=True)
 
     @app.event("tokens_revoked")
     def revoked(context: BoltContext, event: dict[str, Any]) -> None:

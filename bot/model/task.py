@@ -108,7 +108,12 @@ _FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], bool]]] = {
     "status": {  # a queued job's channel message, "queued, N ahead" (bot/worker/pipeline.py)
         "job": (_job, True),
     },
+    "purge": {  # an uninstalled workspace's images and records (bot/usecases/installs.py)
+        "team_id": (_slack_id, True),
+    },
 }
+# Kinds that make no Slack call: they run even for a workspace that is no longer installed.
+WITHOUT_SLACK = ("purge",)
 KINDS = tuple(_FIELDS)
 
 

@@ -171,6 +171,18 @@ class ImageStore:
         """Delete the object; deleting one that is already gone succeeds (S3 answers 204)."""
         self.s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def delete_team(self, team_id: str) -> int:
+        """Delete every image of workspace ``team_id`` (``images/{team}/…``); how many went. Needs
+        s3:ListBucket on that prefix, the one listing the worker is granted."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        gone = 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{PREFIX}{team_id}/"):
+            keys: list[Any] = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:  # DeleteObjects takes up to 1,000 keys, a page's most
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                gone += len(keys)
+        return gone
+
     def presign(self, key: str, seconds: int) -> str:
         return self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds

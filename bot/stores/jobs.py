@@ -190,6 +190,29 @@ class JobStore:
             if not start:
                 return found
 
+    def delete_team(self, team_id: str) -> int:
+        """Delete every record of workspace ``team_id``: its jobs, recent lists, thread indexes and
+        quota counts; how many went. A Scan, for the rare uninstall that asks for it."""
+        scan: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "pk",
+            "FilterExpression": "begins_with(pk, :recent) OR begins_with(pk, :thread)"
+            " OR begins_with(pk, :user) OR begins_with(pk, :team)"
+            " OR (begins_with(pk, :job) AND contains(#job, :of_team))",
+            "ExpressionAttributeNames": {"#job": "job"},
+            "ExpressionAttributeValues": {
+                ":recent": {"S": f"recent#{team_id}#"}, ":thread": {"S": f"thread#{team_id}#"},
+                ":user": {"S": f"quota#user#{team_id}#"}, ":team": {"S": f"quota#team#{team_id}#"},
+                ":job": {"S": "job#"}, ":of_team": {"S": f'"team_id":"{team_id}"'},
+            },
+        }  # fmt: skip
+        gone = 0
+        for page in self.dynamodb.get_paginator("scan").paginate(**scan):
+            for item in page.get("Items", []):
+                self.dynamodb.delete_item(TableName=self.table, Key={"pk": item["pk"]})
+                gone += 1
+        return gone
+
     def mark_deleted(self, job_id: str, now: float) -> None:
         """Say in the job's record that its images were deleted on purpose (the first time
         counts); the record itself stays until it expires, so its links can answer 410 Gone."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from bot.model.task import Task, queue_name
+from bot.model.task import WITHOUT_SLACK, Task, queue_name
 from bot.slack.installed import NotInstalled
 from bot.worker import retry
 from bot.worker.sqs_records import dead_letter, hand_back
@@ -60,8 +60,11 @@ def handle_task(services: Services, record: SQSRecord, context: Any = None) -> N
     settings = services.settings
     final = receives >= settings.max_receive_count
     try:
-        with services.acting_for(task.workspace):  # Slack calls with the task's own workspace's token
+        if task.kind in WITHOUT_SLACK:
             _run_once(services, task, context)
+        else:
+            with services.acting_for(task.workspace):  # Slack calls with the task's own workspace's token
+                _run_once(services, task, context)
     except NotInstalled:  # uninstalled, or its token revoked: nothing to do there any more
         logger.info("the task's workspace has uninstalled the app; the task ends here")
         return
@@ -136,6 +139,12 @@ def _home(services: Services, task: Task) -> None:
     publish_home(services, task.fields["team_id"], task.fields["user_id"])
 
 
+def _purge(services: Services, task: Task) -> None:
+    from bot.usecases.installs import purge
+
+    purge(services, task.fields["team_id"])
+
+
 def _status(services: Services, task: Task) -> None:
     from bot.model.job import Job
     from bot.worker.pipeline import show_queued
@@ -149,6 +158,7 @@ _RUNNERS: dict[str, Callable[[Services, Task], None]] = {
     "delete": _delete,
     "share": _share,
     "status": _status,
+    "purge": _purge,
 }
 
 

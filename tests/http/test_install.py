@@ -12,11 +12,13 @@ cookies in the event's ``cookies`` list, not in its headers, and the query strin
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
+from bot.services import reset_process_services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED
 from tests.conftest import ROOT, Stack, call_http, command_event, http_event, slack_event
 from tests.installing import COOKIE, approve, browser_get, install, install_page
@@ -261,3 +263,32 @@ def test_an_org_wide_install_serves_each_workspace_of_the_org(installs: Stack) -
     installs.settle()
     [result] = [c for c in installs.slack.calls_to("chat.update") if c.ok and "Imagined" in c.args["text"]]
     assert result.team == "T0LOCAL"
+
+
+@pytest.mark.parametrize("purge", [True, False])
+def test_an_uninstalled_workspaces_images_and_records_go_only_when_purge_on_uninstall_says_so(
+    installs: Stack, monkeypatch: pytest.MonkeyPatch, purge: bool
+) -> None:
+    monkeypatch.setenv("PURGE_ON_UNINSTALL", "true" if purge else "false")
+    reset_process_services()
+    install(installs, "T0LOCAL")
+    install(installs, "T0OTHER")
+    for team in ("T0LOCAL", "T0OTHER"):
+        call_http(
+            command_event(f"a lantern for {team}", team_id=team, response_url=installs.slack.response_url())
+        )
+    installs.settle()
+    kept = installs.stored("images/T0LOCAL/")
+    assert kept and installs.stored("images/T0OTHER/")
+
+    assert call_http(slack_event({"type": "app_uninstalled"}, team_id="T0OTHER"))["statusCode"] == 200
+    installs.settle()
+
+    assert installs.stored("images/T0LOCAL/") == kept  # the other workspace untouched
+    assert bool(installs.stored("images/T0OTHER/")) is not purge
+    table = installs.services.dynamodb.scan(TableName=installs.resources.table)["Items"]
+    theirs = [
+        i["pk"]["S"] for i in table if "T0OTHER" in json.dumps(i) and not i["pk"]["S"].startswith("command#")
+    ]
+    assert bool(theirs) is not purge, theirs
+    assert any("T0LOCAL" in json.dumps(i) and i["pk"]["S"].startswith("job#") for i in table)

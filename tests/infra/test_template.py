@@ -235,6 +235,16 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
         assert worker[action] == queues, action
     for actions in (http, worker):
         assert actions["secretsmanager:GetSecretValue"] == [{"Ref": "SlackSecret"}, {"Ref": "LinkSecret"}]
+    # PURGE_ON_UNINSTALL: the worker lists the images' prefix only, and scans the one table.
+    assert worker["s3:ListBucket"] == [{"Fn::GetAtt": ["ImagesBucket", "Arn"]}]
+    [listing] = [
+        st
+        for name, st in _statements(cfn)
+        if name == "WorkerFunctionRole" and st["Action"] == "s3:ListBucket"
+    ]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "images/*"}}
+    assert worker["dynamodb:Scan"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
+    assert "s3:ListBucket" not in http and "dynamodb:Scan" not in http
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expiring(cfn: dict[str, Any]) -> None:
