@@ -52,8 +52,10 @@ def test_a_state_is_good_for_one_redirect(installs: Stack) -> None:
     link, cookie = install_page()
     back = approve(link, "T0OTHER")
     assert browser_get("/slack/oauth_redirect", back, [cookie])["statusCode"] == 200
-    again = browser_get("/slack/oauth_redirect", back, [cookie])
+    fresh_code = approve(link, "T0OTHER")["code"]  # a code Slack would accept, with the used state
+    again = browser_get("/slack/oauth_redirect", {**back, "code": fresh_code}, [cookie])
     assert again["statusCode"] == 401  # invalid_state: used up
+    assert len(installs.slack.calls_to("oauth.v2.access")) == 1
 
 
 def test_a_state_from_another_browser_or_made_up_is_refused_and_installs_nothing(installs: Stack) -> None:

@@ -10,7 +10,10 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from bot.blocks.workspace_form import CHANNELS, PER_USER, PER_WORKSPACE, SETTINGS_BUTTON, TERMS
+from bot.services import reset_process_services
 from tests.conftest import Stack, call_http, command_event, slack_event
 from tests.installing import install
 from tests.listeners.test_home import home_opened, published
@@ -93,7 +96,9 @@ def test_an_admins_settings_hold_in_their_workspace_alone(installs: Stack) -> No
     assert fields[PER_USER]["initial_value"] == "1" and fields[TERMS]["initial_value"] == "gore, violence"
 
 
-def test_a_workspaces_channels_and_its_quota_stay_within_the_stacks(installs: Stack) -> None:
+def test_a_workspaces_channels_and_its_quota_stay_within_the_stacks(
+    installs: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admins(installs)
     install(installs, "T0OTHER")
     form = open_settings(installs, ADMIN, "T0OTHER")
@@ -103,7 +108,16 @@ def test_a_workspaces_channels_and_its_quota_stay_within_the_stacks(installs: St
         PER_USER: "A whole number of images, 1 or more."
     }
 
-    assert submit(installs, ADMIN, "T0OTHER", form, {CHANNELS: "C0ART"}) == {}
+    # A quota saved within the stack's stays within it when the operator lowers the stack's.
+    assert submit(installs, ADMIN, "T0OTHER", form, {PER_USER: "40"}) == {}
+    monkeypatch.setenv("DAILY_IMAGES_PER_USER", "1")
+    reset_process_services()
+    assert "Queued" in command(installs, "T0OTHER")
+    assert "You have used 1 of your 1 images today" in command(installs, "T0OTHER")
+    monkeypatch.setenv("DAILY_IMAGES_PER_USER", "50")
+    reset_process_services()
+
+    assert submit(installs, ADMIN, "T0OTHER", form, {PER_USER: None, CHANNELS: "C0ART"}) == {}
     assert "not enabled in this channel" in command(installs, "T0OTHER", channel="C0LOCAL")
     assert "Queued" in command(installs, "T0OTHER", channel="C0ART")
 
