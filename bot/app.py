@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,9 @@ from slack_bolt.authorization import AuthorizeResult
 
 from bot.listeners import actions, commands, events, shortcuts, views
 from bot.model.workspace import Workspace, act_for
-from bot.model.workspace_settings import WorkspaceSettings
+from bot.model.workspace_settings import stored
 from bot.services import Services
-from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, SETTINGS, InstalledAuthorize
+from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED, InstalledAuthorize
 
 if TYPE_CHECKING:
     from slack_bolt.oauth import OAuthFlow
@@ -56,8 +57,7 @@ def build_app(services: Services) -> App:
         # wrapped: the listener runs after this returns (bot/model/workspace.py).
         org_wide = bool(context.is_enterprise_install)
         found = context.authorize_result
-        own = found.get(SETTINGS) if found is not None else None  # read with the installation
-        settings = WorkspaceSettings.from_dict(own) if own is not None else None
+        settings = stored(found) if found is not None else None  # read with the installation
         team, enterprise, token = context.team_id or "", context.enterprise_id or "", context.bot_token or ""
         act_for(Workspace(team, enterprise, org_wide, token=token, settings=settings))
         next()
@@ -89,4 +89,17 @@ def _oauth_flow(services: Services) -> OAuthFlow:
         # Slack's authorize page beside its Web API: https://slack.com/oauth/v2/authorize.
         authorization_url=settings.slack_api_url.removesuffix("api/") + "oauth/v2/authorize",
     )
-    return OAuthFlow(client=services.installed_bots.rotator.client, settings=oauth)
+    return OAuthFlow(client=services.installed_bots.rotator.client, logger=_OAUTH_LOGGER, settings=oauth)
+
+
+class _WithoutCodes(logging.Filter):
+    """Bolt logs a refused exchange with its code (slack_bolt/oauth/oauth_flow.py, run_installation):
+    the line is kept, the code is not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = re.sub(r"code: \S+", "code: [not logged]", record.getMessage()), ()
+        return True
+
+
+_OAUTH_LOGGER = logging.getLogger("imagine.oauth")
+_OAUTH_LOGGER.addFilter(_WithoutCodes())

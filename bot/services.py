@@ -77,8 +77,8 @@ class Services:
             if values is not self._secret_values:
                 self._secret_values = values
                 self._settings = self._settings.with_secrets(values)
-                if "slack_client" in self.__dict__:
-                    self.slack_client.token = values.bot_token
+                # A new OAuth client (or the switch to or from one) gets its own installations' reader.
+                self.__dict__.pop("installed_bots", None)
         return self._settings
 
     def refresh_slack_secret(self) -> bool:
@@ -121,15 +121,13 @@ class Services:
 
     def _installed(self, workspace: Workspace) -> Workspace:
         """``workspace`` with its installation's bot token and its admins' settings."""
-        from bot.model.workspace_settings import WorkspaceSettings
-        from bot.slack.installed import SETTINGS, NotInstalled
+        from bot.model.workspace_settings import stored
+        from bot.slack.installed import NotInstalled
 
         bot = self.installed_bots.find(workspace.enterprise_id or None, workspace.team_id, workspace.org_wide)
         if bot is None or not bot.bot_token:
             raise NotInstalled(workspace.team_id)
-        own = bot.custom_values.get(SETTINGS)
-        settings = WorkspaceSettings.from_dict(own) if own is not None else None
-        return replace(workspace, token=bot.bot_token, settings=settings)
+        return replace(workspace, token=bot.bot_token, settings=stored(bot.custom_values))
 
     @contextmanager
     def acting_for(self, workspace: Workspace) -> Iterator[Workspace]:
@@ -252,7 +250,10 @@ class Services:
         from bot.slack.installed import InstalledBots
 
         settings = self.settings
-        client = WebClient(base_url=settings.slack_api_url, timeout=10, retry_handlers=retry_handlers())
+        once = retry_handlers(
+            connection_errors=False, server_errors=False
+        )  # codes and refresh tokens are one-use
+        client = WebClient(base_url=settings.slack_api_url, timeout=10, retry_handlers=once)
         return InstalledBots(self.installations, client_id=settings.client_id,
                              client_secret=settings.client_secret, client=client)  # fmt: skip
 
@@ -266,11 +267,8 @@ class Services:
     def slack_client(self) -> WebClient:
         from bot.slack.client import RefreshingWebClient, retry_handlers
 
-        per_workspace = self.settings.installs_per_workspace
         return RefreshingWebClient(
-            current_token=self._current_bot_token,
-            workspace_token=self.workspace_token if per_workspace else None,
-            token=self.settings.bot_token,
+            token_of=self.workspace_token,
             base_url=self.settings.slack_api_url,
             timeout=10,
             retry_handlers=retry_handlers(),

@@ -280,8 +280,8 @@ class SecretSource:
                 "SLACK_SECRET_ID must hold SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN as JSON keys "
                 "(or, to install in any workspace, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
             )
-        if client_id and not client_secret:
-            raise SettingsError("SLACK_SECRET_ID holds SLACK_CLIENT_ID without SLACK_CLIENT_SECRET")
+        if bool(client_id) != bool(client_secret):
+            raise SettingsError("SLACK_SECRET_ID must hold SLACK_CLIENT_ID and SLACK_CLIENT_SECRET together")
         return signing, token if not client_id else "", client_id, client_secret
 
 

@@ -91,7 +91,7 @@ class SlackHandler:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._handler: SlackRequestHandler | None = None
-        self._signed_with = ""
+        self._built_for: tuple[str, str, str] = ("", "", "")
 
     def handle(self, event: Event, context: Any) -> Response:
         try:
@@ -124,8 +124,11 @@ class SlackHandler:
         return {"statusCode": answer.status, "headers": answer.first_headers(), "body": answer.body}
 
     def _current(self) -> SlackRequestHandler:
-        secret = self._services.settings.signing_secret
-        if self._handler is None or secret != self._signed_with:
+        # Bolt takes the signing secret and the OAuth client once, when the app is built: a new
+        # secret, or "Add to Slack" turned on or off in the Slack secret, gets a new app.
+        settings = self._services.settings
+        built_for = (settings.signing_secret, settings.client_id, settings.client_secret)
+        if self._handler is None or built_for != self._built_for:
             self._handler = SlackRequestHandler(build_app(self._services))
-            self._signed_with = secret
+            self._built_for = built_for
         return self._handler

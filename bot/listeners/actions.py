@@ -98,8 +98,12 @@ def register(app: App, services: Services) -> None:
 
 
 def _id(body: dict[str, Any], field: str) -> str:
-    """The id of the payload's ``team`` or ``user``."""
-    return str((body.get(field) or {}).get("id", ""))
+    """The id of the payload's ``team`` or ``user``. An org-wide install's payloads may carry
+    ``team: null`` (slack_bolt/request/internals.py): the clicker's own team is the workspace."""
+    found = str((body.get(field) or {}).get("id", ""))
+    if not found and field == "team":
+        found = str((body.get("user") or {}).get("team_id", ""))
+    return found
 
 
 def _open_or_tell(

@@ -48,7 +48,8 @@ def register(app: App, services: Services) -> None:
         # app_uninstalled). Its installation goes now; jobs queued for it end quietly.
         from bot.usecases.installs import forget
 
-        forget(services, context.enterprise_id, context.team_id, uninstalled=True)
+        org_wide = bool(context.is_enterprise_install)
+        forget(services, context.enterprise_id, context.team_id, uninstalled=True, org_wide=org_wide)
 
     @app.event("tokens_revoked")
     def revoked(context: BoltContext, event: dict[str, Any]) -> None:
@@ -58,9 +59,8 @@ def register(app: App, services: Services) -> None:
 
         tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
         users = [str(u) for u in (tokens or {}).get("oauth") or [] if isinstance(u, str)]
-        forget(
-            services, context.enterprise_id, context.team_id, bot=bool((tokens or {}).get("bot")), users=users
-        )
+        bot, org_wide = bool((tokens or {}).get("bot")), bool(context.is_enterprise_install)
+        forget(services, context.enterprise_id, context.team_id, bot=bot, users=users, org_wide=org_wide)
 
 
 def mention_of(body: dict[str, Any], event: dict[str, Any], *, slack_retry: bool = False) -> Mention:

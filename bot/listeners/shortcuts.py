@@ -24,7 +24,8 @@ def register(app: App, services: Services) -> None:
 
         form = message_form(
             services,
-            team_id=_id(shortcut.get("team")),
+            # An org-wide install's payloads may carry team: null; the person's own team is the workspace.
+            team_id=_id(shortcut.get("team")) or str(_object(shortcut.get("user")).get("team_id") or ""),
             channel_id=_id(shortcut.get("channel")),
             message=_object(shortcut.get("message")),
         )

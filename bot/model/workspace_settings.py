@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.model.guards import Guards
 
+STORED_AS = "settings"  # where they are kept with the workspace's bot (bot/stores/installations.py)
 _CHANNEL = re.compile(r"^[CG][A-Z0-9]{1,31}$")
 MAX_TERMS = 100
 TERM_CHARS = 100
@@ -51,6 +52,12 @@ class WorkspaceSettings:
             allowed_channel_ids=frozenset(c for c in channels if isinstance(c, str) and _CHANNEL.match(c)),
             blocked_terms=tuple(t for t in terms if isinstance(t, str) and t)[:MAX_TERMS],
         )
+
+
+def stored(custom_values: Any) -> WorkspaceSettings | None:
+    """The settings kept with a workspace's bot (in its ``custom_values``); None when it has none."""
+    own = custom_values.get(STORED_AS) if isinstance(custom_values, dict) else None
+    return WorkspaceSettings.from_dict(own) if own is not None else None
 
 
 def within(stack: Guards, own: WorkspaceSettings | None) -> Guards:

@@ -1,11 +1,15 @@
-"""A Slack Web API client that survives a changed bot token.
+"""A Slack Web API client that makes each call with the token of the moment, and survives a
+changed one.
 
-Slack answers a call made with a token it no longer accepts with ``ok: false`` and
-``invalid_auth`` (or ``token_revoked``, ``not_authed``) in an HTTP 200 body
-(https://github.com/slackhq/slack-api-docs/blob/master/index_web.md). The token may simply have
-been replaced in Secrets Manager a moment ago, so the client asks for the current one and, when
-it differs, makes the same call once more with it. slack_sdk's retry handlers cannot do this: a
-retry resends the request as first built, with the old Authorization header.
+The token is its owner's to say, per call (bot/services.py): the one workspace's bot token, or,
+with the app installed per workspace, the token of the workspace acted for (bot/model/workspace.py).
+It rides in the call's own headers, since the client is shared. Slack answers a call made with a
+token it no longer accepts with ``ok: false`` and ``invalid_auth`` (or ``token_revoked``,
+``not_authed``) in an HTTP 200 body (https://github.com/slackhq/slack-api-docs/blob/master/index_web.md).
+The token may have been replaced a moment ago (in Secrets Manager, or by a reinstall or a
+rotation), so the client asks for it again, fresh, and when it differs makes the same call once
+more with it. slack_sdk's retry handlers cannot do this: a retry resends the request as first
+built, with the old Authorization header.
 """
 
 from __future__ import annotations
@@ -32,42 +36,13 @@ AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked"})
 
 
 class RefreshingWebClient(WebClient):
-    """With ``workspace_token`` (an app installed per workspace), each call is made with the token
-    of the workspace acted for (bot/model/workspace.py), asked for again, fresh, when Slack
-    refuses it; else with the one token, read again when Slack refuses it."""
-
-    def __init__(
-        self,
-        *,
-        current_token: Callable[[], str],
-        workspace_token: Callable[[bool], str] | None = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, *, token_of: Callable[[bool], str], **options: Any) -> None:
         super().__init__(**options)
-        # Refreshes the stored token (rate-limited by its owner) and returns the one to use.
-        self._current_token = current_token
-        # The acted-for workspace's token (True: read again, not the one in hand).
-        self._workspace_token = workspace_token
+        # The token to call with (True: read it again, fresh, rather than the one in hand).
+        self._token_of = token_of
 
     def api_call(self, api_method: str, **options: Any) -> SlackResponse:
-        if self._workspace_token is not None:
-            return self._as_workspace(api_method, options, self._workspace_token)
-        refused = self.token
-        try:
-            return super().api_call(api_method, **options)
-        except SlackApiError as error:
-            if error_code(error) not in AUTH_ERRORS:
-                raise
-            token = self._current_token()  # its owner may set self.token on the way
-            if not token or token == refused:
-                raise
-            self.token = token
-        return super().api_call(api_method, **options)
-
-    def _as_workspace(
-        self, api_method: str, options: dict[str, Any], token_of: Callable[[bool], str]
-    ) -> SlackResponse:
-        # The token rides in the call's own headers: the client is shared, its token attribute is not.
+        token_of = self._token_of
         token = token_of(False)
         try:
             return super().api_call(api_method, **_with_token(options, token))
@@ -117,9 +92,11 @@ class RetryAfterHandler(RateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-def retry_handlers(*, connection_errors: bool = True) -> list[RetryHandler]:
+def retry_handlers(*, connection_errors: bool = True, server_errors: bool = True) -> list[RetryHandler]:
     """What every Slack call is tried again on: a 429 after its Retry-After, a 5xx twice with
     backoff, and (for the Web API, whose calls a retry cannot duplicate harmfully) a dropped
-    connection."""
+    connection. A one-use exchange (an OAuth code, a refresh token) takes neither of the last two:
+    Slack may have spent it on the try whose answer was lost, and a second try would fail."""
     handlers: list[RetryHandler] = [ConnectionErrorRetryHandler()] if connection_errors else []
-    return [*handlers, RetryAfterHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)]
+    handlers.append(RetryAfterHandler(max_retry_count=2))  # a 429: nothing was done
+    return [*handlers, ServerErrorRetryHandler(max_retry_count=2)] if server_errors else handlers

@@ -21,6 +21,8 @@ from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot, InstallationStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 
+from bot.model.workspace_settings import STORED_AS
+
 # The bot scopes the app asks for at install time: manifest.yml's oauth_config (a test holds them equal).
 BOT_SCOPES = ("app_mentions:read", "commands", "chat:write", "chat:write.public", "files:write", "im:write",
               "users:read")  # fmt: skip
@@ -35,7 +37,6 @@ class NotInstalled(Exception):
 
 
 ROTATE_MINUTES_BEFORE_EXPIRY = 120  # Bolt's default: well inside a rotating token's 12 hours
-SETTINGS = "settings"  # where a workspace's own settings are kept with its bot
 
 
 class InstalledBots:
@@ -96,7 +97,5 @@ class InstalledAuthorize(Authorize):
             bot_scopes=bot.bot_scopes,
             user_id=user_id,
         )
-        result[SETTINGS] = bot.custom_values.get(
-            SETTINGS
-        )  # the workspace's own (bot/model/workspace_settings.py)
+        result[STORED_AS] = bot.custom_values.get(STORED_AS)  # the workspace's own settings
         return result

@@ -6,10 +6,12 @@ DynamoDB rather than slack_sdk's S3 stores: the acknowledgement reads the instal
 request, and one GetItem on the table the acknowledgement already uses is one request to a
 service already warm in the function (bench/ measures it beside the single-workspace mode); the
 S3 store also lists objects to delete them, which needs s3:ListBucket, a grant the functions
-do not have. Items, by ``pk`` (the table's only key):
+do not have outside PURGE_ON_UNINSTALL's prefix. Items, by ``pk`` (the table's only key):
 
 - ``install#{client}#{enterprise}#{team}#bot``: the bot token and what the acknowledgement needs
-  without asking Slack (bot user id, bot id, scopes), refresh token and expiry when rotating;
+  without asking Slack (bot user id, bot id, scopes), refresh token and expiry when rotating, and
+  in an attribute of its own the admins' settings, so that a rotation or a reinstall (which
+  writes the bot) and a change of settings never undo each other;
 - ``...#latest``: the newest installation, with ``installers``, the users who installed it;
 - ``...#user#{user}``: each installer's own installation;
 - ``oauth-state#{state}``: a state the install page issued, deleted when the redirect uses it,
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
+
+from bot.model.workspace_settings import STORED_AS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -68,25 +72,46 @@ class DynamoInstallationStore(InstallationStore):
     def save_bot(self, bot: Bot) -> None:
         if bot.bot_token is None:
             return
-        self._put(self._pk(bot.enterprise_id, bot.team_id, bot.is_enterprise_install, "bot"),
-                  json.dumps(bot.__dict__))  # fmt: skip
+        kept = {k: v for k, v in bot.__dict__.items() if k != "custom_values"}  # the settings live apart
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": self._pk(bot.enterprise_id, bot.team_id, bot.is_enterprise_install, "bot")}},
+            UpdateExpression="SET #data = :data",
+            ExpressionAttributeNames={"#data": "data"},
+            ExpressionAttributeValues={":data": {"S": json.dumps(kept)}},
+        )
 
     def find_bot(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
     ) -> Bot | None:
-        data = self._get(self._pk(enterprise_id, team_id, is_enterprise_install, "bot"))
-        return Bot(**data) if data is not None else None
+        item = self._item(self._pk(enterprise_id, team_id, is_enterprise_install, "bot"))
+        if item is None:
+            return None
+        bot = Bot(**json.loads(item["data"]["S"]))
+        if STORED_AS in item:
+            bot.custom_values[STORED_AS] = json.loads(item[STORED_AS]["S"])
+        return bot
 
     def save_settings(
         self, enterprise_id: str | None, team_id: str | None, org_wide: bool, settings: dict[str, Any]
     ) -> bool:
         """Keep a workspace's own settings with its bot, read with it on every request; False when
         it is not installed."""
-        bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide)
-        if bot is None:
-            return False
-        bot.custom_values["settings"] = settings
-        self.save_bot(bot)
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": self._pk(enterprise_id, team_id, org_wide, "bot")}},
+                UpdateExpression="SET #settings = :settings",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#settings": STORED_AS},
+                ExpressionAttributeValues={":settings": {"S": json.dumps(settings)}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
         return True
 
     def find_installation(
@@ -136,11 +161,15 @@ class DynamoInstallationStore(InstallationStore):
         self.client.put_item(TableName=self.table, Item={"pk": {"S": pk}, "data": {"S": data}})
 
     def _get(self, pk: str) -> dict[str, Any] | None:
-        # Consistent: a token rotated or a workspace reinstalled a moment ago is the one used.
-        found = self.client.get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True)
-        item = found.get("Item")
+        item = self._item(pk)
         data: dict[str, Any] | None = json.loads(item["data"]["S"]) if item else None
         return data
+
+    def _item(self, pk: str) -> dict[str, Any] | None:
+        # Consistent: a token rotated or a workspace reinstalled a moment ago is the one used.
+        found = self.client.get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+        item: dict[str, Any] | None = found.get("Item")
+        return item
 
     def _delete(self, pk: str) -> None:
         self.client.delete_item(TableName=self.table, Key={"pk": {"S": pk}})

@@ -21,6 +21,7 @@ def forget(
     bot: bool = True,
     users: list[str] | None = None,
     uninstalled: bool = False,
+    org_wide: bool = False,
 ) -> None:
     """Delete the workspace's installation (``bot``), or the installers' own (``users``); when
     the app was ``uninstalled``, its images and records too if PURGE_ON_UNINSTALL says so."""
@@ -28,13 +29,17 @@ def forget(
         logger.warning("Slack says the app's token was revoked or the app uninstalled", team_id=team_id)
         return
     store = services.installations
+    if org_wide:  # an org-wide install is kept under its enterprise, with no team
+        team_id, purged = None, team_id
+    else:
+        purged = team_id
     for user in users or []:
         store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user)
     if bot:
         store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
         logger.info("the app was uninstalled from a workspace; its installation is deleted", team_id=team_id)
-        if uninstalled and services.settings.purge_on_uninstall and team_id:
-            services.tasks.send(Task("purge", {"team_id": team_id}, task_id=Task.id_for("purge", team_id)))
+        if uninstalled and services.settings.purge_on_uninstall and purged:
+            services.tasks.send(Task("purge", {"team_id": purged}, task_id=Task.id_for("purge", purged)))
 
 
 def purge(services: Services, team_id: str) -> None:
