@@ -77,6 +77,8 @@ def _oauth_flow(services: Services) -> OAuthFlow:
     from slack_bolt.oauth import OAuthFlow
     from slack_bolt.oauth.oauth_settings import OAuthSettings
 
+    from bot.stores.installations import STATE_SECONDS
+
     settings = services.settings
     oauth = OAuthSettings(
         client_id=settings.client_id,
@@ -86,6 +88,7 @@ def _oauth_flow(services: Services) -> OAuthFlow:
         state_store=services.oauth_states,
         install_path=INSTALL_PATH,
         redirect_uri_path=REDIRECT_PATH,
+        state_expiration_seconds=STATE_SECONDS,  # the cookie's Max-Age, as long as the stored state
         # Slack's authorize page beside its Web API: https://slack.com/oauth/v2/authorize.
         authorization_url=settings.slack_api_url.removesuffix("api/") + "oauth/v2/authorize",
     )

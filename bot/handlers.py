@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3  # noqa: F401 - loaded before Bolt: the same modules import ~30 ms faster (bench/)
 from aws_lambda_powertools import Logger, Metrics
 
+from bot.app import INSTALL_PATH, REDIRECT_PATH
 from bot.config.env import SettingsError
 from bot.http.events import Event, Response, method_and_path, normalized, text_response
 from bot.http.slack_requests import SlackHandler, slack_refusal
@@ -61,8 +62,8 @@ def http_handler(event: Event, context: Any) -> Response:
             from bot.http.image_links import serve_image
 
             return serve_image(services(), path)
-        if method == "GET" and path.rstrip("/").endswith(("/slack/install", "/slack/oauth_redirect")):
-            return _slack().handle_oauth(event, redirect=path.rstrip("/").endswith("/slack/oauth_redirect"))
+        if method == "GET" and path.rstrip("/").endswith((INSTALL_PATH, REDIRECT_PATH)):
+            return _slack().handle_oauth(event, redirect=path.rstrip("/").endswith(REDIRECT_PATH))
         if method == "POST" and path.rstrip("/").endswith("/slack/events"):
             slack_event = normalized(event)
             refusal = slack_refusal(slack_event)

@@ -73,7 +73,7 @@ class Settings:
     limits: PromptLimits = field(default_factory=PromptLimits)
     # The model of each image operation that is on (bot/model/operation.py), by operation.
     operation_models: Mapping[str, ModelChoice] = field(default_factory=dict)
-    # "Add to Slack": the app's OAuth client, when it is installed per workspace (bot/oauth/).
+    # "Add to Slack": the app's OAuth client, when it is installed per workspace (bot/app.py).
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     purge_on_uninstall: bool = False  # an uninstalled workspace's images and records go at once

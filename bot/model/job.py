@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.model.prompt import MAX_SEED, ImageRequest
-from bot.model.workspace import Workspace, acting_org
+from bot.model.workspace import Workspace
 
 _SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -65,11 +65,12 @@ class Job:
         thread_ts: str = "",
         parent_job_id: str = "",
         now: float | None = None,
+        enterprise_id: str = "",
+        org_wide: bool = False,
     ) -> Job:
         # A random uuid4, not a timestamp, so jobs created in the same instant never collide.
         if request.seed is None:
             request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
-        enterprise_id, org_wide = acting_org(team_id)  # the workspace the request came from
         return cls(
             job_id=uuid.uuid4().hex,
             team_id=team_id,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from bot.model.workspace import Workspace, acting_org
+from bot.model.workspace import Workspace
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -156,10 +156,6 @@ class Task:
                     raise ValueError(f"{self.kind} needs {name}")
             elif not check(self.fields[name]):
                 raise ValueError(f"{self.kind}'s {name} is not valid")
-        if not self.enterprise_id and "team_id" in self.fields:  # queued now: the request's workspace
-            enterprise_id, org_wide = acting_org(str(self.fields["team_id"]))
-            object.__setattr__(self, "enterprise_id", enterprise_id)
-            object.__setattr__(self, "org_wide", org_wide)
 
     @staticmethod
     def id_for(kind: str, key: str) -> str:

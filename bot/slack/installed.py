@@ -64,6 +64,11 @@ class InstalledBots:
                 bot=bot, minutes_before_expiration=ROTATE_MINUTES_BEFORE_EXPIRY
             )
         except SlackTokenRotationError as error:
+            # Another container may have spent the refresh token a moment ago: its token is saved.
+            again = self.store.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                        is_enterprise_install=is_enterprise_install)  # fmt: skip
+            if again is not None and again.bot_token != bot.bot_token:
+                return again
             said = error.api_error.response.get("error")
             where = {"team_id": team_id, "enterprise_id": enterprise_id, "error": said}
             self.logger.error("a workspace's bot token could not be refreshed", extra=where)
@@ -79,8 +84,6 @@ class InstalledAuthorize(Authorize):
 
     def __init__(self, bots: InstalledBots) -> None:
         self.bots = bots
-        # Bolt sets this on the authorize it is given with OAuth settings (slack_bolt/app/app.py).
-        self.token_rotation_expiration_minutes = ROTATE_MINUTES_BEFORE_EXPIRY
 
     def __call__(
         self, *, context: Any, enterprise_id: str | None, team_id: str | None, user_id: str | None, **_: Any

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
+
+from bot.model.workspace import acting_org
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -40,5 +43,10 @@ class TaskQueue:
         self.queue_url = queue_url
 
     def send(self, task: Task) -> str:
+        """Queue ``task`` for the workspace it names, kept with where that workspace's installation
+        is (the request's: bot/model/workspace.py), so the worker acts with its token."""
+        if "team_id" in task.fields and not task.enterprise_id:
+            enterprise_id, org_wide = acting_org(str(task.fields["team_id"]))
+            task = replace(task, enterprise_id=enterprise_id, org_wide=org_wide)
         response = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=task.to_json())
         return response["MessageId"]

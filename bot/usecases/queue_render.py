@@ -21,6 +21,7 @@ from bot.model.guards import blocked_term, place_refusal
 from bot.model.job import Job
 from bot.model.prompt import ImageRequest, UsageNeeded, named_options, parse
 from bot.model.task import Task
+from bot.model.workspace import acting_org
 from bot.services import Services
 from bot.stores.quotas import COMMAND_MEMORY_SECONDS
 
@@ -101,6 +102,7 @@ def queue_render(
         return _refused(f"{needed.problem} Nothing was queued.")
     request = understood.request
     now = datetime.now(UTC)
+    enterprise_id, org_wide = acting_org(ask.team_id)  # where its workspace's installation is kept
     try:
         job = Job.new(
             team_id=ask.team_id,
@@ -111,6 +113,8 @@ def queue_render(
             thread_ts=ask.thread_ts,
             parent_job_id=ask.parent_job_id,
             now=now.timestamp(),
+            enterprise_id=enterprise_id,
+            org_wide=org_wide,
         )
     except ValueError:
         return _refused("This request arrived without the workspace, channel or user it came from.")

@@ -92,11 +92,12 @@ def carry(
     ``final`` says this is the record's last allowed delivery. The worker carries jobs to be
     rendered this way, and bot/worker/async_answers.py the answers of the asynchronous endpoint."""
     receives = int(record.attributes.approximate_receive_count or 1)
-    final = receives >= services.settings.max_receive_count
     delay = retry.backoff(receives, services.settings.retry_backoff_seconds)
     try:
         with services.acting_for(job.workspace):  # every Slack call with the job's own workspace's token
-            _carry(services, record, job, step, final=final, delay=delay, queue_url=queue_url, body=body)
+            _carry(
+                services, record, job, step, receives=receives, delay=delay, queue_url=queue_url, body=body
+            )
     except NotInstalled:
         # Uninstalled, or its token revoked: no retries against a token that is gone, and nobody
         # left to tell. The job ends here, quietly.
@@ -110,12 +111,12 @@ def _carry(
     job: Job,
     step: Callable[[bool], None],
     *,
-    final: bool,
+    receives: int,
     delay: int,
     queue_url: str,
     body: str,
 ) -> None:
-    receives = int(record.attributes.approximate_receive_count or 1)
+    final = receives >= services.settings.max_receive_count
     try:
         step(final)
     except NotInstalled:

@@ -294,3 +294,14 @@ def test_an_uninstalled_workspaces_images_and_records_go_only_when_purge_on_unin
     ]
     assert bool(theirs) is not purge, theirs
     assert any("T0LOCAL" in json.dumps(i) and i["pk"]["S"].startswith("job#") for i in table)
+
+
+def test_a_refused_code_is_logged_without_the_code(installs: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """Bolt logs a refused exchange with its code (slack_bolt/oauth/oauth_flow.py); the line stays,
+    the code does not."""
+    link, cookie = install_page()
+    back = approve(link, "T0OTHER")
+    code = "1.a-code-that-must-not-be-logged"
+    assert browser_get("/slack/oauth_redirect", {**back, "code": code}, [cookie])["statusCode"] == 401
+    said = [r.getMessage() for r in caplog.records if "oauth.v2.access" in r.getMessage()]
+    assert said and all(code not in line and "[not logged]" in line for line in said)

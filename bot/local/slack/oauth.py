@@ -62,7 +62,7 @@ class Workspaces:
     installer: str = "U0LOCAL"  # who approves an install
     enterprise_id: str = ""  # set for an org-wide install (Enterprise Grid)
     clock: Any = time.time
-    _codes: dict[str, Grant] = field(default_factory=dict)
+    _codes: dict[str, Grant] = field(default_factory=dict, repr=False)
     _tokens: dict[str, Issued] = field(default_factory=dict, repr=False)
     _refresh: dict[str, Issued] = field(default_factory=dict, repr=False)
 
