@@ -68,6 +68,7 @@ class Context:
     app_config_token: str = field(default="", repr=False)
     app_id: str = ""
     bot_token: str = field(default="", repr=False)  # once the Slack secret was read
+    per_workspace: bool = False  # the secret holds an OAuth client: each workspace has its own token
     auth_ok: bool = False  # auth.test answered for the bot token
     scopes: list[str] | None = None  # its scopes, as auth.test's x-oauth-scopes header named them
 

@@ -40,10 +40,16 @@ def slack_secret(ctx: Context) -> Result:
             )
         where = "SLACK_SECRET_ID"
     else:
-        values = {key: d.setting(key) for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")}
+        keys = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+        values = {key: d.setting(key) for key in keys}
         where = "the environment"
     token = str(values.get("SLACK_BOT_TOKEN", "")).strip()
     signing = str(values.get("SLACK_SIGNING_SECRET", "")).strip()
+    if (
+        str(values.get("SLACK_CLIENT_ID") or "").strip()
+        or str(values.get("SLACK_CLIENT_SECRET") or "").strip()
+    ):
+        return _oauth_client(ctx, name, values, signing, where)
     unset = [
         key
         for key, value in (("SLACK_BOT_TOKEN", token), ("SLACK_SIGNING_SECRET", signing))
@@ -89,6 +95,21 @@ def _ask_slack(
         return Result(check, FAIL, f"{method} could not be reached ({type(error).__name__})", UNREACHABLE_FIX)
 
 
+def _oauth_client(ctx: Context, name: str, values: dict[str, object], signing: str, where: str) -> Result:
+    """Installed per workspace ("Add to Slack"): the client id and secret and the signing secret."""
+    held = {key: str(values.get(key) or "").strip() for key in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")}
+    unset = [key for key, value in (*held.items(), ("SLACK_SIGNING_SECRET", signing))
+             if not value or value == PLACEHOLDER]  # fmt: skip
+    if unset:
+        return Result(name, FAIL, f"{' and '.join(unset)} still unset in {where} (placeholder or empty)",
+                      "Paste the app's Client ID, Client Secret and Signing Secret (Basic Information) "
+                      "into the stack's SlackSecret.")  # fmt: skip
+    ctx.per_workspace = True
+    return Result(
+        name, PASS, f"holds the app's OAuth client and a signing secret ({where}): installed per workspace"
+    )
+
+
 def slack_token(ctx: Context) -> Result:
     """auth.test answers for the bot token; Slack names the token's scopes in its
     ``x-oauth-scopes`` response header (a comma-separated list, which the Node SDK splits into
@@ -96,6 +117,10 @@ def slack_token(ctx: Context) -> Result:
     buildResult; slack-ruby/slack-ruby-client issue 378: "x-oauth-scopes is a list of scopes
     that the token has", read from auth.test)."""
     name = "Slack bot token"
+    if ctx.per_workspace:
+        return Result(
+            name, SKIP, "skipped: each workspace's token is its installation's, checked as it is used"
+        )
     if not ctx.bot_token:
         return Result(name, SKIP, "skipped: needs the Slack secret above")
     answer = _ask_slack(

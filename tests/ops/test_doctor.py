@@ -229,14 +229,13 @@ class Doctor:
         bot_token: str = STACK_BOT_TOKEN,
         signing_secret: str = SIGNING_SECRET,
         link_key: str = LINK_SECRET,
+        slack_secret: dict[str, str] | None = None,
         **parameters: str,
     ) -> Deployed:
         name = f"imagine-doctor-{secrets.token_hex(3)}"
         sm = boto3.client("secretsmanager")
-        slack = sm.create_secret(
-            Name=f"{name}-slack",
-            SecretString=json.dumps({"SLACK_BOT_TOKEN": bot_token, "SLACK_SIGNING_SECRET": signing_secret}),
-        )["ARN"]
+        held = slack_secret or {"SLACK_BOT_TOKEN": bot_token, "SLACK_SIGNING_SECRET": signing_secret}
+        slack = sm.create_secret(Name=f"{name}-slack", SecretString=json.dumps(held))["ARN"]
         link = sm.create_secret(Name=f"{name}-link", SecretString=link_key)["ARN"]
         bucket = self.stack.resources.bucket
         values = {
@@ -425,6 +424,29 @@ def test_the_templates_placeholder_secret_fails_and_the_slack_checks_after_it_ar
     assert _line(lines, "Slack bot token").startswith("– ")
     assert _line(lines, "Slack scopes") == "– Slack scopes: skipped: needs the Slack secret above"
     assert doctor.slack.calls_to("auth.test") == []
+
+
+def test_an_oauth_client_in_the_secret_passes_and_the_token_check_says_why_it_is_skipped(
+    doctor: Doctor, endpoint: None
+) -> None:
+    """Installed per workspace ("Add to Slack"): the secret holds the client id and secret and the
+    signing secret; there is no one bot token to ask auth.test about."""
+    oauth = {
+        "SLACK_CLIENT_ID": "123.456",
+        "SLACK_CLIENT_SECRET": "s" * 32,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    }
+    deployed = doctor.deploy(slack_secret=oauth)
+    _, lines = doctor.run("--stack", deployed.name)
+    assert _line(lines, "Slack secret") == (
+        "✓ Slack secret: holds the app's OAuth client and a signing secret (SLACK_SECRET_ID): "
+        "installed per workspace"
+    )
+    assert _line(lines, "Slack bot token").startswith("– Slack bot token: skipped: each workspace's token")
+    assert doctor.slack.calls_to("auth.test") == []
+    half = doctor.deploy(slack_secret={"SLACK_CLIENT_ID": "123.456", "SLACK_SIGNING_SECRET": SIGNING_SECRET})
+    code, lines = doctor.run("--stack", half.name)
+    assert code == 1 and "SLACK_CLIENT_SECRET still unset" in _line(lines, "Slack secret")
 
 
 def test_a_token_slack_refuses_fails_with_slacks_error(doctor: Doctor, endpoint: None) -> None:
