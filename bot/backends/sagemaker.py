@@ -33,14 +33,19 @@ _UNREADABLE = "could not load the entire response body"
 
 
 def request_body(request: ImageRequest) -> dict[str, Any]:
+    return drawing(request) | {
+        "width": request.width, "height": request.height, "num_images_per_prompt": request.count,
+    }  # fmt: skip
+
+
+def drawing(request: ImageRequest) -> dict[str, Any]:
+    """What every JumpStart Stable Diffusion model takes of a request: its prompt and negative
+    prompt, steps, guidance and seed (the text-to-image, upscaling and inpainting notebooks alike)."""
     body: dict[str, Any] = {
         "prompt": request.prompt,
-        "width": request.width,
-        "height": request.height,
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance,
         "seed": request.seed,
-        "num_images_per_prompt": request.count,
     }
     if request.negative_prompt:
         body["negative_prompt"] = request.negative_prompt

@@ -9,9 +9,9 @@ jumpstart_upscaling.json and jumpstart_inpainting.json hold the shapes and their
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bot.backends.sagemaker import EndpointCalls
+from bot.backends.sagemaker import EndpointCalls, drawing
 from bot.backends.sources import Read, b64, jpeg, padded, source
 from bot.model.operation import UPSCALE
 from bot.model.operation_models import OperationModel
@@ -44,14 +44,7 @@ class SageMakerEditor(EndpointCalls):
 
     def generate(self, request: ImageRequest) -> list[bytes]:
         chosen = source(self.read, request, self.model)
-        body: dict[str, Any] = {
-            "prompt": request.prompt,
-            "num_inference_steps": request.steps,
-            "guidance_scale": request.guidance,
-            "seed": request.seed,
-        }
-        if request.negative_prompt:
-            body["negative_prompt"] = request.negative_prompt
+        body = drawing(request)
         if chosen.operation.kind == UPSCALE:
             body |= {"image": b64(chosen.fitted_jpeg()), "noise_level": NOISE_LEVEL}
         else:
