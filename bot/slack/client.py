@@ -42,6 +42,8 @@ class RefreshingWebClient(WebClient):
         self._token_of = token_of
 
     def api_call(self, api_method: str, **options: Any) -> SlackResponse:
+        if _own_token(options):  # a call that names its token (an app-level token's, say) keeps it
+            return super().api_call(api_method, **options)
         token_of = self._token_of
         token = token_of(False)
         try:
@@ -53,6 +55,15 @@ class RefreshingWebClient(WebClient):
             if not fresh or fresh == token:
                 raise
         return super().api_call(api_method, **_with_token(options, fresh))
+
+
+def _own_token(options: dict[str, Any]) -> bool:
+    """Whether the call names a token of its own (slack_sdk takes ``token`` in its parameters or
+    JSON body over the client's: web/internal_utils.py, _build_req_args)."""
+    return any(
+        isinstance(options.get(part), dict) and options[part].get("token")
+        for part in ("params", "json", "data")
+    )
 
 
 def _with_token(options: dict[str, Any], token: str) -> dict[str, Any]:
