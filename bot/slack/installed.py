@@ -36,6 +36,21 @@ class NotInstalled(Exception):
     """The workspace acted for has no installation (uninstalled, or its token revoked)."""
 
 
+class RefreshFailed(Exception):
+    """Slack could not refresh a workspace's token just now, without refusing the refresh token
+    itself (an outage, a rate limit): a later try may, so the job is delivered again."""
+
+    retryable = True  # read by bot/worker/retry.py
+    reason = "Slack could not refresh this workspace's token just now"
+
+
+# What oauth.v2.access answers when the refresh token itself is done for: the app must be reinstalled.
+REFRESH_REFUSED = frozenset({
+    "invalid_refresh_token", "token_revoked", "invalid_client_id", "bad_client_secret", "invalid_grant_type",
+    "token_expired",
+})  # fmt: skip
+
+
 ROTATE_MINUTES_BEFORE_EXPIRY = 120  # Bolt's default: well inside a rotating token's 12 hours
 
 
@@ -69,9 +84,11 @@ class InstalledBots:
                                         is_enterprise_install=is_enterprise_install)  # fmt: skip
             if again is not None and again.bot_token != bot.bot_token:
                 return again
-            said = error.api_error.response.get("error")
+            said = str(error.api_error.response.get("error") or "")
             where = {"team_id": team_id, "enterprise_id": enterprise_id, "error": said}
             self.logger.error("a workspace's bot token could not be refreshed", extra=where)
+            if said not in REFRESH_REFUSED:
+                raise RefreshFailed(said) from None
             return None
         if refreshed is None:
             return bot
@@ -88,7 +105,10 @@ class InstalledAuthorize(Authorize):
     def __call__(
         self, *, context: Any, enterprise_id: str | None, team_id: str | None, user_id: str | None, **_: Any
     ) -> AuthorizeResult | None:
-        bot = self.bots.find(enterprise_id, team_id, bool(context.is_enterprise_install))
+        try:
+            bot = self.bots.find(enterprise_id, team_id, bool(context.is_enterprise_install))
+        except RefreshFailed:  # said in the log; the request is answered with NOT_INSTALLED's sentence
+            return None
         if bot is None:
             return None
         result = AuthorizeResult(

@@ -305,3 +305,18 @@ def test_a_refused_code_is_logged_without_the_code(installs: Stack, caplog: pyte
     assert browser_get("/slack/oauth_redirect", {**back, "code": code}, [cookie])["statusCode"] == 401
     said = [r.getMessage() for r in caplog.records if "oauth.v2.access" in r.getMessage()]
     assert said and all(code not in line and "[not logged]" in line for line in said)
+
+
+def test_a_refresh_slack_cannot_make_just_now_sends_the_job_round_again_not_away(installs: Stack) -> None:
+    """Slack failing the refresh (internal_error), not refusing the refresh token: the job is
+    delivered again and drawn, not ended as if the workspace had uninstalled the app."""
+    workspaces = installs.slack.workspaces
+    workspaces.rotation, workspaces.token_seconds = True, 3600  # every look refreshes
+    install(installs, "T0OTHER")
+    call_http(command_event("a paper crane", team_id="T0OTHER", response_url=installs.slack.response_url()))
+    installs.slack.fail("oauth.v2.access", error="internal_error")  # the worker's first refresh
+    installs.settle()
+    assert [c.error for c in installs.slack.calls_to("oauth.v2.access") if not c.ok] == ["internal_error"]
+    assert installs.dead_letters() == []
+    [result] = [c for c in installs.slack.calls_to("chat.update") if c.ok and "Imagined" in c.args["text"]]
+    assert result.team == "T0OTHER"

@@ -493,15 +493,16 @@ class SlackRecorder(Served):
         authorized = bool(token)
         is_response_url = parts.path.startswith("/response/")
         method = "response_url" if is_response_url else parts.path.rsplit("/", 1)[-1]
-        if method == "oauth.v2.access":  # the app's client id and secret, not a token
-            return self._record(method, {}, False, 200, self.workspaces.access(args, authorization), {})
         team = self.workspaces.team_of(token)
         fault = self._plan.take(method)
         if fault:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            kept = {} if method == "oauth.v2.access" else args  # never a code or a client secret
             return self._record(
-                method, args, authorized, fault.status, {"ok": False, "error": fault.error}, headers
+                method, kept, authorized, fault.status, {"ok": False, "error": fault.error}, headers
             )
+        if method == "oauth.v2.access":  # the app's client id and secret, not a token
+            return self._record(method, {}, False, 200, self.workspaces.access(args, authorization), {})
         if is_response_url:
             status, body, headers = self._respond(parts.path.rsplit("/", 1)[-1], args)
         elif not authorized:
