@@ -13,10 +13,13 @@ cookies in the event's ``cookies`` list, not in its headers, and the query strin
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
+import urllib.error
+import urllib.request
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import yaml
+from slack_sdk import WebClient
 
 from bot.services import reset_process_services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED
@@ -83,6 +86,34 @@ def test_a_redirect_without_a_code_or_with_one_slack_refuses_installs_nothing(in
     [exchange] = installs.slack.calls_to("oauth.v2.access")
     assert exchange.error == "invalid_code"
     assert installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER") is None
+
+
+def test_slack_sends_the_browser_back_only_to_the_apps_redirect_url_and_the_exchange_repeats_it(
+    installs: Stack,
+) -> None:
+    """Slack's authorize page refuses a redirect_uri that is not one of the app's Redirect URLs
+    ("redirect_uri did not match any configured URIs": slackapi/slack-skills-plugin#19), and a code
+    issued for a redirect_uri is exchanged only with that same redirect_uri (``bad_redirect_uri``:
+    oauth.v2.access's docs, quoted in slack-edge/slack-cloudflare-workers#1). The app names none:
+    Slack uses its one Redirect URL, the manifest's."""
+    link, cookie = install_page()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{link}&redirect_uri={quote('https://elsewhere.example/cb')}", timeout=5)
+    assert refused.value.code == 400 and b"did not match any configured URIs" in refused.value.read()
+
+    listed = installs.slack.workspaces.redirect_url
+    back = approve(f"{link}&redirect_uri={quote(listed)}", "T0OTHER")
+    assert browser_get("/slack/oauth_redirect", back, [cookie])["statusCode"] == 401  # Bolt sent none
+    [exchange] = installs.slack.calls_to("oauth.v2.access")
+    assert exchange.error == "bad_redirect_uri"
+    assert installs.services.installations.find_bot(enterprise_id=None, team_id="T0OTHER") is None
+
+    workspaces = installs.slack.workspaces
+    code = approve(f"{link}&redirect_uri={quote(listed)}", "T0OTHER")["code"]
+    exchanged = WebClient(base_url=installs.slack.api_url).oauth_v2_access(
+        client_id=workspaces.client_id, client_secret=workspaces.client_secret, code=code, redirect_uri=listed
+    )
+    assert exchanged["ok"] and exchanged["team"]["id"] == "T0OTHER"
 
 
 def test_a_person_who_cancels_on_slacks_page_is_told_and_nothing_is_installed(installs: Stack) -> None:

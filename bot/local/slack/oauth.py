@@ -4,7 +4,10 @@ authorize step, ``oauth.v2.access`` and the tokens it issued, each known by its 
 - ``GET /oauth/v2/authorize?client_id=…&scope=…&state=…`` is Slack's page where a person approves
   the install; here it approves at once for ``team`` (or the first workspace) and sends the browser
   back to the app's redirect URL with ``code`` and ``state``
-  (docs.slack.dev/authentication/installing-with-oauth, steps 2 and 3).
+  (docs.slack.dev/authentication/installing-with-oauth, steps 2 and 3). A ``redirect_uri`` that is
+  not the app's Redirect URL is refused on the page ("redirect_uri did not match any configured
+  URIs": slackapi/slack-skills-plugin#19), and an exchange must then repeat it
+  (``bad_redirect_uri``: oauth.v2.access's docs, as quoted in slack-edge/slack-cloudflare-workers#1).
 - ``oauth.v2.access`` exchanges a code, once, for the bot token (client id and secret by HTTP
   Basic auth, as slack_sdk sends them, or as parameters), answering in Slack's shape: ``access_token``,
   ``token_type: bot``, ``scope``, ``bot_user_id``, ``app_id``, ``team``, ``enterprise``,
@@ -40,6 +43,7 @@ class Grant:
     scope: str
     enterprise_id: str = ""
     org_wide: bool = False
+    redirect_uri: str = ""  # the one the authorize step was given, which the exchange must repeat
 
 
 @dataclass
@@ -56,9 +60,7 @@ class Workspaces:
     redirect_url: str = ""  # the app's Redirect URL, as its manifest lists it
     rotation: bool = False  # token rotation on: each token expires, with a refresh token
     token_seconds: int = ROTATING_TOKEN_SECONDS
-    names: dict[str, str] = field(
-        default_factory=lambda: {DEFAULT_TEAM: "Local Workspace", "T0OTHER": "Other Workspace"}
-    )
+    names: dict[str, str] = field(default_factory=lambda: dict(WORKSPACES))
     installer: str = "U0LOCAL"  # who approves an install
     enterprise_id: str = ""  # set for an org-wide install (Enterprise Grid)
     clock: Any = time.time
@@ -74,7 +76,10 @@ class Workspaces:
         """Slack's authorize step, approved at once: a redirect back with a one-use code."""
         if query.get("client_id") != self.client_id:
             return 400, "Invalid client_id parameter", {}
-        redirect = query.get("redirect_uri") or self.redirect_url
+        asked = query.get("redirect_uri", "")
+        if asked and asked != self.redirect_url:
+            return 400, f"redirect_uri did not match any configured URIs. Passed URI: {asked}", {}
+        redirect = asked or self.redirect_url
         if not redirect:
             return 400, "The app has no Redirect URL", {}
         team = query.get("team") or DEFAULT_TEAM
@@ -82,7 +87,7 @@ class Workspaces:
             return 400, f"No workspace {team}", {}
         code = f"{int(self.clock())}.{secrets.token_hex(12)}"
         self._codes[code] = Grant(team, self.installer, query.get("scope", ""), self.enterprise_id,
-                                  org_wide=bool(self.enterprise_id))  # fmt: skip
+                                  org_wide=bool(self.enterprise_id), redirect_uri=asked)  # fmt: skip
         location = f"{redirect}?{urlencode({'code': code, 'state': query.get('state', '')})}"
         return 302, "", {"Location": location}
 
@@ -100,6 +105,8 @@ class Workspaces:
         grant = self._codes.pop(str(args.get("code", "")), None)
         if grant is None:
             return {"ok": False, "error": "invalid_code"}
+        if grant.redirect_uri and args.get("redirect_uri") != grant.redirect_uri:
+            return {"ok": False, "error": "bad_redirect_uri"}
         answer: dict[str, Any] = {
             "ok": True,
             "token_type": "bot",
