@@ -21,6 +21,7 @@ import pytest
 import yaml
 from slack_sdk import WebClient
 
+from bot.model.workspace import acting
 from bot.services import reset_process_services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED
 from tests.conftest import ROOT, Stack, call_http, command_event, http_event, slack_event
@@ -136,6 +137,7 @@ def test_a_command_from_an_installed_workspace_is_acknowledged_asking_slack_noth
     )
     assert response["statusCode"] == 200 and "Queued" in response["body"]
     assert [c.method for c in installs.slack.snapshot()[before:]] == []  # no auth.test
+    assert acting() is None  # answered: nothing later in the warm container acts for its workspace
 
 
 def test_a_command_from_a_workspace_that_never_installed_is_told_so_and_nothing_is_queued(
