@@ -28,11 +28,9 @@ def forget(
     if not services.settings.installs_per_workspace:
         logger.warning("Slack says the app's token was revoked or the app uninstalled", team_id=team_id)
         return
-    store = services.installations
+    store, purged = services.installations, team_id
     if org_wide:  # an org-wide install is kept under its enterprise, with no team
-        team_id, purged = None, team_id
-    else:
-        purged = team_id
+        team_id = None
     for user in users or []:
         store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user)
     if bot:
