@@ -91,6 +91,7 @@ def _oauth_flow(services: Services) -> OAuthFlow:
         state_expiration_seconds=STATE_SECONDS,  # the cookie's Max-Age, as long as the stored state
         # Slack's authorize page beside its Web API: https://slack.com/oauth/v2/authorize.
         authorization_url=settings.slack_api_url.removesuffix("api/") + "oauth/v2/authorize",
+        success_url=settings.install_success_url or None,  # None: Bolt's page, which opens Slack
     )
     return OAuthFlow(client=services.installed_bots.rotator.client, logger=_OAUTH_LOGGER, settings=oauth)
 

@@ -77,6 +77,7 @@ class Settings:
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     purge_on_uninstall: bool = False  # an uninstalled workspace's images and records go at once
+    install_success_url: str = ""  # where a browser goes once installed ("": Slack, opened on the app)
 
     @property
     def installs_per_workspace(self) -> bool:
@@ -110,6 +111,7 @@ class Settings:
             client_id=secrets.client_id,
             client_secret=secrets.client_secret,
             purge_on_uninstall=reader.choice("PURGE_ON_UNINSTALL", ("true", "false"), "false") == "true",
+            install_success_url=reader.optional("INSTALL_SUCCESS_URL", ""),
             image_backend=backend,
             sagemaker_endpoint_name=reader.optional("SAGEMAKER_ENDPOINT_NAME", ""),
             bedrock_model_id=reader.optional("BEDROCK_MODEL_ID", "") if backend == "bedrock" else "",

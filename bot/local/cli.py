@@ -4,7 +4,8 @@ imagine-bot demo [PROMPT...]     the whole path on the local stack: /imagine, it
                                  buttons, Re-roll, Upscale, Vary (Subtle), a mention in the thread,
                                  Share, Delete; then, in a terminal, the playground until Ctrl-C
 imagine-bot run [--port N]       the stack as a local server, with the playground at / (a Slack
-                                 channel in the browser), until Ctrl-C (port: PORT, else 3000)
+                                 channel in the browser), until Ctrl-C (port: PORT, else 3000);
+                                 --workspaces: installed with "Add to Slack", in two workspaces
 imagine-bot send PROMPT...       a signed /imagine to the server `run` started
 imagine-bot dev                  your own Slack workspace over Socket Mode, on the local stack
 imagine-bot cost --images-per-day N   what each backend costs a month at that volume, and break-evens
@@ -46,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
                    "imagine-bot demo", "imagine-bot demo a lighthouse in a storm --ar 2:3 --n 2")  # fmt: skip
     demo.add_argument("prompt", nargs=argparse.REMAINDER)
     run = command("run", "serve /slack/events and /images/ on 127.0.0.1 until Ctrl-C",
-                  "imagine-bot run", "imagine-bot run --port 8080")  # fmt: skip
+                  "imagine-bot run", "imagine-bot run --port 8080",
+                  "imagine-bot run --workspaces")  # fmt: skip
     # A string default goes through type= too, so a bad PORT gets argparse's one-line error.
     run.add_argument(
         "--port", type=_port, default=os.environ.get("PORT") or "3000", help="default: PORT or 3000"
     )
+    run.add_argument("--workspaces", action="store_true",
+                     help='installed per workspace with "Add to Slack": the playground has two workspaces, '
+                     "each installed through the OAuth flow")  # fmt: skip
     send = command("send", "send a signed /imagine to the server that `run` started",
                    "imagine-bot send a paper crane --ar 3:2",
                    "imagine-bot send --wait 60 a lighthouse --n 4")  # fmt: skip
@@ -144,10 +149,13 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    stack = LocalStack().start(public_base_url=os.environ.get("PUBLIC_BASE_URL", server.url))
-    server.ready(playground_for(server.url, stack.recorder))
+    stack = LocalStack(per_workspace=args.workspaces)
+    stack.start(public_base_url=os.environ.get("PUBLIC_BASE_URL", server.url))
+    server.ready(playground_for(server.url, stack.recorder, per_workspace=stack.per_workspace))
     if server.playground is not None:  # with a real workspace, Slack itself shows what the bot does
         print(f"open {server.url}/   the playground: #general with the bot in it, as your team would see it")
+        if stack.per_workspace:
+            print('             two workspaces, each with its "Add to Slack" link (the OAuth flow)')
     OUT.mkdir(exist_ok=True)
     state = {
         "url": server.url,

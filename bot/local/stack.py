@@ -3,7 +3,8 @@ settings that point the bot at them. The recorder downloads every image link of 
 Slack does, from loopback hosts only: PUBLIC_BASE_URL must be the local server for its images to
 be accepted (bot.local.slack.recorder). Whatever the environment already names is left alone:
 set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` and ``TASKS_QUEUE_URL`` for other AWS resources,
-``SLACK_BOT_TOKEN`` for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for a real endpoint. With
+``SLACK_BOT_TOKEN`` (or ``SLACK_CLIENT_ID``) for a real workspace, ``SAGEMAKER_ENDPOINT_NAME`` for
+a real endpoint. With
 ``IMAGE_BACKEND=sagemaker-async``, the notifications queue and the endpoint's two topics are made
 too (``NOTIFICATIONS_QUEUE_URL``), and the local poller feeds the notifier. On the placeholder
 backend, the image operations are on (on the placeholder) unless their settings say otherwise."""
@@ -45,6 +46,7 @@ class LocalStack:
     env: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
     moto: Any = None
     recorder: SlackRecorder | None = None
+    per_workspace: bool = False  # installed with "Add to Slack" in the stand-in's workspaces
 
     def start(self, public_base_url: str) -> LocalStack:
         env = self.env
@@ -59,13 +61,16 @@ class LocalStack:
             env.pop("AWS_PROFILE", None)
             env.pop("AWS_SESSION_TOKEN", None)
         aws_defaults(env)
-        if not env.get("SLACK_BOT_TOKEN"):
-            self.recorder = SlackRecorder().start()
-            env["SLACK_BOT_TOKEN"] = "xoxb-local-recorder"  # noqa: S105 - the recorder's, not Slack's
-            env["SLACK_API_URL"] = self.recorder.api_url
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         env.setdefault("LINK_SECRET", secrets.token_hex(32))
         env.setdefault("PUBLIC_BASE_URL", public_base_url)
+        if not env.get("SLACK_BOT_TOKEN") and not env.get("SLACK_CLIENT_ID"):
+            self.recorder = SlackRecorder().start()
+            env["SLACK_API_URL"] = self.recorder.api_url
+            if self.per_workspace:
+                self._add_to_slack(self.recorder, env)
+            else:
+                env["SLACK_BOT_TOKEN"] = "xoxb-local-recorder"  # noqa: S105 - the recorder's, not Slack's
         if env.get("SAGEMAKER_ENDPOINT_NAME"):
             env.setdefault("IMAGE_BACKEND", "sagemaker")
         if env.get("IMAGE_BACKEND", "placeholder").lower() == "placeholder":
@@ -85,6 +90,19 @@ class LocalStack:
             env["NOTIFICATIONS_QUEUE_URL"] = provisioned.notifications.queue_url
         reset_process_services()
         return self
+
+    @staticmethod
+    def _add_to_slack(recorder: SlackRecorder, env: MutableMapping[str, str]) -> None:
+        """Installed per workspace, with the stand-in's OAuth client: its Redirect URL is this
+        app's, a finished install comes back to the playground, and the person approving each
+        install is an admin of that workspace (who sees the workspace's Settings on Home)."""
+        workspaces = recorder.workspaces
+        env["SLACK_CLIENT_ID"] = workspaces.client_id
+        env["SLACK_CLIENT_SECRET"] = workspaces.client_secret
+        workspaces.redirect_url = f"{env['PUBLIC_BASE_URL']}/slack/oauth_redirect"
+        env.setdefault("INSTALL_SUCCESS_URL", f"{env['PUBLIC_BASE_URL']}/")
+        for team in workspaces.names:
+            recorder.add_user(workspaces.person(team), team_id=team, is_admin=True)
 
     def stop(self) -> None:
         if self.recorder:

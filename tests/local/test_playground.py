@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Running:
     url: str
     secret: str
     process: subprocess.Popen[bytes]
+    team: str = ""  # the workspace the person acts in (`run --workspaces`); "": the first
 
     @property
     def origin(self) -> str:
@@ -60,7 +61,7 @@ class Running:
             return error.code, dict(error.headers), error.read()
 
     def state(self) -> dict[str, Any]:
-        status, _, body = self.get("/playground/state")
+        status, _, body = self.get(f"/playground/state?team={self.team}")
         assert status == 200
         state: dict[str, Any] = json.loads(body)
         return state
@@ -79,8 +80,9 @@ class Running:
             headers["Origin"] = origin or self.origin
         if host:
             headers["Host"] = host
+        sent = ({"team": self.team} if self.team else {}) | (body or {})
         request = urllib.request.Request(
-            self.url + path, data=json.dumps(body or {}).encode(), headers=headers, method="POST"
+            self.url + path, data=json.dumps(sent).encode(), headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -104,12 +106,12 @@ def _clean_env() -> dict[str, str]:
     return environ_without_settings("PORT")
 
 
-def start_run(directory: Path) -> Iterator[Running]:
-    """`imagine-bot run` on a free port, until the generator is closed."""
+def start_run(directory: Path, *options: str) -> Iterator[Running]:
+    """`imagine-bot run` (with ``options``) on a free port, until the generator is closed."""
     port = free_port()
     log = (directory / "run.log").open("wb")  # a pipe nobody reads would fill up and stop the server
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.local.cli", "run"],
+        [sys.executable, "-m", "bot.local.cli", "run", *options],
         cwd=directory,
         env=_clean_env() | {"PYTHONPATH": str(ROOT), "PORT": str(port)},
         stdout=log,
@@ -189,8 +191,9 @@ def make(run: Running, prompt: str) -> Message:
 
 
 def click(run: Running, message: Message, label: str) -> None:
+    channel = run.state()["channel"]  # the person's #general, in the workspace they act in
     status, answer = run.post(
-        "/playground/click", {"channel": "C0LOCAL", "ts": message["ts"], **button(message, label)}
+        "/playground/click", {"channel": channel, "ts": message["ts"], **button(message, label)}
     )
     assert (status, answer) == (200, {"ok": True, "status": 200}), answer
 
@@ -403,6 +406,81 @@ def test_the_playground_also_answers_at_localhost(run: Running) -> None:
 
 
 # ---- the Slack stand-in's side ----------------------------------------------------------------------------
+
+
+# ---- installed with "Add to Slack" (`imagine-bot run --workspaces`) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    yield from start_run(tmp_path_factory.mktemp("playground-workspaces"), "--workspaces")
+
+
+def add_to_slack(run: Running, team: str) -> str:
+    """A browser installing the app in ``team``: the app's install page sets its state cookie and
+    links to Slack's authorize step, which (approved) sends it back to the app's redirect URL with a
+    code; the page the install ends on is the app's answer, returned."""
+
+    class Stay(urllib.request.HTTPRedirectHandler):  # each step's redirect, looked at
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    browser = urllib.request.build_opener(Stay)
+
+    def get(url: str, cookie: str = "") -> tuple[int, Any, str]:
+        request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+        try:
+            with browser.open(request, timeout=30) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read().decode()
+
+    status, headers, page = get(f"{run.url}/slack/install?team={team}")
+    assert status == 200 and "Add to Slack" in page
+    cookie = headers["Set-Cookie"].split(";")[0]  # Bolt's state cookie, sent back by this browser only
+    [authorize] = re.findall(r'<a href="([^"]+)"', page)
+    status, headers, _ = get(authorize.replace("&amp;", "&"))
+    assert status == 302 and headers["Location"].startswith(f"{run.url}/slack/oauth_redirect?code=")
+    status, _, done = get(headers["Location"], cookie)
+    assert status == 200, done
+    return done
+
+
+@pytest.mark.spawns
+def test_a_second_workspace_installed_through_add_to_slack_has_its_own_channel_and_bot(
+    workspaces: Running,
+) -> None:
+    """Each of the stand-in's workspaces, shown with whether the app is installed there; Add to
+    Slack through the app's own OAuth routes; then the person in Other Workspace uses the bot in
+    their #general, mentions it by its bot user there, and sees its Settings on Home as an admin.
+    A workspace it is not installed in is answered with a sentence, and sees nothing of another's."""
+    other = replace(workspaces, team="T0OTHER")
+    before = {w["team"]: w["installed"] for w in other.state()["workspaces"]}
+    assert before == {"T0LOCAL": before["T0LOCAL"], "T0OTHER": False}
+    status, answer = other.post("/playground/send", {"text": "/imagine a red fox"})
+    assert (status, answer["status"]) == (200, 200)
+    assert "not installed" in other.until(lambda s: s["messages"], "the answer")[0]["text"]
+
+    done = add_to_slack(workspaces, "T0OTHER")
+
+    assert f'<meta http-equiv="refresh" content="0; URL={workspaces.url}/">' in done  # back to the playground
+    assert {w["team"]: w["installed"] for w in other.state()["workspaces"]}["T0OTHER"] is True
+    made = make(other, "a red fox at dawn")
+    assert other.state()["channel"] == "C0OTHER"
+    click(other, made, "Re-roll")
+    assert other.until(lambda s: s["threads"].get(made["ts"]), "the re-roll in Other Workspace's thread")
+    status, answer = other.post(
+        "/playground/send", {"text": "@imagine + in the snow", "thread_ts": made["ts"]}
+    )
+    assert (status, answer["sent"], answer["status"]) == (200, "mention", 200)
+    [mine] = [m for m in other.state()["threads"][made["ts"]] if m["ts"] == answer["ts"]]
+    assert mine["text"] == "<@U0BOTOTHER> + in the snow"  # the app's bot user in that workspace
+    assert other.until(result_for("a red fox at dawn, in the snow"), "the mention's result")
+    other.post("/playground/home")
+    home = other.until(lambda s: s["home"], "Other Workspace's Home tab")
+    assert "Settings" in json.dumps(home["blocks"])  # its installer is an admin there
+    local = workspaces.state()
+    assert local["team"] == "T0LOCAL" and "a red fox" not in json.dumps(local["messages"])
 
 
 def test_a_persons_message_is_not_the_bots_to_update_or_delete(slack: SlackRecorder) -> None:

@@ -227,3 +227,40 @@ def test_upscale_and_change_from_the_buttons_under_an_image(page: Page, shots: P
     expect(modal).to_have_count(0, timeout=WAIT)
     changed = page.locator("#thread-messages .message", has_text="Changed “the robot” into “a watering can”")
     loaded(page, changed.locator("img.block-image"))
+
+
+@pytest.fixture(scope="module")
+def run_workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    yield from start_run(tmp_path_factory.mktemp("playground-browser-workspaces"), "--workspaces")
+
+
+@pytest.mark.spawns
+def test_add_to_slack_in_the_browser_installs_the_app_and_comes_back_to_the_workspace(
+    browser: Browser, run_workspaces: Running, shots: Path
+) -> None:
+    """`imagine-bot run --workspaces`: the app is installed in no workspace yet. The person picks
+    Other Workspace, follows Add to Slack through the app's install page (Bolt sets its state
+    cookie, Secure, which Chromium keeps on http://127.0.0.1), Slack's authorize step and the
+    redirect back, lands in that workspace's #general again, and the bot answers there."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(run_workspaces.url + "/")
+    page.locator("#workspace-T0OTHER").click()
+    expect(page.locator("#workspace-name")).to_have_text("Other Workspace")
+    banner = page.locator("#install")
+    expect(banner).to_contain_text("imagine is not installed in Other Workspace yet.")
+    expect(page.locator("#workspace-T0OTHER")).to_contain_text("not installed")
+    page.screenshot(path=shots / "playground-add-to-slack.png")
+
+    banner.get_by_role("link", name="Add to Slack").click()  # the app's /slack/install page
+    page.get_by_role("link", name="Add to Slack").click()  # its link to Slack's authorize step
+
+    page.wait_for_url(run_workspaces.url + "/", timeout=WAIT)  # the install's last page sends it back
+    expect(page.locator("#workspace-name")).to_have_text("Other Workspace", timeout=WAIT)
+    expect(banner).to_be_hidden(timeout=WAIT)
+    expect(page.locator("#workspace-T0OTHER")).not_to_contain_text("not installed")
+    expect(page.locator("#workspace-T0LOCAL")).to_contain_text("not installed")
+    send(page, "/imagine a kite over two valleys")
+    loaded(page, result(page.locator("#messages"), "a kite over two valleys").locator("img.block-image"))
+    expect(page.locator("#messages .message", has_text="@other-user imagined")).to_have_count(1)
+    context.close()

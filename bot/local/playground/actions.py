@@ -28,9 +28,8 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from bot.local.playground.state import CHANNEL, SLACKBOT, USER
+from bot.local.playground.state import SLACKBOT, Seat
 from bot.local.signing import (
-    BOT_USER_ID,
     FORM,
     JSON,
     app_mention,
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
     from bot.local.slack.recorder import SlackRecorder
 
 COMMAND = "/imagine"
-_MENTION = re.compile(r"(?<![\w@])@imagine\b", re.IGNORECASE)  # what the composer turns into <@U0BOT>
+_MENTION = re.compile(r"(?<![\w@])@imagine\b", re.IGNORECASE)  # what the composer turns into <@bot user>
 Answer = dict[str, Any]  # the page's answer, as JSON
 NOT_A_COMMAND = (
     'In Slack, all messages that start with the "/" character are interpreted as commands.\n'
@@ -62,12 +61,13 @@ def escape(text: str) -> str:
 
 
 class Actions:
-    def __init__(self, recorder: SlackRecorder, app_url: str, signing_secret: str) -> None:
+    def __init__(self, recorder: SlackRecorder, app_url: str, signing_secret: str, seat: Seat) -> None:
         self.recorder = recorder
         self.events_url = f"{app_url}/slack/events"
         self._secret = signing_secret
         self._count = itertools.count(1)
-        self.user, self.channel = USER, CHANNEL
+        self.seat = seat
+        self.user, self.channel, self.team = seat.user, seat.channel, seat.team
 
     # ---- the composer -------------------------------------------------------------------------
 
@@ -86,15 +86,14 @@ class Actions:
             )
             return {"ok": True, "sent": "nothing"}
         said = escape(text)
-        mention = _MENTION.sub(f"<@{BOT_USER_ID}>", said)
+        mention = _MENTION.sub(f"<@{self.seat.bot_user}>", said)
         ts = self.recorder.post_as_person(self.channel, mention, user=self.user, thread_ts=thread_ts)
         if mention == said:
             return {"ok": True, "sent": "message", "ts": ts}
-        event = app_mention(
-            "", channel_id=self.channel, user_id=self.user, ts=ts, thread_ts=thread_ts or None
-        )
+        event = app_mention("", channel_id=self.channel, user_id=self.user, team_id=self.team,
+                            ts=ts, thread_ts=thread_ts or None, bot_user_id=self.seat.bot_user)  # fmt: skip
         event["text"] = mention  # as Slack sends it: the message's own text, mentions as <@U…>
-        status, _ = self._post(event_body(event), JSON)
+        status, _ = self._post(event_body(event, team_id=self.team, bot_user_id=self.seat.bot_user), JSON)
         return {"ok": status == 200, "sent": "mention", "ts": ts, "status": status}
 
     def command(self, text: str, thread_ts: str = "") -> Answer:
@@ -108,6 +107,7 @@ class Actions:
             text,
             channel_id=self.channel,
             user_id=self.user,
+            team_id=self.team,
             response_url=response_url,
             trigger_id=self.recorder.trigger_id(self.user),
         )
@@ -147,6 +147,7 @@ class Actions:
             action_id=action_id,
             block_id=block_id,
             user_id=self.user,
+            team_id=self.team,
             response_url=self.recorder.response_url(
                 name,
                 user=self.user,
@@ -171,12 +172,12 @@ class Actions:
             raise Refused("no such button")
         payload = {
             "type": "block_actions",
-            "user": {"id": self.user, "username": "local-user", "team_id": "T0LOCAL"},
+            "user": {"id": self.user, "username": self.seat.name, "team_id": self.team},
             "api_app_id": "A0LOCAL",
             "token": "unused-legacy-verification-token",
             "container": {"type": "view", "view_id": view_id},
             "trigger_id": self.recorder.trigger_id(self.user, view_id=view_id),
-            "team": {"id": "T0LOCAL", "domain": "local"},
+            "team": {"id": self.team, "domain": self.team.lower()},
             "view": {**recorded.answer(), "state": {"values": {}}},
             "actions": [
                 {
@@ -201,7 +202,7 @@ class Actions:
         if not stack or stack[-1].id != view_id:
             raise Refused("that view is not open")
         view = stack[-1].answer()
-        status, answer = self._post(_submission(self.recorder, view, values, self.user), FORM)
+        status, answer = self._post(_submission(self.recorder, view, values, self.seat), FORM)
         if status != 200:
             # Slack keeps the modal open and says it could not reach the app.
             return {"ok": False, "status": status, "error": "We had some trouble connecting. Try again?"}
@@ -232,7 +233,7 @@ class Actions:
         home = self.recorder.home_view(self.user)
         if home is not None:
             event["view"] = home.answer()
-        status, _ = self._post(event_body(event), JSON)
+        status, _ = self._post(event_body(event, team_id=self.team, bot_user_id=self.seat.bot_user), JSON)
         return {"ok": status == 200, "status": status}
 
     # ---- to the app ---------------------------------------------------------------------------
@@ -273,10 +274,10 @@ def _button(blocks: Any, block_id: str, action_id: str) -> dict[str, Any] | None
 
 
 def _submission(
-    recorder: SlackRecorder, view: dict[str, Any], values: dict[str, str | None], user: str
+    recorder: SlackRecorder, view: dict[str, Any], values: dict[str, str | None], seat: Seat
 ) -> str:
     """The view_submission body, with what was typed into the view's inputs (and the
     response_urls Slack issues when the view asks for one)."""
     inputs = {b["block_id"] for b in view["blocks"] if b.get("type") == "input"}
     typed = {k: v for k, v in values.items() if k in inputs}
-    return recorder.submission(user, typed, view_id=str(view["id"]))
+    return recorder.submission(seat.user, typed, view_id=str(view["id"]), team_id=seat.team)

@@ -14,10 +14,11 @@ import secrets
 from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from bot.local.playground.actions import Actions, Refused
-from bot.local.playground.state import page_state
+from bot.local.playground.state import Seat, page_state
+from bot.local.slack.oauth import DEFAULT_TEAM
 
 if TYPE_CHECKING:
     from bot.local.slack.recorder import SlackRecorder
@@ -33,21 +34,33 @@ def _page() -> str:
 
 
 class Playground:
-    def __init__(self, recorder: SlackRecorder, app_url: str, signing_secret: str) -> None:
+    """``per_workspace``: the app is installed with "Add to Slack", so the person is in each of the
+    Slack stand-in's workspaces (``team`` in a POST, ``?team=`` on the state; the first when
+    absent) and installs the app in each through the real flow; else in the one workspace."""
+
+    def __init__(self, recorder: SlackRecorder, app_url: str, signing_secret: str, *,
+                 per_workspace: bool = False) -> None:  # fmt: skip
         self.recorder = recorder
-        self.actions = Actions(recorder, app_url, signing_secret)
+        self.per_workspace = per_workspace
+        teams = list(recorder.workspaces.names) if per_workspace else [DEFAULT_TEAM]
+        self._seats = {team: Actions(recorder, app_url, signing_secret, Seat.of(team)) for team in teams}
         port = urlsplit(app_url).port
         self._hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES}
         self._origins = {f"http://{host}" for host in self._hosts}
-        self._posts: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "/playground/send": lambda d: self.actions.send(_text(d, "text"), _text(d, "thread_ts", "")),
+        self._posts: dict[str, Callable[[Actions, dict[str, Any]], dict[str, Any]]] = {
+            "/playground/send": lambda a, d: a.send(_text(d, "text"), _text(d, "thread_ts", "")),
             "/playground/click": self._click,
-            "/playground/submit": lambda d: self.actions.submit(_text(d, "view_id"), _values(d)),
-            "/playground/close": lambda d: self.actions.close(
-                _text(d, "view_id"), d.get("every_view") is True
-            ),
-            "/playground/home": lambda d: self.actions.open_home(),
+            "/playground/submit": lambda a, d: a.submit(_text(d, "view_id"), _values(d)),
+            "/playground/close": lambda a, d: a.close(_text(d, "view_id"), d.get("every_view") is True),
+            "/playground/home": lambda a, d: a.open_home(),
         }
+
+    def actions(self, team: str = DEFAULT_TEAM) -> Actions:
+        """What the person does in workspace ``team``."""
+        found = self._seats.get(team or DEFAULT_TEAM)
+        if found is None:
+            raise ValueError(f"no workspace {team}")
+        return found
 
     @staticmethod
     def serves(target: str) -> bool:
@@ -66,7 +79,12 @@ class Playground:
                 nonce = secrets.token_urlsafe(18)
                 return 200, _page_headers(nonce), _page().replace(NONCE, nonce).encode()
             if path == STATE:
-                return _json(200, page_state(self.recorder))
+                team = parse_qs(urlsplit(target).query).get("team", [DEFAULT_TEAM])[0]
+                try:
+                    seat = self.actions(team).seat
+                except ValueError as unknown:
+                    return _json(400, {"ok": False, "error": str(unknown)})
+                return _json(200, page_state(self.recorder, seat, per_workspace=self.per_workspace))
             return _text_reply(404, "Not found.\n")
         route = self._posts.get(path)
         if method != "POST" or route is None:
@@ -79,7 +97,7 @@ class Playground:
             data = json.loads(body or b"{}")
             if not isinstance(data, dict):
                 raise ValueError("not an object")
-            return _json(200, route(data))
+            return _json(200, route(self.actions(_text(data, "team", DEFAULT_TEAM)), data))
         except Refused as refused:
             return _json(409, {"ok": False, "error": str(refused)})
         except (ValueError, TypeError) as bad:
@@ -90,11 +108,12 @@ class Playground:
         fetched_from = headers.get("sec-fetch-site", "same-origin")
         return headers.get("origin", "") in self._origins and fetched_from in ("same-origin", "none")
 
-    def _click(self, data: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _click(actions: Actions, data: dict[str, Any]) -> dict[str, Any]:
         block_id, action_id = _text(data, "block_id"), _text(data, "action_id")
         if data.get("view_id"):
-            return self.actions.click_in_view(_text(data, "view_id"), block_id, action_id)
-        return self.actions.click(_text(data, "channel"), _text(data, "ts"), block_id, action_id)
+            return actions.click_in_view(_text(data, "view_id"), block_id, action_id)
+        return actions.click(_text(data, "channel"), _text(data, "ts"), block_id, action_id)
 
 
 def _text(data: dict[str, Any], name: str, default: str | None = None) -> str:

@@ -33,7 +33,8 @@ from urllib.parse import urlencode
 APP_ID = "A0LOCAL"
 DEFAULT_TEAM = "T0LOCAL"
 ROTATING_TOKEN_SECONDS = 43200  # a rotating token lives 12 hours
-WORKSPACES = {DEFAULT_TEAM: "Local Workspace", "T0OTHER": "Other Workspace"}  # where it can be installed
+OTHER_TEAM = "T0OTHER"
+WORKSPACES = {DEFAULT_TEAM: "Local Workspace", OTHER_TEAM: "Other Workspace"}  # where it can be installed
 
 
 @dataclass
@@ -61,7 +62,6 @@ class Workspaces:
     rotation: bool = False  # token rotation on: each token expires, with a refresh token
     token_seconds: int = ROTATING_TOKEN_SECONDS
     names: dict[str, str] = field(default_factory=lambda: dict(WORKSPACES))
-    installer: str = "U0LOCAL"  # who approves an install
     enterprise_id: str = ""  # set for an org-wide install (Enterprise Grid)
     clock: Any = time.time
     _codes: dict[str, Grant] = field(default_factory=dict, repr=False)
@@ -71,6 +71,15 @@ class Workspaces:
     @staticmethod
     def bot_user(team_id: str) -> str:
         return "U0BOT" if team_id == DEFAULT_TEAM else f"U0BOT{team_id[2:]}"
+
+    @staticmethod
+    def person(team_id: str) -> str:
+        """The person who approves an install there (one per workspace: a user id is a workspace's own)."""
+        return "U0LOCAL" if team_id == DEFAULT_TEAM else f"U0{team_id[2:]}"
+
+    def installed(self, team_id: str) -> bool:
+        """Whether the app is installed there: a token or refresh token it was issued is still good."""
+        return any(issued.team_id == team_id for issued in [*self._tokens.values(), *self._refresh.values()])
 
     def authorize(self, query: dict[str, str]) -> tuple[int, str, dict[str, str]]:
         """Slack's authorize step, approved at once: a redirect back with a one-use code."""
@@ -86,7 +95,7 @@ class Workspaces:
         if team not in self.names:
             return 400, f"No workspace {team}", {}
         code = f"{int(self.clock())}.{secrets.token_hex(12)}"
-        self._codes[code] = Grant(team, self.installer, query.get("scope", ""), self.enterprise_id,
+        self._codes[code] = Grant(team, self.person(team), query.get("scope", ""), self.enterprise_id,
                                   org_wide=bool(self.enterprise_id), redirect_uri=asked)  # fmt: skip
         location = f"{redirect}?{urlencode({'code': code, 'state': query.get('state', '')})}"
         return 302, "", {"Location": location}
