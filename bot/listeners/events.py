@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def register(app: App, services: Services) -> None:
     @app.event("app_mention")
-    def mentioned(body: dict[str, Any], event: dict[str, Any], request: BoltRequest) -> None:
+    def mentioned(
+        body: dict[str, Any], event: dict[str, Any], request: BoltRequest, context: BoltContext
+    ) -> None:
         if event.get("bot_id") or event.get("subtype"):
             return  # only people's mentions render: another bot's could start a loop
         # Slack sends an event it thinks went unanswered again, with the same event_id and an
@@ -25,10 +27,13 @@ def register(app: App, services: Services) -> None:
         retry = (request.headers.get("x-slack-retry-num") or [""])[0]
         from bot.usecases.mention import mention  # each use case imported when its event comes
 
-        mention(services, mention_of(body, event, slack_retry=bool(retry)))
+        mention(
+            services,
+            mention_of(body, event, installed_in=_installed_in(context, body), slack_retry=bool(retry)),
+        )
 
     @app.event("app_home_opened")
-    def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+    def home_opened(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         # Sent on every open of any App Home tab; "tab" says which
         # (https://docs.slack.dev/reference/events/app_home_opened). Only Home shows a view.
         if event.get("tab") != "home":
@@ -36,7 +41,7 @@ def register(app: App, services: Services) -> None:
         from bot.usecases.home import HomeOpened, open_home
 
         opened = HomeOpened(
-            team_id=str(body.get("team_id") or ""),
+            team_id=_installed_in(context, body),
             user_id=str(event.get("user") or ""),
             event_id=str(body.get("event_id") or ""),
         )
@@ -63,15 +68,23 @@ def register(app: App, services: Services) -> None:
         forget(services, context.enterprise_id, context.team_id, bot=bot, users=users, org_wide=org_wide)
 
 
-def mention_of(body: dict[str, Any], event: dict[str, Any], *, slack_retry: bool = False) -> Mention:
+def _installed_in(context: BoltContext, body: dict[str, Any]) -> str:
+    """The workspace whose installation the event is delivered for. In a channel shared with
+    another organization (Slack Connect) the outer ``team_id`` is where the event occurred, maybe
+    the partner's; Bolt reads the installation's from ``authorizations`` (slack_bolt/request/
+    internals.py, extract_team_id; api.slack.com/changelog/2020-09-15-events-api-truncate-authed-users)."""
+    return str(context.team_id or body.get("team_id") or "")
+
+
+def mention_of(
+    body: dict[str, Any], event: dict[str, Any], *, installed_in: str, slack_retry: bool = False
+) -> Mention:
     from bot.usecases.mention import Mention
 
     authorizations = body.get("authorizations") or []
     bots = {str(a.get("user_id")) for a in authorizations if isinstance(a, dict) and a.get("is_bot")}
     return Mention(
-        # The workspace the app is installed in (an event in a shared channel may carry the
-        # author's own team in event.team).
-        team_id=str(body.get("team_id") or ""),
+        team_id=installed_in,
         channel_id=str(event.get("channel") or ""),
         user_id=str(event.get("user") or ""),
         text=str(event.get("text") or ""),

@@ -21,10 +21,11 @@ import pytest
 import yaml
 from slack_sdk import WebClient
 
+from bot.local.signing import app_mention, event_body
 from bot.model.workspace import acting
 from bot.services import reset_process_services
 from bot.slack.installed import BOT_SCOPES, NOT_INSTALLED
-from tests.conftest import ROOT, Stack, call_http, command_event, http_event, slack_event
+from tests.conftest import ROOT, Stack, call_http, command_event, event_request, http_event, slack_event
 from tests.installing import COOKIE, approve, browser_get, install, install_page
 
 
@@ -353,3 +354,31 @@ def test_a_refresh_slack_cannot_make_just_now_sends_the_job_round_again_not_away
     assert installs.dead_letters() == []
     [result] = [c for c in installs.slack.calls_to("chat.update") if c.ok and "Imagined" in c.args["text"]]
     assert result.team == "T0OTHER"
+
+
+def test_a_mention_in_a_slack_connect_channel_is_served_for_the_workspace_the_app_is_installed_in(
+    installs: Stack,
+) -> None:
+    """In a channel shared with another organization (Slack Connect), an event's outer ``team_id``
+    is the workspace where it occurred, which may be the partner's; ``authorizations`` names the
+    installation the event is delivered for (docs.slack.dev's event wrapper: "team_id: the unique
+    identifier of the workspace where the event occurred"; api.slack.com/changelog/
+    2020-09-15-events-api-truncate-authed-users; Bolt authorizes with ``authorizations[0]``:
+    slack_bolt/request/internals.py, extract_team_id). The job is the installed workspace's."""
+    install(installs, "T0OTHER")
+    event = app_mention("a bridge between two towns", channel_id="C0SHARED", user_id="U0PARTNER",
+                        team_id="T0PARTNER", bot_user_id="U0BOTOTHER")  # fmt: skip
+    body = json.loads(event_body(event, team_id="T0PARTNER", bot_user_id="U0BOTOTHER"))
+    body["authorizations"][0]["team_id"] = "T0OTHER"
+    body["is_ext_shared_channel"] = True
+
+    assert call_http(event_request(json.dumps(body)))["statusCode"] == 200
+    [job] = installs.peek()
+    assert json.loads(job)["team_id"] == "T0OTHER"
+    installs.settle()
+
+    posted = [c for c in installs.slack.snapshot() if c.method == "chat.update" and c.ok]
+    assert [(c.team, c.args["channel"]) for c in posted if "a bridge" in c.args["text"]][-1] == (
+        "T0OTHER",
+        "C0SHARED",
+    )
