@@ -32,7 +32,7 @@ from bot.ops.cost import (
     realtime_vs_async,
     realtime_vs_bedrock,
 )
-from tests.fakes.pricing_api import PriceListStandIn, Refusal, fixture_records
+from tests.fakes.pricing_api import PriceListStandIn, fixture_records
 
 ISSUE_MODELS = {
     "stability.stable-image-core-v1:1",
@@ -192,8 +192,8 @@ def test_instance_prices_come_from_the_price_list_when_credentials_are_present(
     assert "from AWS Price List API (USE1-Host:ml.g5.xlarge, published 2026-11-20)" in out
     table = costs(out)
     assert table["SageMaker real-time, always on (ml.g5.xlarge)"] == pytest.approx(2.5 * 730, abs=0.01)
-    assert [a for a in credentials.answers if a[0] != 200] == []
-    (request,) = credentials.requests
+    assert [a for a in credentials.answers if a[1] != 200] == []
+    (request,) = credentials.calls("GetProducts")
     assert request["ServiceCode"] == "AmazonSageMaker"
     assert {(f["Field"], f["Value"]) for f in request["Filters"]} == {
         ("regionCode", "us-east-1"),
@@ -213,7 +213,7 @@ def test_a_region_missing_from_the_table_is_priced_by_the_api(
     assert code == 0, err
     assert "$1.576/hour real-time, $1.576/hour async" in out
     assert "EU-Host:ml.g5.xlarge" in out
-    assert len(credentials.requests) == 2 and "NextToken" in credentials.requests[1]
+    assert len(credentials.requests) == 2 and "NextToken" in credentials.calls("GetProducts")[1]
 
 
 def test_no_async_record_means_async_is_not_offered(
@@ -262,9 +262,11 @@ def test_without_credentials_the_table_is_used_and_the_api_never_called(
 def test_a_refusing_api_falls_back_to_the_table(
     credentials: PriceListStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    credentials.refusal = Refusal(
-        "AccessDeniedException",
-        "User: arn:aws:iam::123456789012:user/tester is not authorized to perform: pricing:GetProducts",
+    credentials.down(
+        "GetProducts",
+        code="AccessDeniedException",
+        message="User: arn:aws:iam::123456789012:user/tester is not authorized to perform: "
+        "pricing:GetProducts",
     )
     code, out, _ = run(capsys, "--images-per-day", "300", "--region", "us-east-1")
     assert code == 0
@@ -279,7 +281,7 @@ def test_credentials_the_api_rejects_fall_back_to_the_table(
     code, out, _ = run(capsys, "--images-per-day", "300", "--region", "us-east-1")
     assert code == 0
     assert "because the Price List API refused: InvalidSignatureException" in out
-    assert credentials.answers == [(400, "InvalidSignatureException")]
+    assert credentials.answers == [("GetProducts", 400, "InvalidSignatureException")]
     assert "not-the-secret" not in out
 
 
