@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bot.model.guards import Guards
     from bot.model.prompt import ImageRequest
     from bot.model.workspace import Workspace
+    from bot.screening.image_check import ImageCheck
     from bot.slack.installed import InstalledBots
     from bot.slack.poster import SlackPoster
     from bot.stores.images import ImageStore
@@ -52,6 +53,9 @@ def _shared_loader() -> Any:
     from botocore.loaders import create_loader
 
     return create_loader()
+
+
+ONE_ATTEMPT = {"mode": "standard", "total_max_attempts": 1}  # a client whose caller retries
 
 
 class Services:
@@ -301,11 +305,8 @@ class Services:
     # The models' clients make one attempt per call: each backend retries throttling itself, with
     # backoff and jitter, within RENDER_BUDGET_SECONDS; past that, SQS delivers the job again.
     def _sagemaker_runtime(self) -> Any:
-        return self._client(
-            "sagemaker-runtime",
-            read_timeout=self.settings.sagemaker_timeout_seconds,
-            retries={"mode": "standard", "total_max_attempts": 1},
-        )
+        timeout = self.settings.sagemaker_timeout_seconds
+        return self._client("sagemaker-runtime", read_timeout=timeout, retries=ONE_ATTEMPT)
 
     def _bedrock_runtime(self) -> Any:
         # Signed as "bedrock", reached at bedrock-runtime (AWS_ENDPOINT_URL_BEDROCK_RUNTIME), in
@@ -313,9 +314,16 @@ class Services:
         return self._client(
             "bedrock-runtime",
             read_timeout=self.settings.bedrock_timeout_seconds,
-            retries={"mode": "standard", "total_max_attempts": 1},
+            retries=ONE_ATTEMPT,
             region_name=self.settings.bedrock_region or self.region,
         )
+
+    @cached_property
+    def image_check(self) -> ImageCheck:
+        """Rekognition's check of each image; each call once: it asks again after its own pauses."""
+        from bot.screening.image_check import ImageCheck
+
+        return ImageCheck(self._client("rekognition", retries=ONE_ATTEMPT), self.settings.screening)
 
     def backend_for(self, request: ImageRequest) -> Backend:
         """What draws ``request``: its image operation's model (UPSCALE_MODEL, VARY_MODEL,
@@ -342,10 +350,9 @@ class Services:
         if settings.image_backend != "sagemaker-async":
             raise SettingsError("the asynchronous backend is used only with IMAGE_BACKEND=sagemaker-async")
         # Each call once: the worker's delivery is what retries (SQS, with its backoff).
-        once = {"mode": "standard", "total_max_attempts": 1}
         return SageMakerAsyncBackend(
-            self._client("sagemaker-runtime", retries=once),
-            self._client("sagemaker", retries=once, read_timeout=5),
+            self._client("sagemaker-runtime", retries=ONE_ATTEMPT),
+            self._client("sagemaker", retries=ONE_ATTEMPT, read_timeout=5),
             self.s3,
             settings.sagemaker_endpoint_name,
             settings.images_bucket,

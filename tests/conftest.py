@@ -27,10 +27,12 @@ from bot.local.lambda_context import HTTP_RESOURCE, WORKER_RESOURCE, LocalContex
 from bot.local.moto_server import MotoServer
 from bot.local.poller import EventSources, Poller, to_event
 from bot.local.provision import Provisioned, provision
+from bot.local.rekognition import ModerationStandIn
 from bot.local.server import LocalServer
 from bot.local.signing import JSON, command_body, event_body, signed_headers
 from bot.local.slack.recorder import SlackRecorder
 from bot.services import process_services, reset_process_services
+from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
@@ -174,7 +176,7 @@ SETTING_PREFIXES = (
     "AWS_", "SLACK_", "SAGEMAKER_", "BEDROCK_", "IMAGE_", "JOBS_", "TASKS_", "LINK_", "PUBLIC_BASE_URL",
     "DEAD_LETTER_", "NOTIFICATIONS_", "DAILY_", "ALLOWED_", "BLOCKED_", "RENDER_", "RETRY_", "SECRETS_",
     "ASYNC_", "PRESIGNED_", "PLACEHOLDER_", "MAX_", "DEFAULT_", "POWERTOOLS_", "UPSCALE_", "VARY_", "ZOOM_",
-    "CHANGE_",
+    "CHANGE_", "MODERATION_", "TRANSLATE_", "INSTALL_",
 )  # fmt: skip
 
 
@@ -227,6 +229,30 @@ def env(
     reset_process_services()
     yield Stack(resources, slack, public_base_url)
     reset_process_services()
+
+
+@pytest.fixture
+def image_check(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModerationStandIn]:
+    """The stack with every image checked (IMAGE_MODERATION=rekognition) by Rekognition's stand-in,
+    which the test can make flag any image (``decide``) or throttle (``fail``, ``down``)."""
+    stand_in = ModerationStandIn().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", stand_in.url)
+    monkeypatch.setenv("IMAGE_MODERATION", "rekognition")
+    monkeypatch.setenv("MODERATION_RETRY_SECONDS", "0,0")  # no real waits
+    reset_process_services()
+    yield stand_in
+    stand_in.stop()
+    reset_process_services()
+
+
+@pytest.fixture
+def bedrock(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockStandIn]:
+    """Bedrock's runtime in us-west-2, where the stack's BEDROCK_REGION sends every call."""
+    stand_in = BedrockStandIn().start()
+    monkeypatch.setenv("BEDROCK_REGION", stand_in.region)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stand_in.url)
+    yield stand_in
+    stand_in.stop()
 
 
 @pytest.fixture

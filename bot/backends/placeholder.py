@@ -66,7 +66,8 @@ def draw(request: ImageRequest, index: int) -> bytes:
         pen.text(xy, line, fill=(255, 255, 255), font=text.font)
 
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
+    # The prompt in the JPEG's comment: the local image check decides by it (bot/local/rekognition.py).
+    image.save(out, format="JPEG", quality=85, comment=request.prompt.encode()[:65000])
     return out.getvalue()
 
 

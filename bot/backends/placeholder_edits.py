@@ -27,16 +27,17 @@ class PlaceholderEditor:
         chosen = source(self.read, request, PLACEHOLDER)
         operation = chosen.operation
         image = chosen.fitted()
+        said = request.prompt  # in each JPEG's comment, as the placeholder's own drawings have it
         if operation.kind == UPSCALE:
-            return [jpeg(resized(image, chosen.plan.result))] * request.count
+            return [jpeg(resized(image, chosen.plan.result), said)] * request.count
         if operation.kind == ZOOM_OUT:
             canvas, _ = padded(image, chosen.plan.margins)
-            return [jpeg(_framed(canvas, chosen.plan.margins))] * request.count
+            return [jpeg(_framed(canvas, chosen.plan.margins), said)] * request.count
         if operation.kind == CHANGE:
-            said = f"{operation.search} -> {operation.replacement}"
-            return [jpeg(_labelled(image, said))] * request.count
+            change = f"{operation.search} -> {operation.replacement}"
+            return [jpeg(_labelled(image, change), f"{said} {change}")] * request.count
         strength = STRENGTH[operation.kind]
-        return [jpeg(_varied(image, strength, f"{request.seed}\0{n}")) for n in range(request.count)]
+        return [jpeg(_varied(image, strength, f"{request.seed}\0{n}"), said) for n in range(request.count)]
 
 
 def _varied(image: Image, strength: float, seed: str) -> Image:

@@ -80,9 +80,12 @@ def resized(image: Image, size: tuple[int, int]) -> Image:
     return image if image.size == size else image.resize(size, PILImage.Resampling.LANCZOS)
 
 
-def jpeg(image: Image) -> bytes:
+def jpeg(image: Image, comment: str = "") -> bytes:
+    """``image`` as a JPEG; ``comment`` goes into its COM segment (the placeholder's prompt,
+    which the local image check reads: bot/local/rekognition.py)."""
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=JPEG_QUALITY)
+    extra = {"comment": comment.encode()[:65000]} if comment else {}
+    image.save(out, format="JPEG", quality=JPEG_QUALITY, **extra)
     return out.getvalue()
 
 

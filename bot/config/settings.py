@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 
 from bot.config.env import EnvReader, SettingsError
 from bot.model.guards import Guards
+from bot.model.moderation import DEFAULT_BLOCKED_LABELS, label_names
 from bot.model.operation import KINDS, SETTING, ModelChoice
 from bot.model.prompt import PromptLimits
 
@@ -29,6 +30,19 @@ LINK_MODES = ("redirect", "bytes")
 DELIVERY_MODES = ("link", "upload")
 
 logger = Logger(service="imagine", child=True)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What the worker asks of AWS around a render (bot/screening/): each image checked with
+    Amazon Rekognition before anyone sees it, and a prompt not in English translated with Amazon
+    Translate. Off unless set (the template turns both on)."""
+
+    image_moderation: str = "off"  # "rekognition" or "off"
+    min_confidence: float = 60.0  # a label below this confidence does not flag an image
+    blocked_labels: tuple[str, ...] = DEFAULT_BLOCKED_LABELS  # top- or second-level taxonomy names
+    retry_seconds: tuple[int, ...] = (1, 2)  # pauses before asking Rekognition again, when throttled
+    translate_prompts: str = "off"  # "auto" or "off"
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,7 @@ class Settings:
     client_secret: str = field(default="", repr=False)
     purge_on_uninstall: bool = False  # an uninstalled workspace's images and records go at once
     install_success_url: str = ""  # where a browser goes once installed ("": Slack, opened on the app)
+    screening: Screening = field(default_factory=lambda: Screening())
 
     @property
     def installs_per_workspace(self) -> bool:
@@ -143,6 +158,13 @@ class Settings:
                 max_steps=reader.integer("MAX_STEPS", 50, 1, 150),
                 default_guidance=reader.number("DEFAULT_GUIDANCE", 7.5, 0.0, 30.0),
                 max_prompt_chars=reader.integer("MAX_PROMPT_CHARS", 1000, 1, 4000),
+            ),
+            screening=Screening(
+                image_moderation=reader.choice("IMAGE_MODERATION", ("rekognition", "off"), "off"),
+                min_confidence=reader.number("MODERATION_MIN_CONFIDENCE", 60.0, 0.0, 100.0),
+                blocked_labels=_labels(reader.optional("MODERATION_BLOCKED_LABELS", "")),
+                retry_seconds=reader.seconds_list("MODERATION_RETRY_SECONDS", (1, 2), 30),
+                translate_prompts=reader.choice("TRANSLATE_PROMPTS", ("auto", "off"), "off"),
             ),
             operation_models=_operation_models(
                 {
@@ -227,6 +249,17 @@ def _operations_unserved(models: Mapping[str, ModelChoice], region: str) -> list
 
 
 _REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # us-west-2, eu-central-1, us-gov-west-1
+
+
+def _labels(text: str) -> tuple[str, ...]:
+    if not text:
+        return DEFAULT_BLOCKED_LABELS
+    try:
+        return label_names(text)
+    except ValueError as unknown:
+        raise SettingsError(
+            f"MODERATION_BLOCKED_LABELS names labels Rekognition's taxonomy does not have: {unknown}"
+        ) from None
 
 
 def _region(value: str) -> str:

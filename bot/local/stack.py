@@ -7,7 +7,9 @@ set ``AWS_ENDPOINT_URL`` or ``JOBS_QUEUE_URL`` and ``TASKS_QUEUE_URL`` for other
 a real endpoint. With
 ``IMAGE_BACKEND=sagemaker-async``, the notifications queue and the endpoint's two topics are made
 too (``NOTIFICATIONS_QUEUE_URL``), and the local poller feeds the notifier. On the placeholder
-backend, the image operations are on (on the placeholder) unless their settings say otherwise."""
+backend, the image operations are on (on the placeholder) unless their settings say otherwise.
+With moto, every image is checked by Rekognition's stand-in (which withholds a picture whose
+prompt says "zombie" or "gore": bot/local/rekognition.py) unless IMAGE_MODERATION=off."""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class LocalStack:
     env: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
     moto: Any = None
     recorder: SlackRecorder | None = None
+    image_check: Any = None  # Rekognition's stand-in, with moto's (bot/local/rekognition.py)
     per_workspace: bool = False  # installed with "Add to Slack" in the stand-in's workspaces
 
     def start(self, public_base_url: str) -> LocalStack:
@@ -61,6 +64,12 @@ class LocalStack:
             env.pop("AWS_PROFILE", None)
             env.pop("AWS_SESSION_TOKEN", None)
         aws_defaults(env)
+        if self.moto and not env.get("AWS_ENDPOINT_URL_REKOGNITION"):
+            from bot.local.rekognition import ModerationStandIn
+
+            self.image_check = ModerationStandIn().start()
+            env["AWS_ENDPOINT_URL_REKOGNITION"] = self.image_check.url
+            env.setdefault("IMAGE_MODERATION", "rekognition")  # on, as the template has it
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         env.setdefault("LINK_SECRET", secrets.token_hex(32))
         env.setdefault("PUBLIC_BASE_URL", public_base_url)
@@ -105,6 +114,8 @@ class LocalStack:
             recorder.add_user(workspaces.person(team), team_id=team, is_admin=True)
 
     def stop(self) -> None:
+        if self.image_check:
+            self.image_check.stop()
         if self.recorder:
             self.recorder.stop()
         if self.moto:

@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.model.prompt import MAX_SEED, ImageRequest
 from bot.model.workspace import Workspace
@@ -183,3 +184,5 @@ class Progress:
     shared: list[dict[str, str]] = field(default_factory=list)  # copies Share posted: {"channel", "ts"}
     files: list[str] = field(default_factory=list)  # ids of the Slack files an upload delivered
     inference: AsyncInference | None = None  # the asynchronous render it waits on, once submitted
+    # Images the image check withheld: {"image": n (from 1), "labels": [{"name", "confidence"}]}.
+    withheld: list[dict[str, Any]] = field(default_factory=list)

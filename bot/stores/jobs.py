@@ -58,6 +58,7 @@ class JobStore:
             ],
             files=json.loads(item.get("files", {}).get("S", "[]")),
             inference=AsyncInference.from_json(item["inference"]["S"]) if "inference" in item else None,
+            withheld=json.loads(item.get("withheld", {}).get("S", "[]")),
         )
         body = item.get("job", {}).get("S")
         return (Job.from_json(body) if body else None), progress
@@ -112,6 +113,8 @@ class JobStore:
             item["shared"] = {"L": [_copy(where) for where in progress.shared]}
         if progress.files:
             item["files"] = {"S": json.dumps(progress.files)}
+        if progress.withheld:
+            item["withheld"] = {"S": json.dumps(progress.withheld)}
         inference = progress.inference
         if inference is not None:
             if progress.status != "submitted":  # over: the command's response_url goes with it

@@ -54,6 +54,10 @@ class Result:
     files: list[str] = field(default_factory=list)  # Slack files an earlier delivery uploaded
     # Told the ids of the files an upload shared, at once, so that the job's record keeps them.
     uploaded: Callable[[list[str]], None] = field(default=lambda files: None, repr=False)
+    note: str = ""  # a line of our own above the result (images the image check withheld)
+
+    def shown(self, payload: messages.Payload) -> messages.Payload:
+        return messages.with_note_above(payload, self.note) if self.note else payload
 
 
 def deliver(services: Services, result: Result, where: dict[str, str]) -> str:
@@ -126,8 +130,8 @@ def _through_response_url(services: Services, result: Result) -> str:
 def _shown(services: Services, result: Result, links: list[str], *, images: bool) -> messages.Payload:
     """The result message on its stable links: with image blocks, or as plain links."""
     job, make = result.job, messages.result if images else messages.result_links
-    return make(job.user_id, job.request, links, result.seconds, job_id=job.job_id,
-                operations=services.settings.operations_on)  # fmt: skip
+    return result.shown(make(job.user_id, job.request, links, result.seconds, job_id=job.job_id,
+                             operations=services.settings.operations_on))  # fmt: skip
 
 
 def _into_direct_message(services: Services, result: Result) -> str:
@@ -167,13 +171,15 @@ def _into_conversation(
     if thread_ts:  # the job's own message says where its images went
         count = len(result.keys)
         send(
-            messages.result_uploaded(
-                job.user_id,
-                job.request,
-                count,
-                result.seconds,
-                job_id=job.job_id,
-                operations=services.settings.operations_on,
+            result.shown(
+                messages.result_uploaded(
+                    job.user_id,
+                    job.request,
+                    count,
+                    result.seconds,
+                    job_id=job.job_id,
+                    operations=services.settings.operations_on,
+                )
             )
         )
     return "files"

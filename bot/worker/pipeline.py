@@ -30,13 +30,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.backends import Backend, BackendError
 from bot.backends.sagemaker_async import SubmissionUnconfirmed
-from bot.blocks import messages
+from bot.blocks import messages, screening
 from bot.config.env import SettingsError
 from bot.model.job import Job, Progress
 from bot.services import Services
 from bot.slack.poster import CHANNEL_CLOSED, error_code
 from bot.stores.images import image_key
 from bot.worker.delivery import Result, deliver
+from bot.worker.screened import after_withheld, screened
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -86,9 +87,9 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
         progress.status = "rendering"
         store.save(job, progress)
 
-    if not progress.keys and resumed:
+    if not progress.keys and not progress.withheld and resumed:
         progress.keys = stored_already(services, job)  # stored before a crash, not yet recorded
-    if not progress.keys:
+    if not progress.keys and not progress.withheld:
         if not painting_shown:  # queued, or an earlier delivery's "retrying": now painting
             _show_painting(services, job, progress.message, status)
         if submitting:
@@ -118,11 +119,17 @@ def store_images(
     services: Services, job: Job, progress: Progress, jpegs: list[bytes], seconds: float, backend: str
 ) -> None:
     """Keep the JPEGs a backend returned under the job's keys and record them (and the backend's
-    time) as the job's progress, before anything is delivered."""
+    time) as the job's progress, before anything is delivered: those the image check lets through
+    (bot/worker/screened.py)."""
     progress.seconds = seconds
     metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=seconds)
-    progress.keys = _store_images(services, job, jpegs, backend)
+    if len(jpegs) != job.request.count:
+        raise ValueError(f"the backend returned {len(jpegs)} images for {job.request.count}")
+    kept, progress.withheld = screened(services, jpegs)
+    progress.keys = _store_images(services, job, kept, backend)
     services.store.save(job, progress)
+    if progress.withheld:
+        after_withheld(services, job, progress)
 
 
 def deliver_result(services: Services, job: Job, progress: Progress) -> Progress:
@@ -136,7 +143,15 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
         progress.files = files
         store.save(job, progress)
 
-    result = Result(job, progress.keys, progress.seconds, files=progress.files, uploaded=uploaded)
+    if not progress.keys:  # every image withheld by the image check: nothing of them is shown
+        shown = screening.all_withheld(job.user_id, job.request, len(progress.withheld))
+        services.slack.update(job, progress.message, shown)
+        progress.status = "done"
+        store.save(job, progress)
+        logger.info("job done, every image withheld", job_id=job.job_id, withheld=len(progress.withheld))
+        return progress
+    note = screening.withheld_note(len(progress.withheld), job.request.count) if progress.withheld else ""
+    result = Result(job, progress.keys, progress.seconds, files=progress.files, uploaded=uploaded, note=note)
     way = deliver(services, result, progress.message)
     progress.status = "done"
     store.save(job, progress)
@@ -324,7 +339,7 @@ def stored_already(services: Services, job: Job) -> list[str]:
     return keys if all(services.images.exists(key) for key in keys) else []
 
 
-def _store_images(services: Services, job: Job, jpegs: list[bytes], backend: str) -> list[str]:
+def _store_images(services: Services, job: Job, jpegs: list[tuple[int, bytes]], backend: str) -> list[str]:
     request = job.request
     metadata = {
         "prompt": request.prompt,
@@ -338,6 +353,6 @@ def _store_images(services: Services, job: Job, jpegs: list[bytes], backend: str
         "backend": backend,
     }
     keys = _keys(job)
-    for key, jpeg in zip(keys, jpegs, strict=True):
-        services.images.put(key, jpeg, metadata)
-    return keys
+    for index, jpeg in jpegs:
+        services.images.put(keys[index], jpeg, metadata)
+    return [keys[index] for index, _ in jpegs]

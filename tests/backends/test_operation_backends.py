@@ -48,16 +48,6 @@ def difference(a: Image.Image, b: Image.Image) -> float:
 
 
 @pytest.fixture
-def bedrock(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockStandIn]:
-    """Bedrock's runtime in us-west-2, where the stack's BEDROCK_REGION sends every call."""
-    stand_in = BedrockStandIn().start()
-    monkeypatch.setenv("BEDROCK_REGION", stand_in.region)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stand_in.url)
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
 def endpoints(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[SageMakerStandIn]:
     stand_in = SageMakerStandIn(
         endpoints=(UPSCALER, INPAINTING), contracts={UPSCALER: "upscaling", INPAINTING: "inpainting"}
