@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bot.model.prompt import ImageRequest
     from bot.model.workspace import Workspace
     from bot.screening.image_check import ImageCheck
+    from bot.screening.translation import Translator
     from bot.slack.installed import InstalledBots
     from bot.slack.poster import SlackPoster
     from bot.stores.images import ImageStore
@@ -86,10 +87,8 @@ class Services:
         return self._settings
 
     def refresh_slack_secret(self) -> bool:
-        """Read the Slack secret again now, at most once every few seconds; True if it changed.
-
-        For a failed signature or an ``invalid_auth`` answer: the secret may have just changed.
-        """
+        """Read the Slack secret again now (for a failed signature or an ``invalid_auth``: it may
+        have just changed), at most once every few seconds; True if it changed."""
         return self._secrets is not None and self._secrets.refresh_slack()
 
     def previous_link_secret(self) -> str:
@@ -97,10 +96,8 @@ class Services:
         return self._secrets.previous_link() if self._secrets is not None else ""
 
     def refresh_link_secret(self) -> bool:
-        """Read the link key again now, at most once every few seconds; True if it changed.
-
-        For a token no key in hand made: a worker may already mint links with a newer key.
-        """
+        """Read the link key again now (for a token no key in hand made: a worker may mint links
+        with a newer key already), at most once every few seconds; True if it changed."""
         return self._secrets is not None and self._secrets.refresh_link()
 
     def _current_bot_token(self) -> str:
@@ -253,11 +250,8 @@ class Services:
         from bot.slack.client import retry_handlers
         from bot.slack.installed import InstalledBots
 
-        settings = self.settings
-        once = retry_handlers(
-            connection_errors=False, server_errors=False
-        )  # codes and refresh tokens are one-use
-        client = WebClient(base_url=settings.slack_api_url, timeout=10, retry_handlers=once)
+        settings, once = self.settings, retry_handlers(connection_errors=False, server_errors=False)
+        client = WebClient(base_url=settings.slack_api_url, timeout=10, retry_handlers=once)  # one-use codes
         return InstalledBots(self.installations, client_id=settings.client_id,
                              client_secret=settings.client_secret, client=client)  # fmt: skip
 
@@ -311,19 +305,23 @@ class Services:
     def _bedrock_runtime(self) -> Any:
         # Signed as "bedrock", reached at bedrock-runtime (AWS_ENDPOINT_URL_BEDROCK_RUNTIME), in
         # BEDROCK_REGION, where the models are served, whatever the stack's own region.
-        return self._client(
-            "bedrock-runtime",
-            read_timeout=self.settings.bedrock_timeout_seconds,
-            retries=ONE_ATTEMPT,
-            region_name=self.settings.bedrock_region or self.region,
-        )
+        timeout, region = self.settings.bedrock_timeout_seconds, self.settings.bedrock_region or self.region
+        return self._client("bedrock-runtime", read_timeout=timeout, retries=ONE_ATTEMPT, region_name=region)
 
     @cached_property
     def image_check(self) -> ImageCheck:
-        """Rekognition's check of each image; each call once: it asks again after its own pauses."""
-        from bot.screening.image_check import ImageCheck
+        from bot.screening.image_check import ImageCheck  # it asks again after its own pauses
 
         return ImageCheck(self._client("rekognition", retries=ONE_ATTEMPT), self.settings.screening)
+
+    @cached_property
+    def translator(self) -> Translator:
+        from bot.screening.translation import Translator
+
+        # One attempt: a failure is drawn as typed.
+        return Translator(
+            self._client("translate", retries=ONE_ATTEMPT), self.settings.limits.max_prompt_chars
+        )
 
     def backend_for(self, request: ImageRequest) -> Backend:
         """What draws ``request``: its image operation's model (UPSCALE_MODEL, VARY_MODEL,

@@ -31,6 +31,7 @@ from bot.local.rekognition import ModerationStandIn
 from bot.local.server import LocalServer
 from bot.local.signing import JSON, command_body, event_body, signed_headers
 from bot.local.slack.recorder import SlackRecorder
+from bot.local.translate import TranslateStandIn
 from bot.services import process_services, reset_process_services
 from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.sagemaker_runtime import SageMakerStandIn
@@ -239,6 +240,18 @@ def image_check(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moderat
     monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", stand_in.url)
     monkeypatch.setenv("IMAGE_MODERATION", "rekognition")
     monkeypatch.setenv("MODERATION_RETRY_SECONDS", "0,0")  # no real waits
+    reset_process_services()
+    yield stand_in
+    stand_in.stop()
+    reset_process_services()
+
+
+@pytest.fixture
+def translate(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[TranslateStandIn]:
+    """The stack translating prompts not in English (TRANSLATE_PROMPTS=auto) with Translate's stand-in."""
+    stand_in = TranslateStandIn().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_TRANSLATE", stand_in.url)
+    monkeypatch.setenv("TRANSLATE_PROMPTS", "auto")
     reset_process_services()
     yield stand_in
     stand_in.stop()

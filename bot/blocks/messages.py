@@ -12,6 +12,7 @@ from typing import Any
 from bot.blocks.buttons import follow_up_buttons, operation_buttons
 from bot.model.operation import CHANGE, UPSCALE, VARY_STRONG, VARY_SUBTLE, ZOOM_OUT
 from bot.model.prompt import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MIN_GUIDANCE, ImageRequest
+from bot.model.translation import language_name
 
 Payload = dict[str, Any]
 Block = dict[str, Any]
@@ -103,6 +104,14 @@ def describe(request: ImageRequest) -> str:
         parts.append(f"{request.count} images")
     if request.negative_prompt and "no" not in request.unused:
         parts.append(f"no: {escape(request.negative_prompt)}")
+    translation = request.translation
+    if translation is not None and translation.failed:
+        parts.append("not translated (the translation service failed): drawn as typed")
+    elif translation is not None and translation.translated:
+        english = translation.english + (
+            f" (no: {translation.english_negative})" if translation.english_negative else ""
+        )
+        parts.append(f"translated from {language_name(translation.language)}: {escape(english)}")
     return " · ".join(parts)
 
 

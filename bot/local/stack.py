@@ -9,7 +9,9 @@ a real endpoint. With
 too (``NOTIFICATIONS_QUEUE_URL``), and the local poller feeds the notifier. On the placeholder
 backend, the image operations are on (on the placeholder) unless their settings say otherwise.
 With moto, every image is checked by Rekognition's stand-in (which withholds a picture whose
-prompt says "zombie" or "gore": bot/local/rekognition.py) unless IMAGE_MODERATION=off."""
+prompt says "zombie" or "gore": bot/local/rekognition.py) unless IMAGE_MODERATION=off, and a
+prompt not in English is translated by Translate's (bot/local/translate.py) unless
+TRANSLATE_PROMPTS=off."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class LocalStack:
     env: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
     moto: Any = None
     recorder: SlackRecorder | None = None
-    image_check: Any = None  # Rekognition's stand-in, with moto's (bot/local/rekognition.py)
+    stand_ins: list[Any] = field(default_factory=list)  # Rekognition's and Translate's, beside moto
     per_workspace: bool = False  # installed with "Add to Slack" in the stand-in's workspaces
 
     def start(self, public_base_url: str) -> LocalStack:
@@ -64,12 +66,8 @@ class LocalStack:
             env.pop("AWS_PROFILE", None)
             env.pop("AWS_SESSION_TOKEN", None)
         aws_defaults(env)
-        if self.moto and not env.get("AWS_ENDPOINT_URL_REKOGNITION"):
-            from bot.local.rekognition import ModerationStandIn
-
-            self.image_check = ModerationStandIn().start()
-            env["AWS_ENDPOINT_URL_REKOGNITION"] = self.image_check.url
-            env.setdefault("IMAGE_MODERATION", "rekognition")  # on, as the template has it
+        if self.moto:
+            self._screening(env)
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         env.setdefault("LINK_SECRET", secrets.token_hex(32))
         env.setdefault("PUBLIC_BASE_URL", public_base_url)
@@ -100,6 +98,23 @@ class LocalStack:
         reset_process_services()
         return self
 
+    def _screening(self, env: MutableMapping[str, str]) -> None:
+        """The image check and the prompts' translation on, as the template has them, against
+        the stand-ins of Rekognition and Translate (moto has neither)."""
+        from bot.local.rekognition import ModerationStandIn
+        from bot.local.translate import TranslateStandIn
+
+        if not env.get("AWS_ENDPOINT_URL_REKOGNITION"):
+            env["AWS_ENDPOINT_URL_REKOGNITION"] = self._started(ModerationStandIn())
+            env.setdefault("IMAGE_MODERATION", "rekognition")
+        if not env.get("AWS_ENDPOINT_URL_TRANSLATE"):
+            env["AWS_ENDPOINT_URL_TRANSLATE"] = self._started(TranslateStandIn())
+            env.setdefault("TRANSLATE_PROMPTS", "auto")
+
+    def _started(self, stand_in: Any) -> str:
+        self.stand_ins.append(stand_in.start())
+        return str(stand_in.url)
+
     @staticmethod
     def _add_to_slack(recorder: SlackRecorder, env: MutableMapping[str, str]) -> None:
         """Installed per workspace, with the stand-in's OAuth client: its Redirect URL is this
@@ -114,8 +129,8 @@ class LocalStack:
             recorder.add_user(workspaces.person(team), team_id=team, is_admin=True)
 
     def stop(self) -> None:
-        if self.image_check:
-            self.image_check.stop()
+        for stand_in in self.stand_ins:
+            stand_in.stop()
         if self.recorder:
             self.recorder.stop()
         if self.moto:

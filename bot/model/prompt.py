@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bot.model.operation import Operation
+from bot.model.translation import Translation
 
 NATIVE_SIDE = 512  # Stable Diffusion 2.1 base renders 512x512; other shapes keep about that area
 MAX_SIDE = 1024
@@ -50,6 +51,8 @@ class ImageRequest:
     unused: tuple[str, ...] = ()
     # Work on a stored image (Upscale, Vary, Zoom Out, Change…) rather than a drawing from the prompt.
     operation: Operation | None = None
+    # The texts in English for the model, once the worker has translated them (TRANSLATE_PROMPTS).
+    translation: Translation | None = None
 
     def with_seed(self, seed: int) -> ImageRequest:
         return replace(self, seed=seed)
@@ -64,7 +67,16 @@ class ImageRequest:
             fields["unused"] = tuple(fields["unused"])
         if fields.get("operation") is not None:
             fields["operation"] = Operation.from_dict(fields["operation"])
+        if fields.get("translation") is not None:
+            fields["translation"] = Translation.from_dict(fields["translation"])
         return cls(**fields)
+
+    def as_drawn(self) -> ImageRequest:
+        """The request as the model gets it: in English when its texts were translated."""
+        translation = self.translation
+        if translation is None or not translation.translated:
+            return self
+        return replace(self, prompt=translation.english, negative_prompt=translation.english_negative)
 
     def drawn_from_prompt(self) -> ImageRequest:
         """The request as a drawing from its prompt: Variations and a mention's refinement of an

@@ -37,7 +37,7 @@ from bot.services import Services
 from bot.slack.poster import CHANNEL_CLOSED, error_code
 from bot.stores.images import image_key
 from bot.worker.delivery import Result, deliver
-from bot.worker.screened import after_withheld, screened
+from bot.worker.screened import after_withheld, screened, translated
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -92,11 +92,12 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     if not progress.keys and not progress.withheld:
         if not painting_shown:  # queued, or an earlier delivery's "retrying": now painting
             _show_painting(services, job, progress.message, status)
+        job = translated(services, job)  # the model draws from English; people see what they typed
         if submitting:
             return _submit(services, job, progress, started_at)
         started = time.perf_counter()
         backend = _within(services.backend_for(job.request), budget_seconds)
-        jpegs = backend.generate(job.request)
+        jpegs = backend.generate(job.request.as_drawn())
         store_images(services, job, progress, jpegs, time.perf_counter() - started, backend.name)
 
     # From here on the images exist: whatever Slack refuses, they are delivered, never rendered again.
@@ -174,7 +175,7 @@ def _submit(services: Services, job: Job, progress: Progress, started_at: float)
     submit again (:func:`_submitted`). Only the endpoint's refusal takes that back. The
     locations the endpoint answered with are added after, unless the job is over by then."""
     backend, store = services.async_backend, services.store
-    backend.write_request(job.job_id, job.request)
+    backend.write_request(job.job_id, job.request.as_drawn())
     progress.status = "submitted"
     progress.inference = backend.pending(job.job_id, job.response_url, started_at)
     store.save(job, progress)

@@ -1,4 +1,6 @@
-"""The images a render made, through the image check before any is stored or shown
+"""What the worker does around a render: the prompt translated for the model (TRANSLATE_PROMPTS;
+bot/screening/translation.py), its English checked against the blocked terms too; and the images
+it made, through the image check before any is stored or shown
 (IMAGE_MODERATION=rekognition; bot/screening/image_check.py): a flagged image is never kept under
 ``images/``, linked, uploaded or listed; the others are delivered as usual. The requester is told
 privately which labels withheld which image, and the withheld images are given back to the day's
@@ -6,18 +8,44 @@ quota. Never retried: the same request would likely draw the same."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import screening
+from bot.blocks import messages, screening
+from bot.model.guards import blocked_term
 from bot.model.job import Job, Progress
 from bot.services import Services
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
+
+
+class BlockedTranslation(Exception):
+    """The prompt's English has a blocked term: refused, as the acknowledgement refuses the prompt."""
+
+    retryable = False
+
+    def __init__(self, term: str) -> None:
+        super().__init__(term)
+        self.reason = f"its English translation contains “{messages.escape(term)}”, which is not allowed here"
+
+
+def translated(services: Services, job: Job) -> Job:
+    """The job with its texts' English for the model, when TRANSLATE_PROMPTS=auto and they are
+    not English; :class:`BlockedTranslation` when the English has a blocked term."""
+    if services.settings.screening.translate_prompts == "off":
+        return job
+    request = services.translator.translated(job.request)
+    translation = request.translation
+    if translation is not None and translation.translated:
+        term = blocked_term(services.guards, translation.english, translation.english_negative)
+        if term:
+            raise BlockedTranslation(term)
+    return job if request is job.request else replace(job, request=request)
 
 
 def screened(services: Services, jpegs: list[bytes]) -> tuple[list[tuple[int, bytes]], list[dict[str, Any]]]:
