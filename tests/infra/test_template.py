@@ -34,6 +34,7 @@ from bot.local.server import LocalServer
 from bot.local.signing import app_mention
 from bot.local.slack.recorder import SlackRecorder
 from bot.model import bedrock_models, operation_models
+from bot.model.moderation import DEFAULT_BLOCKED_LABELS
 from bot.services import process_services, reset_process_services
 from bot.stores.jobs import WAITING_INDEX
 from tests.conftest import SIGNING_SECRET, call_http, call_worker, clear_settings, command_event, slack_event
@@ -1355,3 +1356,43 @@ def test_the_async_requests_and_answers_expire_soon_and_only_their_users_delete_
     assert worker_async["Condition"] == "RenderAsync"
     statements = worker_async["Properties"]["PolicyDocument"]["Statement"]
     assert [s["Resource"] for s in statements if s["Action"] == "s3:DeleteObject"] == [async_keys]
+
+
+def test_the_image_check_and_the_translation_are_on_by_default_and_granted_only_when_on(
+    cfn: dict[str, Any],
+) -> None:
+    """Each action alone, on "*": none of the three takes a resource type (the Service
+    Authorization Reference's tables for Rekognition, Translate and Comprehend)."""
+    parameters = cfn["Parameters"]
+    assert (parameters["ImageModeration"]["Default"], parameters["TranslatePrompts"]["Default"]) == (
+        "rekognition",
+        "auto",
+    )
+    assert parameters["ModerationBlockedLabels"]["Default"].split(",") == list(DEFAULT_BLOCKED_LABELS)
+    passed = {
+        "IMAGE_MODERATION": "ImageModeration",
+        "MODERATION_MIN_CONFIDENCE": "ModerationMinConfidence",
+        "MODERATION_BLOCKED_LABELS": "ModerationBlockedLabels",
+        "TRANSLATE_PROMPTS": "TranslatePrompts",
+    }
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert {name: variables[name] for name in passed} == {name: {"Ref": p} for name, p in passed.items()}
+
+    def granted(parameters: dict[str, str]) -> dict[str, Any]:
+        made = {}
+        for name in ("WorkerImageCheckAccess", "WorkerTranslateAccess"):
+            policy = cfn["Resources"][name]
+            if _evaluate(cfn, {"Condition": policy["Condition"]}, parameters):
+                assert policy["Properties"]["Roles"] == [{"Ref": "WorkerFunctionRole"}]
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    made[statement["Sid"]] = (statement["Action"], statement["Resource"])
+        return made
+
+    assert granted({}) == {
+        "CheckEachImage": ("rekognition:DetectModerationLabels", "*"),
+        "TranslatePrompts": (["translate:TranslateText", "comprehend:DetectDominantLanguage"], "*"),
+    }
+    assert granted({"ImageModeration": "off", "TranslatePrompts": "off"}) == {}
+    http = _role_actions(cfn, "HttpFunctionRole")
+    assert not any(action.startswith(("rekognition:", "translate:", "comprehend:")) for action in http)
