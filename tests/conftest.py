@@ -259,6 +259,16 @@ def translate(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Translate
 
 
 @pytest.fixture
+def screening_endpoints() -> Iterator[dict[str, str]]:
+    """Rekognition's and Translate's stand-ins, for a deployed stack, whose template turns the
+    image check and the translation on: the endpoint variables its functions are given."""
+    check, translate = ModerationStandIn().start(), TranslateStandIn().start()
+    yield {"AWS_ENDPOINT_URL_REKOGNITION": check.url, "AWS_ENDPOINT_URL_TRANSLATE": translate.url}
+    check.stop()
+    translate.stop()
+
+
+@pytest.fixture
 def bedrock(env: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockStandIn]:
     """Bedrock's runtime in us-west-2, where the stack's BEDROCK_REGION sends every call."""
     stand_in = BedrockStandIn().start()

@@ -416,7 +416,9 @@ BACKENDS = {
 
 @pytest.mark.spawns
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_rehearsal_a_signed_command_becomes_an_image_in_slack(rehearse: Rehearse, backend: str) -> None:
+def test_rehearsal_a_signed_command_becomes_an_image_in_slack(
+    rehearse: Rehearse, backend: str, screening_endpoints: dict[str, str]
+) -> None:
     """The synchronous backends: the packaged http function acknowledges, the packaged worker
     renders (on the SageMaker stand-in, the Bedrock stand-in, or the placeholder), stores the
     JPEG in the stack's bucket and updates the message; Slack's download of the image link at
@@ -427,6 +429,7 @@ def test_rehearsal_a_signed_command_becomes_an_image_in_slack(rehearse: Rehearse
         endpoints = {
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker.url,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_runtime.url,
+            **screening_endpoints,
         }
         rehearsal, http = rehearse(BACKENDS[backend], endpoints)
         response = http.invoke(command_event("a cyborg tiger --ar 16:9 --seed 5"))
@@ -454,7 +457,9 @@ def test_rehearsal_a_signed_command_becomes_an_image_in_slack(rehearse: Rehearse
 
 
 @pytest.mark.spawns
-def test_rehearsal_the_async_endpoint_answers_through_the_packaged_notifier(rehearse: Rehearse) -> None:
+def test_rehearsal_the_async_endpoint_answers_through_the_packaged_notifier(
+    rehearse: Rehearse, screening_endpoints: dict[str, str]
+) -> None:
     """ImageBackend=sagemaker-async: the packaged worker submits to the endpoint configured with
     the stack's paths and topics; SNS delivers the endpoint's news to the stack's queue; the
     packaged notifier posts the image."""
@@ -462,7 +467,11 @@ def test_rehearsal_the_async_endpoint_answers_through_the_packaged_notifier(rehe
     try:
         rehearsal, http = rehearse(
             {"ImageBackend": "sagemaker-async"},
-            {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url, "AWS_ENDPOINT_URL_SAGEMAKER": endpoint.url},
+            {
+                "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
+                "AWS_ENDPOINT_URL_SAGEMAKER": endpoint.url,
+                **screening_endpoints,
+            },
         )
         # The endpoint as the README has it configured with the stack's outputs.
         bucket = rehearsal.created["ImagesBucket"]["PhysicalResourceId"]
