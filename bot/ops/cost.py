@@ -33,6 +33,7 @@ from bot.ops.prices import (
     load_table,
     retired_models,
 )
+from bot.ops.screening_cost import screening_lines
 
 if TYPE_CHECKING:
     pass
@@ -197,6 +198,7 @@ def report(
     hours = f"{HOURS_PER_MONTH:.0f} hours a month per instance"
     out += [*_wrapped(f"real-time: {hours}, as many as the day's GPU time needs."), "", "break-even:"]
     out += [f"  {_break_even(b)}" for b in break_evens(price, models, workload)]
+    out += screening_lines(load_table(), workload.images_per_month)
     return "\n".join(out) + "\n"
 
 

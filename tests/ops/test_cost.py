@@ -32,6 +32,7 @@ from bot.ops.cost import (
     realtime_vs_async,
     realtime_vs_bedrock,
 )
+from bot.ops.prices import load_table
 from tests.fakes.pricing_api import PriceListStandIn, fixture_records
 
 ISSUE_MODELS = {
@@ -456,7 +457,8 @@ def test_the_bedrock_prices_follow_the_models_the_bot_may_draw_with_today(
     }
     code, out, err = run(capsys, "--images-per-day", "50", "--region", "us-east-1")
     assert code == 0, err
-    assert "amazon." not in out.split("backend", 1)[1]  # no retired model is compared
+    compared = out.split("backend", 1)[1].split("on top of any backend")[0]
+    assert "amazon." not in compared  # no retired model is compared
     assert "retired, so not compared: Amazon Nova Canvas (end of life 2026-09-30), Amazon Titan" in out
     gpu = table["gpu_seconds_per_image"]
     assert gpu["estimate"] is True and gpu["how"]
@@ -492,3 +494,20 @@ def test_the_stand_in_refuses_what_the_price_list_api_refuses(credentials: Price
     answer = client.get_products(ServiceCode="AmazonSageMaker", MaxResults=1)
     assert len(answer["PriceList"]) == 1 and "NextToken" in answer
     assert json.loads(answer["PriceList"][0])["product"]["attributes"]["servicecode"] == "AmazonSageMaker"
+
+
+def test_the_image_check_and_the_translation_are_priced_on_top_of_any_backend(
+    price_list: PriceListStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From the bundled table's screening prices: Rekognition's per image (Group 2, first tier),
+    Translate's per character, for prompts not in English only."""
+    screening = load_table()["screening"]
+    code, out, _ = run(capsys, "--images-per-day", "300", "--region", "us-east-1")
+    assert code == 0
+    flat = " ".join(out.split("on top of any backend")[1].split())
+    monthly = screening["rekognition"]["per_image"] * 300 * cost.DAYS_PER_MONTH
+    assert f"${screening['rekognition']['per_image']:g} per image checked, ${monthly:,.2f} a month" in flat
+    assert (
+        "$15 per million characters, for prompts not in English only: $0.0015 per 100-character prompt"
+        in flat
+    )
