@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from bot.local.client import final_call, image_links, interrupt, post_command, post_signed, show_message
 
 DEFAULT_PROMPT = "a cyborg tiger in neon rain --ar 16:9"
+IN_CHINESE = "一只赛博朋克风格的老虎 --seed 9"  # "a tiger in cyberpunk style"
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -121,6 +122,7 @@ class _Tour:
         self.mention(root, varied)
         self.share(root, reroll)
         self.delete(root, links)
+        self.in_another_language()
 
     # ---- the steps ----------------------------------------------------------------------------
 
@@ -242,6 +244,22 @@ class _Tour:
             print(f"  GET {link} -> {code} {HTTPStatus(code).phrase}")
             if code != HTTPStatus.GONE:
                 raise _StepFailed(8, f"its link answers {code}, not 410")
+
+    def in_another_language(self) -> None:
+        """Step 9: a prompt in Chinese, drawn from its English (TRANSLATE_PROMPTS=auto: Translate's
+        stand-in on the local stack), shown as typed with the English under it."""
+        before = len(self.recorder.snapshot())
+        status, ack = post_command(self.app_url, self.secret, IN_CHINESE, self.recorder.response_url())
+        print(f"\n/imagine {IN_CHINESE}\n-> HTTP {status}, ephemeral: {ack.get('text', ack)}")
+        self.work(lambda: final_call(self.calls_since(before), images=True) is not None)
+        final = final_call(self.calls_since(before))
+        if final is None or not show_message(final, self.recorder.image_fetches):
+            raise self.failed(9, "the prompt in Chinese has no result", before)
+        contexts = [b for b in final.args.get("blocks", []) if b.get("type") == "context"]
+        said = " ".join(str(e.get("text", "")) for b in contexts for e in b.get("elements", []))
+        translating = os.environ.get("TRANSLATE_PROMPTS", "off") != "off"
+        if translating and "translated from Chinese" not in said:
+            raise self.failed(9, "the prompt in Chinese was not drawn from its English", before)
 
     # ---- as Slack does it ---------------------------------------------------------------------
 
