@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from bench import burst, installs, operations
+from bench import burst, installs, operations, screening
 from bench.stack import servers
 
 PLACEHOLDER_DELAY = 0.2  # a fixed stand-in for GPU time, subtracted from the worker's figures
@@ -194,7 +194,7 @@ def bursts(quick: bool, workers: list[int] | None) -> tuple[dict[str, dict[str, 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    everything = ["cold", "ack", "worker", "memory", "operations", "installs", "burst"]
+    everything = ["cold", "ack", "worker", "memory", "operations", "installs", "screening", "burst"]
     parser.add_argument("--only", choices=everything, action="append")
     parser.add_argument("--burst-workers", type=int, action="append", metavar="N",
                         help="run the burst with N workers (repeat for several runs)")  # fmt: skip
@@ -223,6 +223,11 @@ def main() -> int:
                 50 if quick else 600, _percentile
             )
             results["a workspace's bot read from each store"] = installs.stores(20 if quick else 200)
+        if "screening" in only:
+            results["worker per job, image check and translation on against off"] = screening.overhead(
+                10 if quick else 60, _percentile
+            )
+            results["a 4x upscale of 1024x1024, and what the image check is sent"] = screening.upscale_bytes()
     if "burst" in only:
         burst_results, failures = bursts(quick, args.burst_workers)
         results.update(burst_results)
