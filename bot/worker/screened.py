@@ -72,7 +72,8 @@ def after_withheld(services: Services, job: Job, progress: Progress) -> None:
     where = progress.message
     try:
         if "ts" in where:
-            thread = job.thread_ts if job.thread_ts and where["channel"] == job.channel_id else where["ts"]
+            # Beside the result: in its thread when it is a follow-up there, else in the channel.
+            thread = job.thread_ts if job.thread_ts and where["channel"] == job.channel_id else None
             services.slack_client.chat_postEphemeral(
                 channel=where["channel"], user=job.user_id, thread_ts=thread, **payload
             )

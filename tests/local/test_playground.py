@@ -408,6 +408,25 @@ def test_the_playground_also_answers_at_localhost(run: Running) -> None:
 # ---- the Slack stand-in's side ----------------------------------------------------------------------------
 
 
+@pytest.mark.spawns
+def test_the_local_image_check_withholds_a_picture_and_tells_only_you_why(run: Running) -> None:
+    """`imagine-bot run` checks every image with Rekognition's stand-in, which flags "zombie"."""
+    run.post("/playground/send", {"text": "/imagine a zombie in the rain"})
+
+    withheld = run.until(
+        lambda s: next((m for m in s["messages"] if "withheld by the image check" in json.dumps(m)), None),
+        "the withheld result",
+    )
+    assert not withheld["ephemeral"] and images(withheld) == []
+    note = run.until(
+        lambda s: next(
+            (m for m in s["messages"] if m["ephemeral"] and "Visually Disturbing" in m["text"]), None
+        ),
+        "the note to the requester",
+    )
+    assert "Corpses (93.1%)" in note["text"]
+
+
 # ---- installed with "Add to Slack" (`imagine-bot run --workspaces`) ------------------------------------
 
 
