@@ -15,6 +15,7 @@ from PIL import Image
 from bot.local.translate import TranslateStandIn
 from bot.services import reset_process_services
 from tests.conftest import Stack
+from tests.fakes.sagemaker_runtime import SageMakerStandIn
 from tests.slack_users import click, imagine, job_id_on, latest_result
 
 TIGER = "一只赛博朋克风格的老虎"
@@ -109,3 +110,21 @@ def test_mentions_and_links_are_left_out_of_what_is_translated_and_never_come_ba
     shown = context(message)
     assert "translated from Chinese: a cat in the rain" in shown and "<@" not in shown and "<!" not in shown
     assert drawn_from(env) == ["a cat in the rain"]
+
+
+def test_the_sagemaker_endpoint_is_sent_the_english_and_its_no_text(
+    env: Stack, translate: TranslateStandIn, sagemaker: SageMakerStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JumpStart text-to-image contract's ``prompt`` and ``negative_prompt``, in English
+    (tests/fixtures/jumpstart_text_to_image.json)."""
+    for name, value in {"IMAGE_BACKEND": "sagemaker", "SAGEMAKER_ENDPOINT_NAME": "sd-21-base",
+                        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker.url}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    reset_process_services()
+
+    _, _, message = imagine(env, f"{TIGER} --no 猫 --seed 7")
+
+    [call] = sagemaker.invocations
+    assert (call.body["prompt"], call.body["negative_prompt"]) == ("a tiger in cyberpunk style", "cat")
+    assert "translated from Chinese: a tiger in cyberpunk style (no: cat)" in context(message)
+    assert "no: 猫" in context(message)  # what was typed, shown as typed
