@@ -1413,3 +1413,10 @@ def test_the_image_check_and_the_translation_are_on_by_default_and_granted_only_
     assert granted({"ImageModeration": "off", "TranslatePrompts": "off"}) == {}
     http = _role_actions(cfn, "HttpFunctionRole")
     assert not any(action.startswith(("rekognition:", "translate:", "comprehend:")) for action in http)
+
+
+def test_a_deploy_translating_prompts_where_comprehend_is_not_is_refused(cfn: dict[str, Any]) -> None:
+    """auto needs Amazon Comprehend in the stack's region (Paris, for one, has Translate and not it)."""
+    assert _broken_rules(cfn, {}) == []  # us-east-1, translating
+    assert _broken_rules(cfn, {"AWS::Region": "eu-west-3"}) == ["TranslateWhereComprehendIs"]
+    assert _broken_rules(cfn, {"AWS::Region": "eu-west-3", "TranslatePrompts": "off"}) == []
