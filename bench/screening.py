@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import statistics
 import time
 from dataclasses import replace
@@ -103,10 +102,10 @@ def upscale_bytes() -> dict[str, float]:
     from bot.backends.placeholder import draw
     from bot.model.prompt import ImageRequest
     from bot.screening.image_check import within_limit
+    from tests.fakes.image_ops import noisy_jpeg
 
     smooth = Image.open(io.BytesIO(draw(ImageRequest("a cyborg tiger", width=1024, height=1024, seed=1), 0)))
-    rng = random.Random(5)
-    noise = Image.frombytes("RGB", (1024, 1024), bytes(rng.getrandbits(8) for _ in range(1024 * 1024 * 3)))
+    noise = Image.open(io.BytesIO(noisy_jpeg(1024)))
     figures: dict[str, float] = {}
     for name, image in (("placeholder", smooth), ("photograph_like", noise)):
         out = io.BytesIO()

@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 import io
+import random
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageStat
@@ -69,3 +70,13 @@ def encoded(image: Image.Image, output_format: str = "jpeg") -> str:
     else:
         rgb.save(out, format=PIL_FORMATS[output_format])
     return base64.b64encode(out.getvalue()).decode()
+
+
+def noisy_jpeg(side: int, seed: int = 7) -> bytes:
+    """A photograph's worth of detail at its worst for JPEG: noise, which it cannot shrink (a
+    2048x2048 one is past Rekognition's 5 MB)."""
+    rng = random.Random(seed)
+    image = Image.frombytes("RGB", (side, side), bytes(rng.getrandbits(8) for _ in range(side * side * 3)))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=100)
+    return out.getvalue()

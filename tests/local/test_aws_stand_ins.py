@@ -5,8 +5,6 @@ each comes from)."""
 
 from __future__ import annotations
 
-import io
-import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,12 +12,12 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from PIL import Image
 
 from bot.backends.placeholder import draw
 from bot.local.rekognition import ModerationStandIn
 from bot.local.translate import TranslateStandIn
 from bot.model.prompt import ImageRequest
+from tests.fakes.image_ops import noisy_jpeg
 
 ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -52,14 +50,8 @@ def refused(call: Any, **kwargs: Any) -> tuple[str, int]:
     return str(response["Error"]["Code"]), int(response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def jpeg(side: int, noise: bool = False) -> bytes:
-    if not noise:
-        return draw(ImageRequest("a paper crane", width=side, height=side, seed=1), 0)
-    rng = random.Random(1)
-    image = Image.frombytes("RGB", (side, side), bytes(rng.getrandbits(8) for _ in range(side * side * 3)))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=100)
-    return out.getvalue()
+def jpeg(side: int) -> bytes:
+    return draw(ImageRequest("a paper crane", width=side, height=side, seed=1), 0)
 
 
 def test_rekognition_answers_a_clean_image_with_no_labels_and_a_flagged_one_with_its_chain(
@@ -82,7 +74,7 @@ def test_rekognition_answers_a_clean_image_with_no_labels_and_a_flagged_one_with
 def test_rekognition_refuses_what_rekognition_refuses(rekognition: tuple[ModerationStandIn, Any]) -> None:
     stand_in, rekognition_client = rekognition
     detect = rekognition_client.detect_moderation_labels
-    large = jpeg(1800, noise=True)
+    large = noisy_jpeg(1800)
     assert len(large) > 5 * 1024 * 1024
     assert refused(detect, Image={"Bytes": large}) == ("ImageTooLargeException", 400)
     assert refused(detect, Image={"Bytes": b"GIF89a" + b"\0" * 100}) == ("InvalidImageFormatException", 400)

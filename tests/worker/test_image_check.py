@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.backends.test_operation_backends import CONSERVATIVE, use
 from tests.conftest import Stack
 from tests.fakes.bedrock_http import Answer
 from tests.fakes.bedrock_runtime import BedrockStandIn
+from tests.fakes.image_ops import noisy_jpeg
 from tests.listeners.test_operations import ALL_ON, operate
 from tests.slack_users import USER, imagine, job_id_on, latest_result
 
@@ -146,15 +146,6 @@ def test_a_check_that_stays_down_shows_nothing_says_so_and_dead_letters_the_job(
     [reason] = env.dead_letter_reasons()
     assert "the image check could not be done (Amazon Rekognition: ThrottlingException)" in reason
     assert used_today(env) == 0
-
-
-def noisy_jpeg(side: int) -> bytes:
-    """A photograph's worth of detail: noise, which JPEG cannot shrink."""
-    rng = random.Random(7)
-    image = Image.frombytes("RGB", (side, side), bytes(rng.getrandbits(8) for _ in range(side * side * 3)))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=100)
-    return out.getvalue()
 
 
 def test_an_upscale_past_five_megabytes_is_checked_on_a_smaller_copy_and_kept_whole(
