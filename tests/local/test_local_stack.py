@@ -60,7 +60,7 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
     """`imagine-bot demo`, as `make demo` runs it: the command, its result with buttons, a
     re-roll in the thread, an upscale and a subtle variation of the re-roll's first image, a
     mention refining the newest result, a share to the channel, a delete whose links then answer
-    410 Gone (RFC 9110 section 15.5.11)."""
+    410 Gone (RFC 9110 section 15.5.11), and a prompt in Chinese drawn from its English."""
     done = _cli("demo", "a", "paper", "crane", "--ar", "3:2", "--n", "2", cwd=tmp_path)
 
     assert done.returncode == 0, done.stdout + done.stderr
@@ -79,9 +79,10 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
         )
         assert f"\n  buttons (image {n}): {labels} · Change… {n}\n" in out
     links = re.findall(r"^stable link: (http://127\.0\.0\.1:\d+/images/\S+)$", out, re.MULTILINE)
-    assert len(links) == 2
+    assert len(links) == 3  # the result's two, and the Chinese prompt's (step 9)
+    links = links[:2]
     saved = sorted(tmp_path.glob("imagine-out/*/*.jpg"))
-    assert [p.name for p in saved] == ["0.jpg", "1.jpg"]
+    assert sorted(p.name for p in saved) == ["0.jpg", "0.jpg", "1.jpg"]
     assert all(p.read_bytes().startswith(b"\xff\xd8\xff") for p in saved)
     original = re.search(r"Imagined: a paper crane\n  624×416 \(3:2\) · seed (\d+) · .* · 2 images", out)
     assert original
@@ -126,7 +127,18 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
     )
     # 8. Delete on the first result, by its requester: gone, and its links answer 410 Gone
     assert "\nclick Delete on the first result -> HTTP 200; gone from the channel (chat.delete)\n" in out
-    assert [f"  GET {link} -> 410 Gone" for link in links] == out.rstrip("\n").splitlines()[-2:]
+    deleted = out.split("\nclick Delete on the first result")[1].split("\n/imagine")[0]
+    assert [f"  GET {link} -> 410 Gone" for link in links] == deleted.rstrip("\n").splitlines()[-2:]
+    # 9. a prompt in Chinese, drawn from its English (Translate's stand-in), shown as typed
+    assert (
+        "\n/imagine 一只赛博朋克风格的老虎 --seed 9\n-> HTTP 200, ephemeral: Queued: 一只赛博朋克风格的老虎\n"
+        in out
+    )
+    assert (
+        "Imagined: 一只赛博朋克风格的老虎\n  512×512 (1:1) · seed 9 · 30 steps · cfg 7.5 · translated from "
+        in out
+    )
+    assert "translated from Chinese: a tiger in cyberpunk style · rendered in" in out
     steps = [
         "\n/imagine ",
         "\n  buttons: ",
@@ -136,6 +148,7 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
         "\n@imagine ",
         "\nclick Share",
         "\nclick Delete",
+        "\n/imagine 一只",
     ]
     assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)  # in order
 
