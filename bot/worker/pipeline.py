@@ -38,6 +38,7 @@ from bot.slack.poster import CHANNEL_CLOSED, error_code
 from bot.stores.images import image_key
 from bot.worker.delivery import Result, deliver
 from bot.worker.screened import after_withheld, screened, translated
+from bot.worker.timings import model_seconds, time_to_image
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -124,6 +125,7 @@ def store_images(
     (bot/worker/screened.py)."""
     progress.seconds = seconds
     metrics.add_metric(name="BackendSeconds", unit=MetricUnit.Seconds, value=seconds)
+    model_seconds(backend, seconds, len(jpegs))
     if len(jpegs) != job.request.count:
         raise ValueError(f"the backend returned {len(jpegs)} images for {job.request.count}")
     kept, progress.withheld = screened(services, jpegs)
@@ -161,8 +163,10 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
         store.note_latest_in_thread(job, root_ts)
     _note_recent(services, job)
     metrics.add_metric(name="ImagesPosted", unit=MetricUnit.Count, value=len(progress.keys))
-    logger.info("job done", job_id=job.job_id, images=len(progress.keys), delivered_as=way,
-                backend_seconds=round(progress.seconds, 3))  # fmt: skip
+    waited = time_to_image(job)
+    logger.info("job done", job_id=job.job_id, team_id=job.team_id, images=len(progress.keys),
+                delivered_as=way, backend_seconds=round(progress.seconds, 3),
+                time_to_image_seconds=round(waited, 3))  # fmt: skip
     return progress
 
 

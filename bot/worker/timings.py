@@ -1,0 +1,33 @@
+"""What the dashboard and the alarms read of a job's time (infra/template.yaml, Dashboard): the
+model's seconds per image, by backend, and the time from queued to posted. Both are CloudWatch
+metrics in the ``imagine`` namespace, written as Powertools' EMF log lines.
+
+``ModelSecondsPerImage`` has one dimension, ``backend``, whose values are the backends' names
+(placeholder, sagemaker, sagemaker-async, bedrock): a handful, so its cost stays bounded whatever
+the traffic. Nothing is dimensioned by workspace, user or job: per-workspace counts come from the
+logs (Logs Insights), where cardinality costs nothing."""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from bot.model.job import Job
+
+NAMESPACE = "imagine"
+metrics = Metrics(namespace=NAMESPACE)
+
+
+def model_seconds(backend: str, seconds: float, images: int) -> None:
+    with single_metric(name="ModelSecondsPerImage", unit=MetricUnit.Seconds, value=seconds / max(1, images),
+                       namespace=NAMESPACE) as metric:  # fmt: skip
+        metric.add_dimension(name="backend", value=backend)
+
+
+def time_to_image(job: Job, now: float | None = None) -> float:
+    """Seconds from the job's acknowledgement to its posted result, recorded as TimeToImage."""
+    seconds = max(0.0, (time.time() if now is None else now) - job.created_at)
+    metrics.add_metric(name="TimeToImage", unit=MetricUnit.Seconds, value=seconds)
+    return seconds
