@@ -745,7 +745,7 @@ def test_the_async_endpoint_scales_to_zero_and_wakes_on_its_backlog(cfn: dict[st
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SageMaker", "HasBacklogWithoutCapacity")
     assert alarm["Dimensions"] == [{"Name": "EndpointName", "Value": {"Ref": "SageMakerEndpointName"}}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
-    assert alarm["AlarmActions"] == [{"Ref": "AsyncWakeFromZero"}]
+    assert alarm["AlarmActions"] == [{"Ref": "AsyncWakeFromZero"}, {"Ref": "AlarmTopic"}]  # and it is said
     assert cfn["Parameters"]["AsyncMaxInstances"]["MinValue"] == 1
 
 
@@ -863,8 +863,31 @@ def test_alarms_watch_the_failure_modes(cfn: dict[str, Any]) -> None:
         ("AWS/Lambda", "Throttles"),
         ("AWS/SageMaker", "Invocation5XXErrors"),
         ("AWS/SageMaker", "HasBacklogWithoutCapacity"),  # wakes the asynchronous endpoint from zero
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),  # the oldest waiting job
+        ("imagine", "TimeToImage"),  # its p95, emitted by bot/worker/timings.py
     }
-    assert {"SlackRequestUrl", "ImagesBaseUrl"} <= set(cfn["Outputs"])
+    assert {"SlackRequestUrl", "ImagesBaseUrl", "AlarmTopic"} <= set(cfn["Outputs"])
+
+
+def test_every_alarm_reaches_someone_through_the_topic_and_an_email_is_optional(cfn: dict[str, Any]) -> None:
+    """Each alarm notifies AlarmTopic (on alarm, and on recovery where it is a failure), which
+    CloudWatch of this account alone may publish to; AlarmEmail subscribes an address, and an
+    empty one makes the topic with no subscription."""
+    for name, alarm in _of_type(cfn, "AWS::CloudWatch::Alarm").items():
+        assert {"Ref": "AlarmTopic"} in alarm["Properties"]["AlarmActions"], name
+    topic = cfn["Resources"]["AlarmTopic"]["Properties"]
+    assert _evaluate(cfn, topic["Subscription"], {"AlarmEmail": ""}) is _NO_VALUE
+    assert _evaluate(cfn, topic["Subscription"], {"AlarmEmail": "ops@example.com"}) == [
+        {"Protocol": "email", "Endpoint": "ops@example.com"}
+    ]
+    [statement] = cfn["Resources"]["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (
+        statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        and statement["Action"] == "sns:Publish"
+    )
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    pattern = re.compile(cfn["Parameters"]["AlarmEmail"]["AllowedPattern"])
+    assert pattern.match("") and pattern.match("ops@example.com") and not pattern.match("not an address")
 
 
 def _requirements(name: str) -> set[str]:
