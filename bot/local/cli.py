@@ -12,6 +12,8 @@ imagine-bot cost --images-per-day N   what each backend costs a month at that vo
 imagine-bot sweep                the asynchronous backend's sweep, once (it also runs every 5 minutes)
 imagine-bot provision            create bucket, queues and table where AWS settings point
 imagine-bot doctor [--stack NAME] check a live deployment against Slack and AWS, one line a check
+imagine-bot status [--stack NAME] [--hours 24]  what happened: images, time to image, failures,
+                                 jobs waiting, dead letters, the model, an estimated cost (read-only)
 """
 
 from __future__ import annotations
@@ -98,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     doctor.add_argument("--stack", default="", help="the deployed stack's name (make deploy's: imagine)")
     doctor.add_argument("--app-id", default="", help="the Slack app's id (A0...), for the request URL check")
+    status = command("status", "what a deployment did: images, time to image, failures, waiting and "
+                     "dead-lettered jobs, the model, an estimated cost (read-only)",
+                     "imagine-bot status --stack imagine",
+                     "imagine-bot status --stack imagine --hours 168")  # fmt: skip
+    status.add_argument(
+        "--stack", default="", help="the deployed stack's name (else the environment's settings)"
+    )
+    status.add_argument("--hours", type=int, default=24, choices=range(1, 24 * 63 + 1), metavar="HOURS",
+                        help="the period, ending now (default 24; up to 63 days)")  # fmt: skip
     args = parser.parse_args(argv)
     _quiet_logs(verbose=args.command == "run", metrics=args.command != "demo")
     commands = {
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "sweep": _sweep,
         "cost": cost.run,
         "doctor": _doctor,
+        "status": _status,
     }
     return commands[args.command](args)
 
@@ -243,6 +255,12 @@ def _doctor(args: argparse.Namespace) -> int:
     from bot.ops.doctor import run
 
     return run(stack=args.stack, app_id=args.app_id)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bot.ops.status import run
+
+    return run(stack=args.stack, hours=args.hours)
 
 
 def _redrive(args: argparse.Namespace) -> int:
