@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger
 from slack_bolt import App, BoltContext
 from slack_bolt.authorization import AuthorizeResult
 
@@ -52,7 +53,9 @@ def build_app(services: Services) -> App:
     bolt_logger.setLevel(logging.NOTSET)
 
     @app.middleware
-    def act_for_the_requests_workspace(context: BoltContext, next: Callable[[], None]) -> None:
+    def act_for_the_requests_workspace(
+        context: BoltContext, body: dict[str, Any], next: Callable[[], None]
+    ) -> None:
         # After authorize: Slack calls made for this request use its workspace's token. Set, not
         # wrapped: the listener runs after this returns (bot/model/workspace.py).
         org_wide = bool(context.is_enterprise_install)
@@ -60,6 +63,11 @@ def build_app(services: Services) -> App:
         settings = stored(found) if found is not None else None  # read with the installation
         team, enterprise, token = context.team_id or "", context.enterprise_id or "", context.bot_token or ""
         act_for(Workspace(team, enterprise, org_wide, token=token, settings=settings))
+        # Every line this request logs names it as Slack does: an event's id, else the interaction's
+        # or the command's trigger id (the job id joins them once the job is queued).
+        _LOG.append_keys(
+            slack_request=str(body.get("event_id") or body.get("trigger_id") or ""), team_id=team
+        )
         next()
 
     commands.register(app, services)
@@ -106,4 +114,5 @@ class _WithoutCodes(logging.Filter):
 
 
 _OAUTH_LOGGER = logging.getLogger("imagine.oauth")
+_LOG = Logger(service="imagine", child=True)
 _OAUTH_LOGGER.addFilter(_WithoutCodes())
