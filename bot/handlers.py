@@ -23,6 +23,7 @@ from bot.http.events import Event, Response, method_and_path, normalized, text_r
 from bot.http.slack_requests import SlackHandler, slack_refusal
 from bot.services import Services
 from bot.services import process_services as services
+from bot.tracing import tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -52,6 +53,7 @@ def _slack() -> SlackHandler:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # a response may hold a prompt
 @metrics.log_metrics
 def http_handler(event: Event, context: Any) -> Response:
     if not isinstance(event, dict):
@@ -99,6 +101,7 @@ def _handle_record(record: SQSRecord, lambda_context: Any = None) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # a response may hold a prompt
 @metrics.log_metrics
 def worker_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     """The jobs and tasks queues' SQS batches (partial failures reported), or the schedule's
@@ -143,6 +146,7 @@ def is_schedule(event: Event) -> bool:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # a response may hold a prompt
 @metrics.log_metrics
 def notifier_handler(event: Event, context: Any) -> PartialItemFailureResponse:
     """The notifications queue's SQS batches (partial failures reported), or the schedule's

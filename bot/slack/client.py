@@ -32,6 +32,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
+from bot.tracing import traced
+
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked"})
 
 
@@ -42,6 +44,10 @@ class RefreshingWebClient(WebClient):
         self._token_of = token_of
 
     def api_call(self, api_method: str, **options: Any) -> SlackResponse:
+        with traced("slack", method=api_method):
+            return self._call(api_method, **options)
+
+    def _call(self, api_method: str, **options: Any) -> SlackResponse:
         if _own_token(options):  # a call that names its token (an app-level token's, say) keeps it
             return super().api_call(api_method, **options)
         token_of = self._token_of

@@ -24,6 +24,7 @@ from bot.model.task import Task
 from bot.model.workspace import acting_org
 from bot.services import Services
 from bot.stores.quotas import COMMAND_MEMORY_SECONDS
+from bot.tracing import annotate, traced
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -125,16 +126,18 @@ def queue_render(
             return _refused(ALREADY_RECEIVED)
         request_id = job.job_id
     quotas = services.quotas
+    annotate(job_id=job.job_id, team_id=ask.team_id, channel_id=ask.channel_id)
     try:
-        reservation = quotas.reserve(
-            team_id=ask.team_id,
-            user_id=ask.user_id,
-            images=request.count,
-            command_id=request_id,
-            guards=services.guards,
-            now=now,
-            remember_seconds=ask.remember_seconds,
-        )
+        with traced("quota"):
+            reservation = quotas.reserve(
+                team_id=ask.team_id,
+                user_id=ask.user_id,
+                images=request.count,
+                command_id=request_id,
+                guards=services.guards,
+                now=now,
+                remember_seconds=ask.remember_seconds,
+            )
     except Exception:
         logger.exception("could not check the quota", job_id=job.job_id)
         return _refused("The quota service is not answering right now; nothing was queued. Try again soon.")
@@ -146,7 +149,8 @@ def queue_render(
         return _refused(reservation.refusal)
 
     try:
-        services.queue.send(job)
+        with traced("queue send"):
+            services.queue.send(job)
     except Exception:
         logger.exception("could not queue a job", job_id=job.job_id)
         quotas.release(

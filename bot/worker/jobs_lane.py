@@ -31,6 +31,7 @@ from bot.model.job import Job, Progress
 from bot.services import Services
 from bot.slack.installed import NotInstalled
 from bot.slack.poster import ResponseUrlRefused
+from bot.tracing import annotate
 from bot.worker import retry
 from bot.worker.pipeline import finished, render
 from bot.worker.sqs_records import dead_letter, hand_back
@@ -70,6 +71,7 @@ def handle_record(services: Services, record: SQSRecord, context: Any) -> None:
         _dead_letter(services, record.body, "the queued job could not be read", record)
         return
     logger.append_keys(job_id=job.job_id)
+    annotate(job_id=job.job_id, team_id=job.team_id, channel_id=job.channel_id)
 
     def step(final: bool) -> None:
         _render(services, job, context, final=final)

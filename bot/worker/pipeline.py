@@ -36,6 +36,7 @@ from bot.model.job import Job, Progress
 from bot.services import Services
 from bot.slack.poster import CHANNEL_CLOSED, error_code
 from bot.stores.images import image_key
+from bot.tracing import traced
 from bot.worker.delivery import Result, deliver
 from bot.worker.screened import after_withheld, screened, translated
 from bot.worker.timings import model_seconds, time_to_image
@@ -98,7 +99,9 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
             return _submit(services, job, progress, started_at)
         started = time.perf_counter()
         backend = _within(services.backend_for(job.request), budget_seconds)
-        jpegs = backend.generate(job.request.as_drawn())
+        operation = job.request.operation.kind if job.request.operation else "draw"
+        with traced("model", backend=backend.name, operation=operation):
+            jpegs = backend.generate(job.request.as_drawn())
         store_images(services, job, progress, jpegs, time.perf_counter() - started, backend.name)
 
     # From here on the images exist: whatever Slack refuses, they are delivered, never rendered again.
@@ -129,7 +132,8 @@ def store_images(
     if len(jpegs) != job.request.count:
         raise ValueError(f"the backend returned {len(jpegs)} images for {job.request.count}")
     kept, progress.withheld = screened(services, jpegs)
-    progress.keys = _store_images(services, job, kept, backend)
+    with traced("store", images=str(len(kept))):
+        progress.keys = _store_images(services, job, kept, backend)
     services.store.save(job, progress)
     if progress.withheld:
         after_withheld(services, job, progress)

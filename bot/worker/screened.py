@@ -19,6 +19,7 @@ from bot.blocks import messages, screening
 from bot.model.guards import blocked_term
 from bot.model.job import Job, Progress
 from bot.services import Services
+from bot.tracing import traced
 
 logger = Logger(service="imagine", child=True)
 metrics = Metrics(namespace="imagine")
@@ -39,7 +40,8 @@ def translated(services: Services, job: Job) -> Job:
     not English; :class:`BlockedTranslation` when the English has a blocked term."""
     if services.settings.screening.translate_prompts == "off":
         return job
-    request = services.translator.translated(job.request)
+    with traced("translation"):
+        request = services.translator.translated(job.request)
     translation = request.translation
     if translation is not None and translation.translated:
         term = blocked_term(services.guards, translation.english, translation.english_negative)
@@ -56,7 +58,8 @@ def screened(services: Services, jpegs: list[bytes]) -> tuple[list[tuple[int, by
     kept: list[tuple[int, bytes]] = []
     withheld: list[dict[str, Any]] = []
     for index, jpeg in enumerate(jpegs):
-        labels = check.flagged(jpeg)  # ImageCheckUnavailable: fails closed, nothing stored
+        with traced("moderation", image=str(index + 1)):
+            labels = check.flagged(jpeg)  # ImageCheckUnavailable: fails closed, nothing stored
         if labels:
             withheld.append({"image": index + 1, "labels": [label.to_dict() for label in labels]})
         else:

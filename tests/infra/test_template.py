@@ -165,6 +165,8 @@ ANY_RESOURCE = {
     "rekognition:DetectModerationLabels",
     "translate:TranslateText",
     "comprehend:DetectDominantLanguage",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
 }
 
 
@@ -210,7 +212,7 @@ def test_each_function_gets_only_what_it_uses(cfn: dict[str, Any]) -> None:
     assert set(http) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "dynamodb:GetItem",
         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "s3:GetObject",
-        "secretsmanager:GetSecretValue",
+        "secretsmanager:GetSecretValue", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }  # fmt: skip
     # Jobs to render, and tasks: what must be said after the acknowledgement.
     assert http["sqs:SendMessage"] == [
@@ -620,7 +622,8 @@ def test_async_grants_are_made_only_when_chosen(cfn: dict[str, Any]) -> None:
         "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage", "s3:GetObject",
         "s3:PutObject", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-        "dynamodb:Query", "secretsmanager:GetSecretValue", "s3:DeleteObject",
+        "dynamodb:Query", "secretsmanager:GetSecretValue", "s3:DeleteObject", "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }  # fmt: skip
     assert notifier["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["NotificationsQueue", "Arn"]}]
     assert notifier["sqs:SendMessage"] == [{"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}]  # given-up jobs
@@ -766,6 +769,14 @@ def test_table_is_on_demand_with_ttl_and_recovery(cfn: dict[str, Any]) -> None:
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_every_function_is_traced_and_may_write_its_traces(cfn: dict[str, Any]) -> None:
+    for name, function in _of_type(cfn, "AWS::Lambda::Function").items():
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, name
+    for role in ("HttpFunctionRole", "WorkerFunctionRole", "NotifierFunctionRole"):
+        actions = _role_actions(cfn, role)
+        assert actions["xray:PutTraceSegments"] == actions["xray:PutTelemetryRecords"] == ["*"], role
 
 
 def test_functions_run_arm64_python312_with_powertools_from_the_layer(cfn: dict[str, Any]) -> None:

@@ -1,0 +1,120 @@
+"""One trace per request, as the X-Ray daemon receives it: the worker runs in a process of its own
+as Lambda runs it with active tracing (``_X_AMZN_TRACE_ID``, ``LAMBDA_TASK_ROOT``,
+``AWS_LAMBDA_FUNCTION_NAME``), and the X-Ray SDK streams its subsegments over UDP to
+``AWS_XRAY_DAEMON_ADDRESS``, here a listener on 127.0.0.1 (each datagram a JSON header line, then
+the document: docs.aws.amazon.com/xray/latest/devguide/xray-api-sendingdata.html, "Sending
+segment documents to the X-Ray daemon")."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.local.poller import to_event
+from tests.conftest import ROOT, Stack, call_http, command_event
+
+TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.fixture
+def daemon() -> Iterator[tuple[str, list[bytes]]]:
+    """A UDP listener where the X-Ray daemon would be: its address, and what it received."""
+    received: list[bytes] = []
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def receive() -> None:
+        while not stop.is_set():
+            try:
+                received.append(listener.recv(65535))
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    host, port = listener.getsockname()
+    yield f"{host}:{port}", received
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+def documents(received: list[bytes]) -> list[dict[str, Any]]:
+    found = []
+    for datagram in received:
+        header, _, body = datagram.partition(b"\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        found.append(json.loads(body))
+    return found
+
+
+@pytest.mark.spawns
+def test_a_job_is_one_trace_annotated_with_its_ids_and_its_steps_as_subsegments(
+    env: Stack, daemon: tuple[str, list[bytes]]
+) -> None:
+    address, received = daemon
+    response_url = env.slack.response_url()
+    assert call_http(command_event("a paper crane --seed 5", response_url=response_url))["statusCode"] == 200
+    services = env.services
+    queue_url = services.settings.jobs_queue_url
+    messages = services.sqs.receive_message(QueueUrl=queue_url, MessageSystemAttributeNames=["All"])[
+        "Messages"
+    ]
+    arn = services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    lambda_env = {
+        "AWS_LAMBDA_FUNCTION_NAME": "imagine-worker",
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "_X_AMZN_TRACE_ID": TRACE,
+        "AWS_XRAY_DAEMON_ADDRESS": address,
+        "POWERTOOLS_TRACE_DISABLED": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+    event = json.dumps(to_event(messages, arn, "us-east-1"))
+    worker = [sys.executable, "-m", "tests.run_worker"]
+    done = subprocess.run(
+        worker,
+        input=event,
+        env=dict(os.environ) | lambda_env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"batchItemFailures": []}
+
+    traced = documents(received)
+    assert {d["trace_id"] for d in traced} == {"1-5759e988-bd862e3fe1be46a994272793"}  # one trace: Lambda's
+    [handler] = [d for d in traced if d["name"] == "## worker_handler"]
+    job_id = handler["annotations"]["job_id"]
+    expected = {
+        "job_id": job_id,
+        "team_id": "T0LOCAL",
+        "channel_id": "C0LOCAL",
+        "ColdStart": True,
+        "Service": "imagine",
+    }
+    assert handler["annotations"] == expected
+    steps = {d["name"]: d.get("annotations", {}) for d in traced}
+    assert steps["## model"] == {"backend": "placeholder", "operation": "draw"}
+    assert steps["## store"] == {"images": "1"}
+    assert {"## slack"} <= set(steps) and {"dynamodb", "s3"} <= set(steps)  # AWS calls, by botocore's patch
+    slack_methods = {d["annotations"]["method"] for d in traced if d["name"] == "## slack"}
+    assert {"chat.postMessage", "chat.update"} <= slack_methods
+    everything = b"".join(received).decode()
+    assert "a paper crane" not in everything  # no prompt
+    assert (
+        response_url.split("/")[-1] not in everything and "xoxb-" not in everything
+    )  # no response_url, no token
