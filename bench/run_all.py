@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from bench import burst, installs, operations, screening
+from bench import burst, installs, operations, screening, tracing
 from bench.stack import servers
 
 PLACEHOLDER_DELAY = 0.2  # a fixed stand-in for GPU time, subtracted from the worker's figures
@@ -194,7 +194,17 @@ def bursts(quick: bool, workers: list[int] | None) -> tuple[dict[str, dict[str, 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    everything = ["cold", "ack", "worker", "memory", "operations", "installs", "screening", "burst"]
+    everything = [
+        "cold",
+        "ack",
+        "worker",
+        "memory",
+        "operations",
+        "installs",
+        "screening",
+        "tracing",
+        "burst",
+    ]
     parser.add_argument("--only", choices=everything, action="append")
     parser.add_argument("--burst-workers", type=int, action="append", metavar="N",
                         help="run the burst with N workers (repeat for several runs)")  # fmt: skip
@@ -228,6 +238,10 @@ def main() -> int:
                 10 if quick else 60, _percentile
             )
             results["a 4x upscale of 1024x1024, and what the image check is sent"] = screening.upscale_bytes()
+        if "tracing" in only:
+            results["tracing on against off (X-Ray's emitter to a local UDP listener)"] = tracing.measure(
+                2 if quick else 6, 10 if quick else 20
+            )
     if "burst" in only:
         burst_results, failures = bursts(quick, args.burst_workers)
         results.update(burst_results)
