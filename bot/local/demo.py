@@ -147,6 +147,7 @@ class _Tour:
         missing = {"Re-roll", "Share", "Delete"} - set(_labels(self.message(2, root)))
         if missing:
             raise _StepFailed(2, f"the result has no {', '.join(sorted(missing))} button")
+        print(f"\nwhere the time went: {_time_went(self.message(2, root))}")
         return root, links
 
     def reroll(self, root: Where) -> Where:
@@ -385,6 +386,20 @@ def _job_on(message: dict[str, Any]) -> Job | None:
     job_id = _job_id_on(message)
     found = services().store.find(job_id) if job_id else None
     return found[0] if found else None
+
+
+def _time_went(message: dict[str, Any]) -> str:
+    """The job's timings as its record keeps them (the worker's, as its trace has them)."""
+    from bot.services import process_services as services
+
+    job_id = _job_id_on(message)
+    found = services().store.find(job_id) if job_id else None
+    timings = found[1].timings if found else {}
+    steps = ("queued", "rendering", "checking", "storing", "posting")
+    return (
+        " · ".join(f"{step} {timings[step] * 1000:.0f} ms" for step in steps if step in timings)
+        or "not recorded"
+    )
 
 
 def _status_of(link: str) -> int:

@@ -59,6 +59,7 @@ class JobStore:
             files=json.loads(item.get("files", {}).get("S", "[]")),
             inference=AsyncInference.from_json(item["inference"]["S"]) if "inference" in item else None,
             withheld=json.loads(item.get("withheld", {}).get("S", "[]")),
+            timings=json.loads(item.get("timings", {}).get("S", "{}")),
         )
         body = item.get("job", {}).get("S")
         return (Job.from_json(body) if body else None), progress
@@ -115,6 +116,8 @@ class JobStore:
             item["files"] = {"S": json.dumps(progress.files)}
         if progress.withheld:
             item["withheld"] = {"S": json.dumps(progress.withheld)}
+        if progress.timings:
+            item["timings"] = {"S": json.dumps(progress.timings)}
         inference = progress.inference
         if inference is not None:
             if progress.status != "submitted":  # over: the command's response_url goes with it

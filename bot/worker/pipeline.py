@@ -74,6 +74,7 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
     progress.redrives = job.redrives
 
     started_at = time.time()
+    progress.timings.setdefault("queued", round(max(0.0, started_at - job.created_at), 3))
     # An image operation is drawn by its own model, at once, whatever the image backend.
     submitting = settings.image_backend == "sagemaker-async" and job.request.operation is None
     cold = submitting and services.async_backend.cold()
@@ -131,9 +132,13 @@ def store_images(
     model_seconds(backend, seconds, len(jpegs))
     if len(jpegs) != job.request.count:
         raise ValueError(f"the backend returned {len(jpegs)} images for {job.request.count}")
+    checking = time.perf_counter()
     kept, progress.withheld = screened(services, jpegs)
+    storing = time.perf_counter()
     with traced("store", images=str(len(kept))):
         progress.keys = _store_images(services, job, kept, backend)
+    progress.timings |= {"rendering": round(seconds, 3), "checking": round(storing - checking, 3),
+                         "storing": round(time.perf_counter() - storing, 3)}  # fmt: skip
     services.store.save(job, progress)
     if progress.withheld:
         after_withheld(services, job, progress)
@@ -159,7 +164,9 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
         return progress
     note = screening.withheld_note(len(progress.withheld), job.request.count) if progress.withheld else ""
     result = Result(job, progress.keys, progress.seconds, files=progress.files, uploaded=uploaded, note=note)
+    posting = time.perf_counter()
     way = deliver(services, result, progress.message)
+    progress.timings["posting"] = round(time.perf_counter() - posting, 3)
     progress.status = "done"
     store.save(job, progress)
     root_ts = job.thread_ts or progress.message.get("ts", "")
@@ -170,7 +177,7 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
     waited = time_to_image(job)
     logger.info("job done", job_id=job.job_id, team_id=job.team_id, images=len(progress.keys),
                 delivered_as=way, backend_seconds=round(progress.seconds, 3),
-                time_to_image_seconds=round(waited, 3))  # fmt: skip
+                time_to_image_seconds=round(waited, 3), timings=progress.timings)  # fmt: skip
     return progress
 
 

@@ -13,6 +13,7 @@ import time
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from bot.model.job import Job
 
@@ -21,6 +22,10 @@ metrics = Metrics(namespace=NAMESPACE)
 
 
 def model_seconds(backend: str, seconds: float, images: int) -> None:
+    if (
+        is_metrics_disabled()
+    ):  # as Metrics' own flush honours POWERTOOLS_METRICS_DISABLED; single_metric does not
+        return
     with single_metric(name="ModelSecondsPerImage", unit=MetricUnit.Seconds, value=seconds / max(1, images),
                        namespace=NAMESPACE) as metric:  # fmt: skip
         metric.add_dimension(name="backend", value=backend)
