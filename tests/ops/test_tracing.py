@@ -19,9 +19,14 @@ from typing import Any
 import pytest
 
 from bot.local.poller import to_event
-from tests.conftest import ROOT, Stack, call_http, command_event
+from tests.conftest import ROOT, Stack, command_event
 
 TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+HTTP = (  # http_handler on one API Gateway event, as tests/run_worker.py runs the worker
+    "import json, sys; from bot.handlers import http_handler; "
+    "from bot.local.lambda_context import HTTP_RESOURCE, LocalContext; "
+    "print(json.dumps(http_handler(json.load(sys.stdin), LocalContext('imagine-http', HTTP_RESOURCE))))"
+)
 
 
 @pytest.fixture
@@ -59,20 +64,11 @@ def documents(received: list[bytes]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.spawns
-def test_a_job_is_one_trace_annotated_with_its_ids_and_its_steps_as_subsegments(
+def test_a_job_is_one_trace_from_the_acknowledgement_to_the_image_annotated_and_in_steps(
     env: Stack, daemon: tuple[str, list[bytes]]
 ) -> None:
     address, received = daemon
     response_url = env.slack.response_url()
-    assert call_http(command_event("a paper crane --seed 5", response_url=response_url))["statusCode"] == 200
-    services = env.services
-    queue_url = services.settings.jobs_queue_url
-    messages = services.sqs.receive_message(QueueUrl=queue_url, MessageSystemAttributeNames=["All"])[
-        "Messages"
-    ]
-    arn = services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
     lambda_env = {
         "AWS_LAMBDA_FUNCTION_NAME": "imagine-worker",
         "LAMBDA_TASK_ROOT": str(ROOT),
@@ -81,6 +77,19 @@ def test_a_job_is_one_trace_annotated_with_its_ids_and_its_steps_as_subsegments(
         "POWERTOOLS_TRACE_DISABLED": "false",
         "PYTHONPATH": str(ROOT),
     }
+    # The acknowledgement, traced too, in a process of its own.
+    command = json.dumps(command_event("a paper crane --seed 5", response_url=response_url))
+    acknowledged = subprocess.run([sys.executable, "-c", HTTP], input=command, env=dict(os.environ) | lambda_env,
+                                  capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    assert json.loads(acknowledged.stdout.splitlines()[-1])["statusCode"] == 200, acknowledged.stderr
+    services = env.services
+    queue_url = services.settings.jobs_queue_url
+    messages = services.sqs.receive_message(QueueUrl=queue_url, MessageSystemAttributeNames=["All"])[
+        "Messages"
+    ]
+    arn = services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     event = json.dumps(to_event(messages, arn, "us-east-1"))
     worker = [sys.executable, "-m", "tests.run_worker"]
     done = subprocess.run(
@@ -107,7 +116,12 @@ def test_a_job_is_one_trace_annotated_with_its_ids_and_its_steps_as_subsegments(
         "Service": "imagine",
     }
     assert handler["annotations"] == expected
+    [http] = [d for d in traced if d["name"] == "## http_handler"]
+    assert {k: http["annotations"][k] for k in ("job_id", "team_id", "channel_id")} == {
+        "job_id": job_id, "team_id": "T0LOCAL", "channel_id": "C0LOCAL",
+    }  # fmt: skip
     steps = {d["name"]: d.get("annotations", {}) for d in traced}
+    assert {"## quota", "## queue send"} <= set(steps)  # the acknowledgement's steps
     assert steps["## model"] == {"backend": "placeholder", "operation": "draw"}
     assert steps["## store"] == {"images": "1"}
     assert {"## slack"} <= set(steps) and {"dynamodb", "s3"} <= set(steps)  # AWS calls, by botocore's patch
