@@ -79,7 +79,8 @@ def test_a_job_is_one_trace_from_the_acknowledgement_to_the_image_annotated_and_
     }
     # The acknowledgement, traced too, in a process of its own.
     command = json.dumps(command_event("a paper crane --seed 5", response_url=response_url))
-    acknowledged = subprocess.run([sys.executable, "-c", HTTP], input=command, env=dict(os.environ) | lambda_env,
+    in_lambda = dict(os.environ) | lambda_env
+    acknowledged = subprocess.run([sys.executable, "-c", HTTP], input=command, env=in_lambda,
                                   capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
     assert json.loads(acknowledged.stdout.splitlines()[-1])["statusCode"] == 200, acknowledged.stderr
     services = env.services
