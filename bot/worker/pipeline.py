@@ -32,6 +32,7 @@ from bot.backends import Backend, BackendError
 from bot.backends.sagemaker_async import SubmissionUnconfirmed
 from bot.blocks import messages, screening
 from bot.config.env import SettingsError
+from bot.config.settings import Settings
 from bot.model.job import Job, Progress
 from bot.services import Services
 from bot.slack.poster import CHANNEL_CLOSED, error_code
@@ -100,13 +101,24 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
             return _submit(services, job, progress, started_at)
         started = time.perf_counter()
         backend = _within(services.backend_for(job.request), budget_seconds)
-        operation = job.request.operation.kind if job.request.operation else "draw"
-        with traced("model", backend=backend.name, operation=operation):
+        with traced("model", backend=backend.name, **_model_of(settings, job)):
             jpegs = backend.generate(job.request.as_drawn())
         store_images(services, job, progress, jpegs, time.perf_counter() - started, backend.name)
 
     # From here on the images exist: whatever Slack refuses, they are delivered, never rendered again.
     return deliver_result(services, job, progress)
+
+
+def _model_of(settings: Settings, job: Job) -> dict[str, str]:
+    """What the model call's subsegment names: the operation, and the endpoint or model drawing it."""
+    operation = job.request.operation
+    if operation is not None:
+        choice = settings.operation_models[operation.kind]
+        return {"operation": operation.kind, "model": choice.name or choice.provider}
+    model = (
+        settings.bedrock_model_id if settings.image_backend == "bedrock" else settings.sagemaker_endpoint_name
+    )
+    return {"operation": "draw", "model": model or settings.image_backend}
 
 
 def _submitted(progress: Progress, job: Job) -> bool:

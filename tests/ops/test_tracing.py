@@ -123,7 +123,7 @@ def test_a_job_is_one_trace_from_the_acknowledgement_to_the_image_annotated_and_
     }  # fmt: skip
     steps = {d["name"]: d.get("annotations", {}) for d in traced}
     assert {"## quota", "## queue send"} <= set(steps)  # the acknowledgement's steps
-    assert steps["## model"] == {"backend": "placeholder", "operation": "draw"}
+    assert steps["## model"] == {"backend": "placeholder", "operation": "draw", "model": "placeholder"}
     assert steps["## store"] == {"images": "1"}
     assert {"## slack"} <= set(steps) and {"dynamodb", "s3"} <= set(steps)  # AWS calls, by botocore's patch
     slack_methods = {d["annotations"]["method"] for d in traced if d["name"] == "## slack"}
