@@ -88,8 +88,8 @@ def test_demo_walks_the_whole_path_from_a_command_to_a_deleted_link(tmp_path: Pa
     assert original
     # where the job's time went, from the job's record (the worker's own timings)
     named = ("queued", "rendering", "checking", "storing", "posting")
-    steps = " · ".join(rf"{step} \d+ ms" for step in named)
-    assert re.search(rf"\nwhere the time went: {steps}\n", out), out
+    went = " · ".join(rf"{step} \d+ ms" for step in named)
+    assert re.search(rf"\nwhere the time went: {went}\n", out), out
     # 3. Re-roll: the same request with a new seed, in the result's thread
     reroll = re.search(
         r"^click Re-roll -> HTTP 200; in the thread \(chat\.update\): Imagined: a paper crane\n"
