@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.exceptions import OrphanedChildLoggerError
 from slack_bolt import App, BoltContext
 from slack_bolt.authorization import AuthorizeResult
 
@@ -65,9 +67,9 @@ def build_app(services: Services) -> App:
         act_for(Workspace(team, enterprise, org_wide, token=token, settings=settings))
         # Every line this request logs names it as Slack does: an event's id, else the interaction's
         # or the command's trigger id (the job id joins them once the job is queued).
-        _LOG.append_keys(
-            slack_request=str(body.get("event_id") or body.get("trigger_id") or ""), team_id=team
-        )
+        said_by_slack = str(body.get("event_id") or body.get("trigger_id") or "")
+        with contextlib.suppress(OrphanedChildLoggerError):  # `make dev` has no function's Logger to tag
+            _LOG.append_keys(slack_request=said_by_slack, team_id=team)
         next()
 
     commands.register(app, services)

@@ -68,7 +68,10 @@ FUNCTIONS = {"HttpFunction": "bot.handlers.http_handler", "WorkerFunction": "bot
 # layer adds (Powertools and its requirements): nothing of these is in a package, and the
 # rehearsal gives a function exactly these from this machine, no more.
 RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
-LAYER = ("aws-lambda-powertools", "typing-extensions")
+# The layer carries Powertools with its extras, the Tracer's X-Ray SDK among them ("Using Powertools
+# via Lambda Layer? Simply add aws-lambda-powertools[all] as a development dependency":
+# docs.aws.amazon.com/powertools/python, Install).
+LAYER = ("aws-lambda-powertools", "typing-extensions", "aws-xray-sdk", "wrapt")
 # Lambda's limit on a function's code, unzipped, layers included
 # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 UNZIPPED_LIMIT = 250 * 1024 * 1024

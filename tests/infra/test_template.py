@@ -963,7 +963,7 @@ def test_lambda_build_uses_the_projects_virtualenv_not_the_system_pip(tmp_path: 
 # they name the alias moto does not create.
 MOTO_SKIPS = {
     "AWS::S3::BucketPolicy", "AWS::SecretsManager::Secret", "AWS::CloudWatch::Alarm", "AWS::Lambda::Alias",
-    "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage",
+    "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::SNS::TopicPolicy",
 }  # fmt: skip
 
 
