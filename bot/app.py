@@ -116,5 +116,5 @@ class _WithoutCodes(logging.Filter):
 
 
 _OAUTH_LOGGER = logging.getLogger("imagine.oauth")
-_LOG = Logger(service="imagine", child=True)
 _OAUTH_LOGGER.addFilter(_WithoutCodes())
+_LOG = Logger(service="imagine", child=True)

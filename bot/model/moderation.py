@@ -51,10 +51,6 @@ class Label:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "confidence": round(self.confidence, 1)}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Label:
-        return cls(str(data["name"]), float(data["confidence"]))
-
 
 def label_names(text: str) -> tuple[str, ...]:
     """Comma-separated label names, spelt as the taxonomy spells them; ValueError names any

@@ -125,7 +125,9 @@ def _sum(cloudwatch: Any, name: str, start: datetime, end: datetime) -> int:
     """The metric's sum over the window, added up from as many periods as one call may answer
     (at most 1,440 datapoints: GetMetricStatistics' API reference)."""
     seconds = (end - start).total_seconds()
-    period = max(60, -(-int(seconds) // (1440 * 60)) * 60)
+    # A period in whole minutes, five of them for data older than 15 days (its API reference).
+    step = 300 if seconds > 15 * 86400 else 60
+    period = max(step, -(-int(seconds) // (1440 * step)) * step)
     points = cloudwatch.get_metric_statistics(
         Namespace=NAMESPACE, MetricName=name, Dimensions=DIMENSIONS, StartTime=start, EndTime=end,
         Period=period, Statistics=["Sum"],
@@ -144,8 +146,9 @@ def _percentiles(cloudwatch: Any, start: datetime, end: datetime) -> tuple[float
 
 
 def _period(start: datetime, end: datetime) -> int:
-    """The whole window as one period, in whole minutes (CloudWatch takes multiples of 60)."""
-    return max(60, int((end - start).total_seconds()) // 60 * 60)
+    """The whole window as one period: whole minutes, or five of them past 15 days (the window is
+    whole hours, so both hold)."""
+    return max(60, int((end - start).total_seconds()) // 300 * 300)
 
 
 def _depth(sqs: Any, url: str) -> int:
@@ -189,8 +192,8 @@ def _cost(d: Deployment, status: Status) -> tuple[float | None, str]:
         per_image = float(model.get("per_image", 0))
         if not per_image:
             return None, f"no price for {d.setting('BEDROCK_MODEL_ID')} in the bundled table"
-        total = status.images * per_image + checked * check
-        return total, f"{status.images} images x ${per_image:g} on Bedrock + {checked} checked x ${check:g}"
+        total = checked * per_image + checked * check  # Bedrock bills the images it drew, withheld or not
+        return total, f"{checked} images x ${per_image:g} on Bedrock + {checked} checked x ${check:g}"
     if d.backend == "placeholder":
         return checked * check, f"the placeholder costs nothing; {checked} checked x ${check:g}"
     return checked * check, (

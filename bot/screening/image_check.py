@@ -50,14 +50,12 @@ class ImageCheck:
         self.client = client
         self.screening = screening
         self.sleep = sleep
-        self.sent_bytes: list[int] = []  # the size of each image as sent, for bench/
 
     def flagged(self, jpeg: bytes) -> list[Label]:
         """The blocked labels Rekognition finds in the image; none when it may be shown."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         image = within_limit(jpeg)
-        self.sent_bytes.append(len(image))
         for pause in (*self.screening.retry_seconds, None):
             try:
                 answer = self.client.detect_moderation_labels(

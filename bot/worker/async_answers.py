@@ -49,6 +49,7 @@ from bot.backends.sagemaker_async import SageMakerAsyncBackend, key_in, split_lo
 from bot.model.job import AsyncInference, Job, Progress
 from bot.slack.installed import NotInstalled
 from bot.stores.images import ImageStore
+from bot.tracing import annotate
 from bot.worker.jobs_lane import AlreadyInProgress, carry, claimed, give_up, run_once
 from bot.worker.pipeline import deliver_result, finished, store_images, stored_already
 from bot.worker.retry import classify
@@ -130,6 +131,7 @@ def handle_notification(services: Services, record: SQSRecord, context: Any) -> 
         return
     job, _ = waiting
     logger.append_keys(job_id=job.job_id)
+    annotate(job_id=job.job_id, team_id=job.team_id, channel_id=job.channel_id)
 
     def once(_budget: float | None) -> None:
         run_once(services, job, context, lambda again: answer(services, again, note, record), name=DELIVER)
@@ -170,9 +172,10 @@ def answer(services: Services, job: Job, note: Notification, record: SQSRecord) 
         given_up = _fail(services, job, endpoint_failure(note.failure_reason), record)
         _discard(services, inference, note)
         return given_up
-    if not progress.keys:
+    # Stored (or every image withheld by the image check) before: the answer is used already.
+    if not progress.keys and not progress.withheld:
         progress.keys = stored_already(services, job)  # stored before a crash, not yet recorded
-    if not progress.keys:
+    if not progress.keys and not progress.withheld:
         location = note.output_location or (inference.output_location if inference else "")
         jpegs = decode_response(_read(services, location), job.request.count)
         seconds = note.seconds
@@ -289,7 +292,8 @@ def _sweep_one(services: Services, job: Job, inference: AsyncInference, context:
     record = _sweep_record(job)
     # The images stored already (the answer then deleted) and the delivery not finished: its
     # notification's deliveries all failed after that.
-    stored = bool(services.store.load(job.job_id).keys)
+    screened = services.store.load(job.job_id)
+    stored = bool(screened.keys or screened.withheld)
     if stored or (inference.output_location and _exists(services, inference.output_location)):
         note = Notification(inference.inference_id or job.job_id, COMPLETED, inference.output_location)
         metrics.add_metric(name="AsyncNotificationsLost", unit=MetricUnit.Count, value=1)

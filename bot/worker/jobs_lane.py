@@ -139,6 +139,9 @@ def _carry(
             raise
         logger.append_keys(error=type(error).__name__)  # for whoever reads the log, never the user
         give_up(services, job, reason)
+        if getattr(error, "refused", False):  # a refusal, said in the thread: nothing to redrive
+            metrics.add_metric(name="JobsRefused", unit=MetricUnit.Count, value=1)
+            return
         _dead_letter(services, body, reason, record)
 
 
@@ -326,8 +329,10 @@ def give_up(services: Services, job: Job, reason: str) -> None:
         logger.exception("could not record the failure")
     try:
         # The day the images were counted on (job.created), which may be yesterday by now.
+        # Those the image check withheld were given back already (bot/worker/screened.py).
+        unmade = job.request.count - len(progress.withheld)
         services.quotas.release(
-            team_id=job.team_id, user_id=job.user_id, images=job.request.count, command_id="", now=job.created
+            team_id=job.team_id, user_id=job.user_id, images=unmade, command_id="", now=job.created
         )
     except Exception:
         logger.exception("could not give the images back to the quota")

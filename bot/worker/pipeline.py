@@ -35,7 +35,7 @@ from bot.config.env import SettingsError
 from bot.config.settings import Settings
 from bot.model.job import Job, Progress
 from bot.services import Services
-from bot.slack.poster import CHANNEL_CLOSED, error_code
+from bot.slack.poster import CHANNEL_CLOSED, ResponseUrlRefused, error_code
 from bot.stores.images import image_key
 from bot.tracing import traced
 from bot.worker.delivery import Result, deliver
@@ -169,7 +169,10 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
 
     if not progress.keys:  # every image withheld by the image check: nothing of them is shown
         shown = screening.all_withheld(job.user_id, job.request, len(progress.withheld))
-        services.slack.update(job, progress.message, shown)
+        try:
+            services.slack.update(job, progress.message, shown)
+        except ResponseUrlRefused:  # used up or expired; the requester was told privately already
+            logger.warning("could not show the withheld result where it was asked for", job_id=job.job_id)
         progress.status = "done"
         store.save(job, progress)
         logger.info("job done, every image withheld", job_id=job.job_id, withheld=len(progress.withheld))

@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import messages, screening
+from bot.blocks import screening
 from bot.model.guards import blocked_term
 from bot.model.job import Job, Progress
 from bot.services import Services
@@ -26,13 +26,15 @@ metrics = Metrics(namespace="imagine")
 
 
 class BlockedTranslation(Exception):
-    """The prompt's English has a blocked term: refused, as the acknowledgement refuses the prompt."""
+    """The prompt's English has a blocked term: refused, as the acknowledgement refuses the prompt
+    (said in the thread, its images given back; not dead-lettered: a redrive would refuse again)."""
 
     retryable = False
+    refused = True
 
     def __init__(self, term: str) -> None:
         super().__init__(term)
-        self.reason = f"its English translation contains “{messages.escape(term)}”, which is not allowed here"
+        self.reason = "its English translation contains a term that is not allowed here"
 
 
 def translated(services: Services, job: Job) -> Job:

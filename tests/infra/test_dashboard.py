@@ -21,6 +21,7 @@ RESOURCES = {  # what CloudFormation names them, as the dashboard's text takes t
     "HttpFunction": "imagine-http", "WorkerFunction": "imagine-worker", "JobsQueue.QueueName": "imagine-jobs",
     "TasksQueue.QueueName": "imagine-tasks", "JobsDeadLetterQueue.QueueName": "imagine-dead-letters",
     "WorkerFunctionLogs": "/aws/lambda/imagine-worker", "AWS::StackName": "imagine",
+    "NotifierFunctionLogs": "/aws/lambda/imagine-notifier",
 }  # fmt: skip
 DOCUMENTED = json.loads((ROOT / "tests" / "fixtures" / "aws_metrics.json").read_text())
 
@@ -30,11 +31,10 @@ def template() -> dict[str, Any]:
     return _translate()
 
 
-def dashboard(template: dict[str, Any]) -> list[dict[str, Any]]:
+def dashboard(template: dict[str, Any], **parameters: str) -> list[dict[str, Any]]:
     [board] = _of_type(template, "AWS::CloudWatch::Dashboard").values()
-    widgets: list[dict[str, Any]] = json.loads(
-        _evaluate(template, board["Properties"]["DashboardBody"], RESOURCES)
-    )["widgets"]
+    body = _evaluate(template, board["Properties"]["DashboardBody"], RESOURCES | parameters)
+    widgets: list[dict[str, Any]] = json.loads(body)["widgets"]
     return widgets
 
 
@@ -80,7 +80,12 @@ def test_every_widget_and_alarm_reads_a_metric_the_code_emits_or_aws_documents(
 
 
 def test_the_log_widgets_read_lines_and_fields_the_worker_logs(template: dict[str, Any]) -> None:
-    """Their filters name a message the worker logs, with the fields they count by."""
+    """Their filters name a message the worker logs, with the fields they count by; with the
+    asynchronous endpoint they read the notifier's log group too, which finishes those jobs."""
+    for widget in (w for w in dashboard(template, ImageBackend="sagemaker-async") if w["type"] == "log"):
+        assert widget["properties"]["query"].startswith(
+            "SOURCE '/aws/lambda/imagine-worker' | SOURCE '/aws/lambda/imagine-notifier' | filter"
+        )
     code = "\n".join(path.read_text() for path in (ROOT / "bot" / "worker").glob("*.py"))
     for widget in (w for w in dashboard(template) if w["type"] == "log"):
         query = widget["properties"]["query"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -95,9 +96,9 @@ def test_a_blocked_term_in_the_translation_refuses_the_job(
     replies = [
         str(c.args.get("text")) for c in env.slack.calls_to("chat.postMessage") if c.args.get("thread_ts")
     ]
-    assert any(
-        "its English translation contains “tiger”, which is not allowed here" in text for text in replies
-    )
+    assert any("its English translation contains a term that is not allowed here" in text for text in replies)
+    assert env.dead_letters() == []  # a refusal: nothing to redrive, no alarm
+    assert env.services.quotas.used_by_user("T0LOCAL", "U0LOCAL", datetime.now(UTC)) == 0  # given back
 
 
 def test_mentions_and_links_are_left_out_of_what_is_translated_and_never_come_back_live(
