@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from PIL import Image
 
 from bot.local.rekognition import ModerationStandIn, chain
 from tests.backends.test_operation_backends import CONSERVATIVE, use
-from tests.conftest import Stack
+from tests.conftest import Stack, ack_json, call_http, command_event
 from tests.fakes.bedrock_http import Answer
 from tests.fakes.bedrock_runtime import BedrockStandIn
 from tests.fakes.image_ops import noisy_jpeg
@@ -167,3 +168,33 @@ def test_an_upscale_past_five_megabytes_is_checked_on_a_smaller_copy_and_kept_wh
     assert len(checked) <= 5 * 1024 * 1024 and Image.open(io.BytesIO(checked)).width < 2048
     assert large in env.stored("images/").values()  # stored whole
     assert latest_result(env)[1] == upscaled[1]
+
+
+def test_a_withheld_picture_behind_an_expired_response_url_ends_the_job_and_is_said_privately(
+    env: Stack, image_check: ModerationStandIn
+) -> None:
+    """In a channel closed to the bot the job's message lives behind the command's response_url,
+    good for 30 minutes (bot/local/slack/response_urls.py); expired by the time the picture is
+    withheld (an asynchronous render can take that long), the requester still hears it, by direct
+    message, and the job ends there instead of failing on the refused update."""
+    env.slack.closed_channels.add("C0LOCAL")
+    response_url = env.slack.response_url("closed")
+    later = time.time() + 3600
+
+    def an_hour_later_then_flagged(image: bytes) -> list[dict[str, Any]]:
+        env.slack.clock = lambda: later
+        return VIOLENCE
+
+    image_check.decide = an_hour_later_then_flagged
+    ack_json(call_http(command_event("a paper crane --seed 5", response_url=response_url)))
+    env.settle()
+
+    assert env.dead_letters() == []
+    dm = env.slack.dm_channel("U0LOCAL")
+    told = [
+        str(c.args.get("text"))
+        for c in env.slack.calls_to("chat.postMessage")
+        if c.ok and c.args["channel"] == dm
+    ]
+    assert any("Graphic Violence (97.4%)" in text for text in told)
+    assert env.stored("images/") == {} and used_today(env) == 0
