@@ -198,3 +198,30 @@ def test_a_withheld_picture_behind_an_expired_response_url_ends_the_job_and_is_s
     ]
     assert any("Graphic Violence (97.4%)" in text for text in told)
     assert env.stored("images/") == {} and used_today(env) == 0
+
+
+def test_a_job_that_fails_after_withholding_an_image_gives_each_image_back_once(
+    env: Stack, image_check: ModerationStandIn
+) -> None:
+    """One of two images withheld (given back at once), then the other can reach nobody: the
+    response_url has expired and the direct message is refused for good. Giving up returns the
+    image that was not withheld, and only that one."""
+    env.slack.closed_channels.add("C0LOCAL")
+    later, seen = time.time() + 3600, []
+
+    def second_then_later(image: bytes) -> list[dict[str, Any]]:
+        seen.append(image)
+        env.slack.clock = lambda: later
+        return VIOLENCE if len(seen) == 2 else []
+
+    image_check.decide = second_then_later
+    env.slack.fail("conversations.open", times=100, error="missing_scope")
+    ack_json(
+        call_http(
+            command_event("a paper crane --seed 5 --n 2", response_url=env.slack.response_url("closed"))
+        )
+    )
+    env.settle()
+
+    assert len(env.dead_letters()) == 1
+    assert used_today(env) == 0  # two asked for: one given back as withheld, one as never shown
