@@ -186,5 +186,6 @@ class Progress:
     inference: AsyncInference | None = None  # the asynchronous render it waits on, once submitted
     # Images the image check withheld: {"image": n (from 1), "labels": [{"name", "confidence"}]}.
     withheld: list[dict[str, Any]] = field(default_factory=list)
+    withheld_told: bool = False  # the requester was told which, and the quota given back
     # Where the job's time went, in seconds: queued, rendering, checking, storing, posting.
     timings: dict[str, float] = field(default_factory=dict)

@@ -60,6 +60,7 @@ class JobStore:
             inference=AsyncInference.from_json(item["inference"]["S"]) if "inference" in item else None,
             withheld=json.loads(item.get("withheld", {}).get("S", "[]")),
             timings=json.loads(item.get("timings", {}).get("S", "{}")),
+            withheld_told=bool(item.get("withheld_told", {}).get("BOOL", False)),
         )
         body = item.get("job", {}).get("S")
         return (Job.from_json(body) if body else None), progress
@@ -116,6 +117,7 @@ class JobStore:
             item["files"] = {"S": json.dumps(progress.files)}
         if progress.withheld:
             item["withheld"] = {"S": json.dumps(progress.withheld)}
+            item["withheld_told"] = {"BOOL": progress.withheld_told}
         if progress.timings:
             item["timings"] = {"S": json.dumps(progress.timings)}
         inference = progress.inference

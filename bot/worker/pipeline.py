@@ -152,8 +152,6 @@ def store_images(
     progress.timings |= {"rendering": round(seconds, 3), "checking": round(storing - checking, 3),
                          "storing": round(time.perf_counter() - storing, 3)}  # fmt: skip
     services.store.save(job, progress)
-    if progress.withheld:
-        after_withheld(services, job, progress)
 
 
 def deliver_result(services: Services, job: Job, progress: Progress) -> Progress:
@@ -167,6 +165,10 @@ def deliver_result(services: Services, job: Job, progress: Progress) -> Progress
         progress.files = files
         store.save(job, progress)
 
+    if progress.withheld and not progress.withheld_told:  # here, so a job resumed after a crash tells too
+        after_withheld(services, job, progress)
+        progress.withheld_told = True
+        store.save(job, progress)
     if not progress.keys:  # every image withheld by the image check: nothing of them is shown
         shown = screening.all_withheld(job.user_id, job.request, len(progress.withheld))
         try:
