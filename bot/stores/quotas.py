@@ -9,6 +9,7 @@ concurrent requests can never overrun a quota.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -128,20 +129,33 @@ class QuotaStore:
                 time.sleep(pause * random.uniform(0.5, 1.5))
 
     def release(self, *, team_id: str, user_id: str, images: int, command_id: str, now: datetime) -> None:
-        """Give back a reservation whose job could not be queued or rendered."""
+        """Give back a reservation whose job could not be queued or rendered. A count is never
+        taken below zero, and a day's count that is gone (expired, purged) stays gone."""
         day = quota_day(now)
         for key in (_user_key(team_id, user_id, day), _team_key(team_id, day)):
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": key}},
-                UpdateExpression="ADD used :n",
-                ConditionExpression="attribute_exists(used)",
-                ExpressionAttributeValues={":n": {"N": str(-images)}},
-            )
+            self._take(key, images)
         if command_id:
             self.dynamodb.delete_item(
                 TableName=self.table, Key={"pk": {"S": f"command#{team_id}#{command_id}"}}
             )
+
+    def _take(self, key: str, images: int) -> None:
+        failed = self.dynamodb.exceptions.ConditionalCheckFailedException
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key={"pk": {"S": key}}, UpdateExpression="ADD used :n",
+                ConditionExpression="attribute_exists(used) AND used >= :take",
+                ExpressionAttributeValues={":n": {"N": str(-images)}, ":take": {"N": str(images)}},
+            )  # fmt: skip
+            return
+        except failed:
+            pass
+        with contextlib.suppress(failed):  # fewer counted than given back: down to zero, not below
+            self.dynamodb.update_item(
+                TableName=self.table, Key={"pk": {"S": key}}, UpdateExpression="SET used = :zero",
+                ConditionExpression="attribute_exists(used) AND used < :take",
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":take": {"N": str(images)}},
+            )  # fmt: skip
 
     def used_by_user(self, team_id: str, user_id: str, now: datetime) -> int:
         """The images counted for the person on ``now``'s UTC day."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.model.guards import Guards, blocked_term, describe_reset, place_refusal
+from bot.model.guards import Guards, blocked_term, describe_reset, place_refusal, quota_day
 from bot.services import process_services, reset_process_services
 from tests.conftest import Stack, ack_json, call_http, command_event
 
@@ -119,3 +119,27 @@ def test_guards_pure() -> None:
 
 def test_usage_shows_the_limits(env: Stack) -> None:
     assert "up to 50" in json.dumps(ack_json(call_http(command_event("help"))))
+
+
+def test_giving_back_never_takes_a_count_below_zero_nor_brings_back_a_gone_day(env: Stack) -> None:
+    """A release larger than what was counted (a bug elsewhere, a purge between) stops at zero;
+    a day whose counts are gone (expired, or purged when the workspace uninstalled) stays gone."""
+    ack_json(call_http(command_event("a tiger --n 2")))
+    quotas, now = env.services.quotas, datetime.now(UTC)
+    assert (quotas.used_by_user("T0LOCAL", "U0LOCAL", now), quotas.used_by_workspace("T0LOCAL", now)) == (
+        2,
+        2,
+    )
+
+    quotas.release(team_id="T0LOCAL", user_id="U0LOCAL", images=1, command_id="", now=now)
+    assert quotas.used_by_user("T0LOCAL", "U0LOCAL", now) == 1
+    quotas.release(team_id="T0LOCAL", user_id="U0LOCAL", images=5, command_id="", now=now)
+    assert (quotas.used_by_user("T0LOCAL", "U0LOCAL", now), quotas.used_by_workspace("T0LOCAL", now)) == (
+        0,
+        0,
+    )
+
+    quotas.release(team_id="T0GONE", user_id="U0GONE", images=3, command_id="", now=now)  # no count: nothing
+    assert quotas.used_by_user("T0GONE", "U0GONE", now) == 0
+    key = {"pk": {"S": f"quota#team#T0GONE#{quota_day(now)}"}}
+    assert "Item" not in env.services.dynamodb.get_item(TableName=env.services.settings.jobs_table, Key=key)
