@@ -10,36 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 from typing import Any
 
 TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 
 def measure(rounds: int, each: int) -> dict[str, float]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    received = [0]
-    stop = threading.Event()
+    from tests.fakes.xray_daemon import XRayDaemon
 
-    def receive() -> None:
-        while not stop.is_set():
-            try:
-                listener.recv(65535)
-                received[0] += 1
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    host, port = listener.getsockname()
+    daemon = XRayDaemon().start()
     traced = {"AWS_LAMBDA_FUNCTION_NAME": "imagine-bench", "LAMBDA_TASK_ROOT": os.getcwd(),
-              "_X_AMZN_TRACE_ID": TRACE, "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}",
+              "_X_AMZN_TRACE_ID": TRACE, "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
               "POWERTOOLS_TRACE_DISABLED": "false"}  # fmt: skip
     samples: dict[str, dict[str, list[float]]] = {
         "on": {"ack": [], "worker": []},
@@ -57,14 +41,12 @@ def measure(rounds: int, each: int) -> dict[str, float]:
                 for part in ("ack", "worker"):
                     samples[side][part] += child[part]
     finally:
-        stop.set()
-        thread.join()
-        listener.close()
+        daemon.stop()
     figures: dict[str, float] = {}
     for part in ("ack", "worker"):
         on, off = statistics.median(samples["on"][part]), statistics.median(samples["off"][part])
         figures |= {f"{part}_on_p50_ms": on, f"{part}_off_p50_ms": off, f"{part}_p50_ratio": on / off}
-    figures["segments_received"] = float(received[0])
+    figures["segments_received"] = float(len(daemon.received))
     return figures
 
 

@@ -38,18 +38,25 @@ if TYPE_CHECKING:
 
 NONE = "none"  # an id a workspace or an org-wide install does not have
 STATE_SECONDS = 600  # how long an install page's state may wait for its redirect
+_LOGGER = getLogger("imagine.installations")
 
 
-class DynamoInstallationStore(InstallationStore):
-    def __init__(self, client: DynamoDBClient, table: str, client_id: str) -> None:
+class _InTheTable:
+    """A store of slack_sdk's kind kept in the jobs table, logging as slack_sdk's stores ask."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
         self.client = client
         self.table = table
-        self.client_id = client_id
-        self._logger = getLogger("imagine.installations")
 
     @property
     def logger(self) -> Logger:
-        return self._logger
+        return _LOGGER
+
+
+class DynamoInstallationStore(_InTheTable, InstallationStore):
+    def __init__(self, client: DynamoDBClient, table: str, client_id: str) -> None:
+        super().__init__(client, table)
+        self.client_id = client_id
 
     def _pk(self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None,
             what: str) -> str:  # fmt: skip
@@ -175,18 +182,12 @@ class DynamoInstallationStore(InstallationStore):
         self.client.delete_item(TableName=self.table, Key={"pk": {"S": pk}})
 
 
-class DynamoOAuthStateStore(OAuthStateStore):
+class DynamoOAuthStateStore(_InTheTable, OAuthStateStore):
     """The install page's states: each issued once, good for one redirect within STATE_SECONDS."""
 
     def __init__(self, client: DynamoDBClient, table: str, expiration_seconds: int = STATE_SECONDS) -> None:
-        self.client = client
-        self.table = table
+        super().__init__(client, table)
         self.expiration_seconds = expiration_seconds
-        self._logger = getLogger("imagine.installations")
-
-    @property
-    def logger(self) -> Logger:
-        return self._logger
 
     def issue(self, *args: Any, **kwargs: Any) -> str:
         state = secrets.token_urlsafe(24)

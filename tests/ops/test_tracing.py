@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 
 from bot.local.poller import to_event
 from tests.conftest import ROOT, Stack, command_event
+from tests.fakes.xray_daemon import XRayDaemon
 
 TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 HTTP = (  # http_handler on one API Gateway event, as tests/run_worker.py runs the worker
@@ -30,28 +29,10 @@ HTTP = (  # http_handler on one API Gateway event, as tests/run_worker.py runs t
 
 
 @pytest.fixture
-def daemon() -> Iterator[tuple[str, list[bytes]]]:
-    """A UDP listener where the X-Ray daemon would be: its address, and what it received."""
-    received: list[bytes] = []
-    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def receive() -> None:
-        while not stop.is_set():
-            try:
-                received.append(listener.recv(65535))
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    host, port = listener.getsockname()
-    yield f"{host}:{port}", received
-    stop.set()
-    thread.join()
-    listener.close()
+def daemon() -> Iterator[XRayDaemon]:
+    listening = XRayDaemon().start()
+    yield listening
+    listening.stop()
 
 
 def documents(received: list[bytes]) -> list[dict[str, Any]]:
@@ -65,9 +46,9 @@ def documents(received: list[bytes]) -> list[dict[str, Any]]:
 
 @pytest.mark.spawns
 def test_a_job_is_one_trace_from_the_acknowledgement_to_the_image_annotated_and_in_steps(
-    env: Stack, daemon: tuple[str, list[bytes]]
+    env: Stack, daemon: XRayDaemon
 ) -> None:
-    address, received = daemon
+    address, received = daemon.address, daemon.received
     response_url = env.slack.response_url()
     lambda_env = {
         "AWS_LAMBDA_FUNCTION_NAME": "imagine-worker",
