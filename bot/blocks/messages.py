@@ -363,11 +363,13 @@ def failed(user_id: str, request: ImageRequest) -> Payload:
     """The channel message when the render failed for good."""
     return {
         "text": f"Could not render: {escape(request.prompt)}",
-        "blocks": [
-            _mrkdwn(_headline(user_id, request)),
-            _context(f":x: not rendered · {describe(request)}"),
-        ],
+        "blocks": ended(user_id, request, ":x: not rendered"),
     }
+
+
+def ended(user_id: str, request: ImageRequest, outcome: str) -> list[Block]:
+    """A job's message with no image: what was asked, and ``outcome`` (our own words) before its details."""
+    return [_mrkdwn(_headline(user_id, request)), _context(f"{outcome} · {describe(request)}")]
 
 
 def failure_reply(reason: str) -> Payload:

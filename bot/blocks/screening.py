@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.messages import Payload, describe, escape
+from bot.blocks.messages import Payload, ended, escape
 from bot.model.prompt import ImageRequest
 
 CHECK = "the image check"
@@ -23,18 +23,7 @@ def all_withheld(user_id: str, request: ImageRequest, count: int) -> Payload:
     what = "The picture was" if count == 1 else f"All {count} pictures were"
     return {
         "text": f"Withheld by {CHECK}: {escape(request.prompt)}",
-        "blocks": [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"<@{user_id}> imagined *{escape(request.prompt)}*"},
-            },
-            {
-                "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": f":no_entry: {what} withheld by {CHECK} · {describe(request)}"}
-                ],
-            },
-        ],
+        "blocks": ended(user_id, request, f":no_entry: {what} withheld by {CHECK}"),
     }
 
 

@@ -189,3 +189,8 @@ class Progress:
     withheld_told: bool = False  # the requester was told which, and the quota given back
     # Where the job's time went, in seconds: queued, rendering, checking, storing, posting.
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drawn(self) -> bool:
+        """The images exist: stored, or withheld by the image check (never to be drawn again)."""
+        return bool(self.keys or self.withheld)

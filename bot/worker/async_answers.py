@@ -172,10 +172,9 @@ def answer(services: Services, job: Job, note: Notification, record: SQSRecord) 
         given_up = _fail(services, job, endpoint_failure(note.failure_reason), record)
         _discard(services, inference, note)
         return given_up
-    # Stored (or every image withheld by the image check) before: the answer is used already.
-    if not progress.keys and not progress.withheld:
+    if not progress.drawn:
         progress.keys = stored_already(services, job)  # stored before a crash, not yet recorded
-    if not progress.keys and not progress.withheld:
+    if not progress.drawn:
         location = note.output_location or (inference.output_location if inference else "")
         jpegs = decode_response(_read(services, location), job.request.count)
         seconds = note.seconds
@@ -292,8 +291,7 @@ def _sweep_one(services: Services, job: Job, inference: AsyncInference, context:
     record = _sweep_record(job)
     # The images stored already (the answer then deleted) and the delivery not finished: its
     # notification's deliveries all failed after that.
-    screened = services.store.load(job.job_id)
-    stored = bool(screened.keys or screened.withheld)
+    stored = services.store.load(job.job_id).drawn
     if stored or (inference.output_location and _exists(services, inference.output_location)):
         note = Notification(inference.inference_id or job.job_id, COMPLETED, inference.output_location)
         metrics.add_metric(name="AsyncNotificationsLost", unit=MetricUnit.Count, value=1)

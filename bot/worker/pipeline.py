@@ -91,9 +91,9 @@ def render(services: Services, job: Job, *, budget_seconds: float | None = None)
         progress.status = "rendering"
         store.save(job, progress)
 
-    if not progress.keys and not progress.withheld and resumed:
+    if not progress.drawn and resumed:
         progress.keys = stored_already(services, job)  # stored before a crash, not yet recorded
-    if not progress.keys and not progress.withheld:
+    if not progress.drawn:
         if not painting_shown:  # queued, or an earlier delivery's "retrying": now painting
             _show_painting(services, job, progress.message, status)
         job = translated(services, job)  # the model draws from English; people see what they typed
